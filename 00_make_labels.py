@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Stage 00: true labels from class sub-folders, a labels CSV or a filename pattern."""
+from __future__ import annotations
+
+from common.cli import parse_config, run_main, stage_parser
+from common.skips import SkipLog
+from common.stage import run_once
+from preprocess.labels import collect_labels, write_labels
+
+KEYS = ("RAW_DIR", "LABEL_SOURCE", "LABELS_CSV", "FILENAME_LABEL_REGEX", "UNLABELED_DIR")
+
+
+def main(argv=None) -> int:
+    args, config = parse_config(stage_parser(__doc__, KEYS), argv)
+
+    def work() -> dict:
+        skips = SkipLog(config.work_dir, "00_make_labels")
+        images = collect_labels(config.RAW_DIR, config.LABEL_SOURCE, config.LABELS_CSV,
+                                config.FILENAME_LABEL_REGEX, config.UNLABELED_DIR, skips)
+        summary = write_labels(images, config.work_dir)
+        skips.save()
+        return {**summary, "skipped": len(skips)}
+
+    summary = run_once(config.work_dir, "00_make_labels", config.fingerprint(KEYS), args.force, work)
+    if summary:
+        print(f"labels: {summary['images']} images, {summary['labeled']} with a true label in "
+              f"{summary['classes']} classes, {summary['trainable']} usable for fine-tuning "
+              f"({summary['trainable_classes']} classes) -> {config.work_dir}/labels_true.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

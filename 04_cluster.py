@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Stage 04: Self-Organizing Map clustering of the features, with the number of clusters predicted."""
+from __future__ import annotations
+
+from common.cli import parse_config, run_main, stage_parser
+from common.errors import SomclustError
+from common.stage import run_once
+from cluster.run import cluster_feature_set, known_labels
+from extract.features import load_features
+from preprocess.labels import read_labels
+
+KEYS = ("SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "FEATURE_PCA", "K_MIN", "K_MAX",
+        "K_CRITERION")
+FEATURE_SETS = {"features": "clusters", "features_pretrained": "clusters_pretrained"}
+
+
+def main(argv=None) -> int:
+    args, config = parse_config(stage_parser(__doc__, KEYS), argv)
+    feature_dir = config.work_dir / "features"
+
+    def work() -> dict:
+        labels = read_labels(config.work_dir)
+        label_of = {i.file: i.label for i in labels}
+        trainable = {i.file for i in labels if i.trainable}
+        summary = {}
+        for feature_name, out_name in FEATURE_SETS.items():
+            if not (feature_dir / f"{feature_name}.npy").exists():
+                if feature_name == "features":
+                    raise SomclustError(f"{feature_dir}/features.npy not found: run "
+                                        "03_extract_features.py first")
+                continue
+            features, files = load_features(feature_dir, feature_name)
+            if len(files) < 3:
+                raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
+            summary[out_name] = cluster_feature_set(
+                features, files, known_labels(files, label_of, trainable), config.work_dir,
+                out_name, config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
+                config.FEATURE_PCA, config.K_MIN, config.K_MAX, config.K_CRITERION,
+                config.SOM_IMPL, config.SEED)
+        return summary
+
+    fingerprint = config.fingerprint(KEYS + ("SEED",))
+    summary = run_once(config.work_dir, "04_cluster", fingerprint, args.force, work)
+    for name, part in (summary or {}).items():
+        by_criterion = ", ".join(f"{c}={k}" for c, k in part["k_by_criterion"].items())
+        print(f"{name}: {part['images']} images -> k={part['n_clusters']} by {part['criterion']} "
+              f"({by_criterion}); SOM {config.SOM_ROWS}x{config.SOM_COLS}, "
+              f"QE {part['quantization_error']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

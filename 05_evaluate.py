@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Stage 05: NMI, purity, ARI and Hungarian accuracy against the true labels, as a leaderboard."""
+from __future__ import annotations
+
+from common.cli import parse_config, run_main, stage_parser
+from common.stage import run_once
+from evaluate.figures import save_summary_figure
+from evaluate.run import evaluate_run
+
+KEYS = ("IMG_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "SOM_IMPL", "SOM_ROWS",
+        "SOM_COLS", "K_CRITERION")
+
+
+def run_key(config) -> str:
+    """A readable key for the leaderboard: what distinguishes this run."""
+    return (f"{config.BACKBONE}/{config.WEIGHTS}/{config.IMAGE_SIZE}px/ft{config.FT_EPOCHS}/"
+            f"{config.SOM_IMPL}-som{config.SOM_ROWS}x{config.SOM_COLS}/{config.K_CRITERION}")
+
+
+def main(argv=None) -> int:
+    args, config = parse_config(stage_parser(__doc__, KEYS), argv)
+
+    def work() -> dict:
+        result = evaluate_run(config.work_dir, config.IMG_DIR, run_key(config), config.SEED)
+        if result["rows"]:
+            save_summary_figure(config.work_dir / "report.png", result["y_true"],
+                                result["y_pred"], config.work_dir / "clusters_k_scores.csv",
+                                run_key(config))
+        return {"rows": result["rows"], "scored_images": result["scored_images"]}
+
+    summary = run_once(config.work_dir, "05_evaluate", config.fingerprint(KEYS + ("SEED",)),
+                       args.force, work)
+    if summary:
+        print(f"scored {summary['scored_images']} images with a true label  (run {run_key(config)})")
+        print(f"{'method':<48} {'NMI':>6} {'purity':>6} {'ARI':>6} {'ACC':>6} {'k':>4}")
+        for row in summary["rows"]:
+            print(f"{row['method']:<48} {row['NMI']:6.3f} {row['purity']:6.3f} {row['ARI']:6.3f} "
+                  f"{row['ACC']:6.3f} {row['k_pred']:>2}/{row['k_true']}")
+        print(f"leaderboard: {config.work_dir}/leaderboard.md   figure: {config.work_dir}/report.png")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

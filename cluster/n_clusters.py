@@ -1,0 +1,171 @@
+"""Predicting the number of clusters by grouping SOM prototypes over a range of k.
+
+For each k the prototypes are grouped with hit-weighted KMeans and every sample takes its BMU's
+group. Each k is scored by several criteria, reported side by side:
+
+- ``silhouette`` (higher is better), ``calinski_harabasz`` (higher), ``davies_bouldin`` (lower),
+  computed on the samples (silhouette on a seeded subsample);
+- ``labeled``: the Hungarian accuracy of the clustering on the images whose class is known
+  (Generalized Category Discovery, Vaze et al. 2022): the k whose clusters best recover the known
+  classes, while the unlabeled images - of known and unknown classes - are clustered with them.
+  Merging two unknown classes costs it nothing, so among the k within ``LABELED_TOLERANCE`` of
+  its best score the one with the best silhouette is chosen.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import KMeans
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from cluster.som import BatchSOM
+
+LOG = logging.getLogger("somclust")
+CRITERIA = ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin")
+LOWER_IS_BETTER = {"davies_bouldin"}
+LABELED_TOLERANCE = 0.01
+
+
+def hungarian_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Best one-to-one matching accuracy between true classes and predicted clusters."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.size == 0:
+        return float("nan")
+    _, true_ids = np.unique(y_true, return_inverse=True)
+    _, pred_ids = np.unique(y_pred, return_inverse=True)
+    table = np.zeros((pred_ids.max() + 1, true_ids.max() + 1), dtype=np.int64)
+    np.add.at(table, (pred_ids, true_ids), 1)
+    rows, cols = linear_sum_assignment(-table)
+    return float(table[rows, cols].sum() / y_true.size)
+
+
+def group_prototypes(weights: np.ndarray, hits: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Cluster id (n_units,) of each prototype: KMeans weighted by hits; empty units join the
+    nearest group."""
+    alive = hits > 0
+    k = min(k, int(alive.sum()))
+    model = KMeans(n_clusters=k, n_init=4, random_state=seed)
+    model.fit(weights[alive], sample_weight=hits[alive])
+    return model.predict(weights)
+
+
+def score_clustering(X: np.ndarray, labels: np.ndarray, criterion: str, known: np.ndarray,
+                     seed: int, sample_size: int = 3000) -> float:
+    """One criterion's score of a sample clustering (NaN where undefined)."""
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    if criterion == "labeled":
+        mask = known >= 0
+        return hungarian_accuracy(known[mask], labels[mask]) if mask.any() else float("nan")
+    if criterion == "silhouette":
+        return float(silhouette_score(X, labels, sample_size=min(sample_size, len(X)),
+                                      random_state=seed))
+    if criterion == "calinski_harabasz":
+        return float(calinski_harabasz_score(X, labels))
+    if criterion == "davies_bouldin":
+        return float(davies_bouldin_score(X, labels))
+    raise ValueError(f"unknown criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
+
+
+def best_k(ks: list[int], scores: list[float], criterion: str) -> int | None:
+    """The k with the best score (smallest k on ties); None when every score is NaN."""
+    values = np.array(scores, dtype=float)
+    if np.all(np.isnan(values)):
+        return None
+    values = -values if criterion in LOWER_IS_BETTER else values
+    return ks[int(np.nanargmax(values))]
+
+
+def best_k_labeled(ks: list[int], labeled: list[float], silhouette: list[float]) -> int | None:
+    """Among the k within LABELED_TOLERANCE of the best labeled score, the best silhouette's."""
+    values = np.array(labeled, dtype=float)
+    if np.all(np.isnan(values)):
+        return None
+    admissible = values >= np.nanmax(values) - LABELED_TOLERANCE
+    tie_break = np.where(admissible, np.nan_to_num(np.array(silhouette, float), nan=-1.0), -np.inf)
+    return ks[int(np.argmax(tie_break))]
+
+
+class SOMClusterer(ClusterMixin, BaseEstimator):
+    """SOM, then prototype grouping with the number of clusters predicted.
+
+    ``fit(X, y)`` takes optional known labels ``y`` (int, -1 = unknown) used by the 'labeled'
+    criterion; when fewer than two known classes are given it falls back to 'silhouette'.
+
+    Attributes: ``som_`` (fitted BatchSOM or MiniSom wrapper), ``n_clusters_`` (predicted k),
+    ``labels_``, ``unit_clusters_`` (cluster of each SOM unit), ``scores_`` ({criterion: list
+    of scores over ``k_range_``}), ``k_by_criterion_`` ({criterion: its best k}),
+    ``criterion_used_``.
+    """
+
+    def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, k_min: int = 2,
+                 k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
+                 random_state: int | None = None):
+        self.n_rows = n_rows
+        self.n_cols = n_cols
+        self.n_epochs = n_epochs
+        self.k_min = k_min
+        self.k_max = k_max
+        self.criterion = criterion
+        self.som_impl = som_impl
+        self.random_state = random_state
+
+    def _make_som(self):
+        if self.som_impl == "batch":
+            return BatchSOM(self.n_rows, self.n_cols, n_epochs=self.n_epochs,
+                            random_state=self.random_state)
+        if self.som_impl == "minisom":
+            from cluster.minisom_adapter import MiniSomEstimator
+
+            return MiniSomEstimator(self.n_rows, self.n_cols, n_epochs=self.n_epochs,
+                                    random_state=self.random_state)
+        raise ValueError(f"som_impl must be 'batch' or 'minisom', got {self.som_impl!r}")
+
+    def fit(self, X, y=None) -> "SOMClusterer":
+        """Train the SOM, score every k in [k_min, k_max], keep the criterion's best."""
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {self.criterion!r}")
+        if not 2 <= self.k_min <= self.k_max:
+            raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
+        X = check_array(X, dtype=np.float32, ensure_min_samples=3)
+        known = np.full(len(X), -1) if y is None else np.asarray(y, dtype=np.int64)
+        if known.shape != (len(X),):
+            raise ValueError(f"y must have one label per sample ({len(X)}), got shape {known.shape}")
+        seed = 0 if self.random_state is None else int(self.random_state)
+        self.criterion_used_ = self.criterion
+        if self.criterion == "labeled" and len(np.unique(known[known >= 0])) < 2:
+            LOG.warning("K_CRITERION=labeled needs labeled images of >= 2 classes among the "
+                        "clustered ones; using silhouette instead")
+            self.criterion_used_ = "silhouette"
+        self.som_ = self._make_som().fit(X)
+        units = self.som_.labels_
+        hits = np.bincount(units, minlength=self.n_rows * self.n_cols).astype(np.float64)
+        max_k = min(self.k_max, int((hits > 0).sum()))
+        self.k_range_ = list(range(self.k_min, max(self.k_min, max_k) + 1))
+        criteria = [c for c in CRITERIA if c != "labeled" or (known >= 0).any()]
+        self.scores_ = {c: [] for c in criteria}
+        groupings = {}
+        for k in self.k_range_:
+            unit_clusters = group_prototypes(self.som_.weights_, hits, k, seed)
+            groupings[k] = unit_clusters
+            for criterion in criteria:
+                self.scores_[criterion].append(
+                    score_clustering(X, unit_clusters[units], criterion, known, seed))
+        self.k_by_criterion_ = {c: best_k(self.k_range_, s, c) for c, s in self.scores_.items()}
+        if "labeled" in self.scores_:
+            self.k_by_criterion_["labeled"] = best_k_labeled(
+                self.k_range_, self.scores_["labeled"], self.scores_["silhouette"])
+        chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
+        self.unit_clusters_ = groupings[chosen]
+        self.labels_ = self.unit_clusters_[units]
+        self.n_clusters_ = int(len(np.unique(self.labels_)))
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Cluster of each sample: the cluster of its best-matching SOM unit."""
+        check_is_fitted(self, "unit_clusters_")
+        return self.unit_clusters_[self.som_.predict(X)]

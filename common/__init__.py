@@ -1,0 +1,1 @@
+"""Shared plumbing for every stage: atomic writes, image reading, stage bookkeeping, CLI."""

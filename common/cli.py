@@ -1,0 +1,60 @@
+"""Thin-stage helpers: a parser whose flags mirror config keys, logging, and clean error exits."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Callable, Sequence
+
+from config import Config, ConfigError, load_config
+from common.errors import SomclustError
+
+ALWAYS = ("WORK_DIR", "SEED")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+
+def flag_name(key: str) -> str:
+    """``SOM_ROWS`` -> ``--som-rows``."""
+    return "--" + key.lower().replace("_", "-")
+
+
+def stage_parser(description: str, keys: Sequence[str]) -> argparse.ArgumentParser:
+    """A parser with ``--force``, ``--verbose`` and one flag per config key in ``keys``."""
+    defaults = Config()
+    parser = argparse.ArgumentParser(description=description,
+                                     epilog="Every flag overrides the config.py key of the same "
+                                            "name; an environment variable of that name does too.")
+    for key in dict.fromkeys((*ALWAYS, *keys)):
+        default = defaults.values[key]
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        parser.add_argument(flag_name(key), dest=key, default=None, metavar=key,
+                            help=f"config {key} (default: {shown})")
+    parser.add_argument("--force", action="store_true", help="redo the stage even if it finished")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
+    return parser
+
+
+def parse_config(parser: argparse.ArgumentParser,
+                 argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Config]:
+    """Parse the command line; return the namespace and the validated config."""
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k.isupper() and v is not None}
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+    for noisy in ("tensorflow", "absl", "h5py", "PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return args, load_config(overrides)
+
+
+def run_main(main: Callable[[Sequence[str] | None], int]) -> None:
+    """Run a stage's ``main``; user errors print one line and exit 2, Ctrl-C exits 130."""
+    try:
+        code = main(None)
+    except (SomclustError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume", file=sys.stderr)
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,29 @@
+"""The images of a run: stage 00's labels joined with stage 01's processed images."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.atomic_io import read_csv_rows
+from common.errors import SomclustError
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    file: str           # relative to RAW_DIR
+    image_path: Path    # the background-removed image
+    label: str          # true label; empty when unknown
+    trainable: bool     # label usable for fine-tuning
+
+
+def load_run_index(work_dir: str | Path, img_dir: str | Path) -> list[ImageRecord]:
+    """Every successfully processed image with its labels, in labels_true.csv order."""
+    work_dir, img_dir = Path(work_dir), Path(img_dir)
+    labels_path, processed_path = work_dir / "labels_true.csv", work_dir / "processed.csv"
+    for path, stage in ((labels_path, "00_make_labels.py"), (processed_path, "01_remove_background.py")):
+        if not path.exists():
+            raise SomclustError(f"{path} not found: run {stage} first")
+    processed = {row["file"]: row["img"] for row in read_csv_rows(processed_path)}
+    return [ImageRecord(row["file"], img_dir / processed[row["file"]], row["label"],
+                        row["trainable"] == "1")
+            for row in read_csv_rows(labels_path) if row["file"] in processed]

@@ -1,0 +1,59 @@
+"""Stage bookkeeping: a finished stage leaves a marker holding the config it ran with.
+
+Re-running a finished stage with the same config is a no-op unless forced.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from common.atomic_io import atomic_write_json
+
+LOG = logging.getLogger("somclust")
+
+
+def _marker(work_dir: str | Path, stage: str) -> Path:
+    return Path(work_dir) / ".stages" / f"{stage}.json"
+
+
+def is_done(work_dir: str | Path, stage: str, fingerprint: dict[str, Any]) -> bool:
+    """True when ``stage`` finished before with exactly this fingerprint."""
+    marker = _marker(work_dir, stage)
+    if not marker.exists():
+        return False
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return recorded.get("fingerprint") == json.loads(json.dumps(fingerprint, default=str))
+
+
+def mark_done(work_dir: str | Path, stage: str, fingerprint: dict[str, Any],
+              summary: dict[str, Any] | None = None) -> None:
+    """Record that ``stage`` finished with this fingerprint."""
+    atomic_write_json(_marker(work_dir, stage), {
+        "fingerprint": fingerprint, "summary": summary or {},
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def clear(work_dir: str | Path, stage: str) -> None:
+    """Forget that ``stage`` finished (its outputs will be rebuilt)."""
+    _marker(work_dir, stage).unlink(missing_ok=True)
+
+
+def run_once(work_dir: str | Path, stage: str, fingerprint: dict[str, Any], force: bool,
+             work: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """Run ``work`` unless the stage already finished with this fingerprint (and not forced).
+
+    Returns the summary ``work`` produced, or None when the stage was skipped as done.
+    """
+    if not force and is_done(work_dir, stage, fingerprint):
+        LOG.info("%s: already done with this config (use --force to redo)", stage)
+        return None
+    clear(work_dir, stage)
+    summary = work()
+    mark_done(work_dir, stage, fingerprint, summary)
+    return summary

@@ -1,0 +1,204 @@
+"""Defaults for every somclust stage, and how they are overridden.
+
+Every stage script reads this file through :func:`load_config`. A value can be
+overridden, in increasing priority, by an environment variable of the same name
+(``SOM_ROWS=20 python 04_cluster.py``) or by the matching CLI flag
+(``--som-rows 20``). Paths may use ``{WORK_DIR}``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+# --- run layout -------------------------------------------------------------
+SEED = 0
+WORK_DIR = "work"                                 # every stage reads and writes under here
+RAW_DIR = "{WORK_DIR}/raw_img"                    # input photos: never modified
+IMG_DIR = "{WORK_DIR}/img"                        # background-removed images
+MASK_DIR = "{WORK_DIR}/masks"                     # predicted foreground masks
+TRUE_MASK_DIR = "{WORK_DIR}/raw_masks"            # optional ground-truth masks (demo data)
+
+# --- stage 00: true labels --------------------------------------------------
+LABEL_SOURCE = "auto"                             # auto | folders | csv | filename
+LABELS_CSV = "{WORK_DIR}/raw_labels.csv"          # optional: columns file,label
+FILENAME_LABEL_REGEX = r"^(\d+)_"                 # D2 CampusFest: files start with the product id
+UNLABELED_DIR = "unlabeled"                       # sub-folder whose images have no training label
+
+# --- demo dataset (Fashion-MNIST composited onto real photos) ---------------
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+DEMO_IMAGE_SIZE = 128
+DEMO_LABELED_CLASSES = (0, 2, 4, 6, 8)
+DEMO_LABELED_PER_CLASS = 150                      # train-split images per labeled class
+DEMO_UNLABELED_PER_CLASS = 150                    # test-split images per class (all 10 classes)
+
+# --- stage 01: background removal -------------------------------------------
+BG_METHOD = "grabcut"                             # grabcut | none
+BG_WORK_SIZE = 48                                 # GrabCut runs at this size, mask is refined at full size
+BG_ITERATIONS = 3
+BG_RECT_MARGIN = 0.04                             # fraction of the side left outside the seed rectangle
+BG_WORKERS = 0                                    # processes; 0 = one per core
+
+# --- stage 02: fine-tuning ----------------------------------------------------
+BACKBONE = "inception_v3"                         # inception_v3
+WEIGHTS = "none"                                  # imagenet | none | path to a .h5/.keras/.weights.h5 file
+IMAGE_SIZE = 96                                   # network input side (InceptionV3 needs >= 75)
+FEATURE_LAYER = ""                                # empty = the backbone's pooled output
+FT_EPOCHS = 4
+FT_BATCH_SIZE = 32
+FT_LEARNING_RATE = 1e-3
+FT_VALIDATION_SPLIT = 0.15
+FT_PATIENCE = 2                                   # early stopping on validation loss
+AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
+
+# --- stage 03: feature extraction ---------------------------------------------
+EXTRACT_BATCH_SIZE = 64
+EXTRACT_BASELINE = True                           # also extract with the un-fine-tuned network
+
+# --- stage 04: SOM clustering -------------------------------------------------
+SOM_IMPL = "batch"                                # batch (fast, default) | minisom (reference)
+SOM_ROWS = 12
+SOM_COLS = 12
+SOM_EPOCHS = 20
+FEATURE_PCA = 64                                  # PCA components before the SOM; 0 = keep all
+K_MIN = 2
+K_MAX = 20
+K_CRITERION = "labeled"                           # labeled | silhouette | calinski_harabasz | davies_bouldin
+
+# --- allowed values, checked by Config.validate --------------------------------
+CHOICES: dict[str, tuple[str, ...]] = {
+    "LABEL_SOURCE": ("auto", "folders", "csv", "filename"),
+    "BG_METHOD": ("grabcut", "none"),
+    "BACKBONE": ("inception_v3",),
+    "SOM_IMPL": ("batch", "minisom"),
+    "K_CRITERION": ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin"),
+}
+KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
+POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",
+                 "EXTRACT_BATCH_SIZE", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "K_MIN", "K_MAX")
+NON_NEGATIVE_INTS = ("SEED", "DEMO_LABELED_PER_CLASS", "DEMO_UNLABELED_PER_CLASS", "BG_WORKERS",
+                     "FT_EPOCHS", "FT_PATIENCE", "FEATURE_PCA")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names the key and what is allowed."""
+
+
+def _defaults() -> dict[str, Any]:
+    return {k: v for k, v in globals().items()
+            if k.isupper() and k not in ("CHOICES", "KNOWN_AUGMENTATIONS", "POSITIVE_INTS",
+                                          "NON_NEGATIVE_INTS")}
+
+
+def _parse_like(key: str, text: str, default: Any) -> Any:
+    """Parse an environment/CLI string into the type of the default value."""
+    try:
+        if isinstance(default, bool):
+            if text.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.strip().lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, tuple):
+            items = [t.strip() for t in text.split(",") if t.strip()]
+            if default and isinstance(default[0], int):
+                return tuple(int(t) for t in items)
+            return tuple(items)
+    except ValueError:
+        raise ConfigError(f"{key}={text!r} is not a valid {type(default).__name__}") from None
+    return text
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of one run. Attribute names are the config keys."""
+
+    values: Mapping[str, Any] = field(default_factory=_defaults)
+
+    def __getattr__(self, key: str) -> Any:
+        values = object.__getattribute__(self, "values")
+        if key not in values:
+            raise AttributeError(f"unknown config key {key!r}")
+        value = values[key]
+        if isinstance(value, str) and "{WORK_DIR}" in value:
+            return value.replace("{WORK_DIR}", str(values["WORK_DIR"]))
+        return value
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> "Config":
+        """Return a copy with the given keys replaced (strings are parsed to the key's type)."""
+        merged = dict(self.values)
+        for key, value in overrides.items():
+            if key not in merged:
+                raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(sorted(merged))}")
+            if isinstance(value, str) and not isinstance(merged[key], str):
+                value = _parse_like(key, value, merged[key])
+            merged[key] = value
+        return replace(self, values=merged)
+
+    def path(self, key: str) -> Path:
+        """A path-valued key as a Path."""
+        return Path(getattr(self, key))
+
+    @property
+    def work_dir(self) -> Path:
+        return Path(self.WORK_DIR)
+
+    def fingerprint(self, keys: tuple[str, ...]) -> dict[str, Any]:
+        """The resolved values of ``keys``: what a stage's output depends on."""
+        return {k: getattr(self, k) for k in keys}
+
+    def validate(self) -> "Config":
+        """Raise ConfigError naming the first invalid key and its allowed values."""
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"{key}={getattr(self, key)!r} is not allowed; choose one of: "
+                                  f"{', '.join(allowed)}")
+        for key in POSITIVE_INTS:
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{key}={value!r} must be a positive integer")
+        for key in NON_NEGATIVE_INTS:
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{key}={value!r} must be an integer >= 0")
+        if self.K_MIN > self.K_MAX:
+            raise ConfigError(f"K_MIN={self.K_MIN} is larger than K_MAX={self.K_MAX}; "
+                              "the k range must satisfy 2 <= K_MIN <= K_MAX")
+        if self.K_MIN < 2:
+            raise ConfigError(f"K_MIN={self.K_MIN} must be at least 2")
+        if self.IMAGE_SIZE < 75:
+            raise ConfigError(f"IMAGE_SIZE={self.IMAGE_SIZE} is too small: InceptionV3 needs >= 75")
+        if not 0.0 <= self.FT_VALIDATION_SPLIT < 1.0:
+            raise ConfigError(f"FT_VALIDATION_SPLIT={self.FT_VALIDATION_SPLIT} must be in [0, 1)")
+        if not 0.0 <= self.BG_RECT_MARGIN < 0.5:
+            raise ConfigError(f"BG_RECT_MARGIN={self.BG_RECT_MARGIN} must be in [0, 0.5)")
+        unknown = [a for a in self.AUGMENTATIONS if a not in KNOWN_AUGMENTATIONS]
+        if unknown:
+            raise ConfigError(f"AUGMENTATIONS has unknown entries {unknown}; "
+                              f"allowed: {', '.join(KNOWN_AUGMENTATIONS)}")
+        weights = self.WEIGHTS
+        if weights not in ("imagenet", "none") and not Path(weights).is_file():
+            raise ConfigError(f"WEIGHTS={weights!r}: no such file. Use 'imagenet' (Keras cache), "
+                              "'none' (random init) or the path of a .h5/.keras/.weights.h5 file")
+        return self
+
+
+def load_config(overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults from this file, then environment variables, then ``overrides``; validated."""
+    environ = os.environ if environ is None else environ
+    config = Config()
+    from_env = {k: environ[k] for k in config.values if k in environ}
+    return config.with_overrides(from_env).with_overrides(overrides or {}).validate()
+
+
+def config_keys() -> list[str]:
+    """Every config key, in file order."""
+    return [k for k in _defaults()]
+
+

@@ -1,0 +1,1 @@
+"""Stage 05 logic: metrics, baselines, leaderboard and the visual summary."""

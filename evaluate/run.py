@@ -1,0 +1,70 @@
+"""Stage 05 over a run: score every clustering and the baselines, update the leaderboard."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic_io import atomic_write_text, read_csv_rows
+from common.errors import SomclustError
+from evaluate.baselines import pca_kmeans, pixel_matrix
+from evaluate.leaderboard import update_leaderboard
+from evaluate.metrics import score_all
+from extract.features import load_features
+from preprocess.labels import read_labels
+
+LOG = logging.getLogger("somclust")
+CLUSTERINGS = {"clusters": "fine-tuned + SOM, k predicted",
+               "clusters_pretrained": "not fine-tuned + SOM, k predicted"}
+
+
+def _read_clusters(path: Path) -> dict[str, int]:
+    return {r["file"]: int(r["cluster"]) for r in read_csv_rows(path)}
+
+
+def write_predictions(work_dir: Path, clusters: dict[str, int]) -> Path:
+    """labels_pred.txt: one cluster per line in img_paths.txt order (-1 = not clustered)."""
+    order = (work_dir / "img_paths.txt").read_text(encoding="utf-8").splitlines()
+    return atomic_write_text(work_dir / "labels_pred.txt",
+                             "".join(f"{clusters.get(f, -1)}\n" for f in order))
+
+
+def evaluate_run(work_dir: str | Path, img_dir: str | Path, run_key: str, seed: int) -> dict:
+    """Score the run's clusterings and baselines on images with a true label."""
+    work_dir, img_dir = Path(work_dir), Path(img_dir)
+    main_path = work_dir / "clusters.csv"
+    if not main_path.exists():
+        raise SomclustError(f"{main_path} not found: run 04_cluster.py first")
+    clusters = _read_clusters(main_path)
+    write_predictions(work_dir, clusters)
+    truth = {i.file: i.label for i in read_labels(work_dir) if i.label}
+    scored = [f for f in clusters if f in truth]
+    if len(scored) < 2 or len({truth[f] for f in scored}) < 2:
+        LOG.warning("fewer than 2 true classes among the clustered images: nothing to score "
+                    "(labels_pred.txt was written)")
+        return {"rows": [], "scored_images": len(scored)}
+    y_true = np.array([truth[f] for f in scored])
+    k_true = len(set(y_true))
+    date = time.strftime("%Y-%m-%d")
+    rows = []
+
+    def add(method: str, y_pred) -> None:
+        rows.append({"run": run_key, "method": method, **score_all(y_true, y_pred),
+                     "images": len(scored), "date": date})
+
+    for name, method in CLUSTERINGS.items():
+        path = work_dir / f"{name}.csv"
+        if path.exists():
+            assigned = _read_clusters(path)
+            add(method, [assigned.get(f, -1) for f in scored])
+    features, files = load_features(work_dir / "features", "features")
+    row_of = {f: i for i, f in enumerate(files)}
+    add("fine-tuned features, PCA-50 + KMeans (true k)",
+        pca_kmeans(features[[row_of[f] for f in scored]], k_true, seed, l2_normalise=True))
+    pixels = pixel_matrix([img_dir / Path(f).with_suffix(".png") for f in scored])
+    add("pixels, PCA-50 + KMeans (true k)", pca_kmeans(pixels, k_true, seed))
+    board = update_leaderboard(work_dir / "leaderboard.csv", rows)
+    return {"rows": rows, "scored_images": len(scored), "leaderboard_rows": len(board),
+            "y_true": y_true.tolist(), "y_pred": [clusters[f] for f in scored]}

@@ -1,0 +1,1 @@
+"""Stage 03 logic: batched, cached, resumable feature extraction."""

@@ -1,0 +1,118 @@
+"""Feature extraction into a memory-mapped .npy, resumable batch by batch and cached per file.
+
+Outputs in ``out_dir``: ``<name>.npy`` (N, D) float32 and ``<name>_index.csv`` (row, file, valid).
+While running, rows go to ``.<name>.partial.npy`` and a progress file records how many batches are
+done; a killed run continues from there. A finished output is reused row by row for files whose
+size and modification time have not changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from numpy.lib.format import open_memmap
+from tqdm import tqdm
+
+from common.atomic_io import atomic_write_csv, atomic_write_json, read_csv_rows
+from common.errors import ImageReadError
+from common.images import read_rgb, resize_square
+
+LOG = logging.getLogger("somclust")
+INDEX_HEADER = ("row", "file", "valid", "signature")
+
+
+def file_signature(path: str | Path) -> str:
+    """Size and modification time: enough to notice a changed image."""
+    stat = os.stat(path)
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _load_images(paths: Sequence[Path], image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (n, size, size, 3) float32 and a validity mask (unreadable images are zeros)."""
+    batch = np.zeros((len(paths), image_size, image_size, 3), np.float32)
+    valid = np.ones(len(paths), bool)
+    for i, path in enumerate(paths):
+        try:
+            batch[i] = resize_square(read_rgb(path), image_size)
+        except ImageReadError as error:
+            LOG.warning("skipped %s: %s", path, error)
+            valid[i] = False
+    return batch, valid
+
+
+def _cached_rows(out_dir: Path, name: str) -> tuple[dict[tuple[str, str], int], np.ndarray | None]:
+    index_path, features_path = out_dir / f"{name}_index.csv", out_dir / f"{name}.npy"
+    if not (index_path.exists() and features_path.exists()):
+        return {}, None
+    rows = {(r["file"], r["signature"]): int(r["row"]) for r in read_csv_rows(index_path)
+            if r["valid"] == "1"}
+    return rows, np.load(features_path, mmap_mode="r")
+
+
+def extract_features(predict: Callable[[np.ndarray], np.ndarray], files: Sequence[str],
+                     paths: Sequence[Path], out_dir: str | Path, name: str, image_size: int,
+                     batch_size: int = 64) -> dict:
+    """Run ``predict`` (pixels -> features) on every image; returns a summary.
+
+    ``files`` are the stable identifiers written to the index (row i <-> files[i]); ``paths``
+    the images to read.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    signatures = [file_signature(p) for p in paths]
+    cached, cached_features = _cached_rows(out_dir, name)
+    todo = [i for i, key in enumerate(zip(files, signatures)) if key not in cached]
+    plan_id = hashlib.sha256(json.dumps([files, signatures, batch_size]).encode()).hexdigest()
+    partial, progress_path = out_dir / f".{name}.partial.npy", out_dir / f".{name}.progress.json"
+    progress = json.loads(progress_path.read_text()) if progress_path.exists() else {}
+    resuming = progress.get("plan") == plan_id and partial.exists()
+    if todo and cached_features is None and not resuming:
+        probe, _ = _load_images([paths[todo[0]]], image_size)
+        dim = int(np.asarray(predict(probe)).shape[1])
+    else:
+        dim = int(cached_features.shape[1]) if cached_features is not None else progress["dim"]
+    if not resuming:
+        out = open_memmap(partial, mode="w+", dtype=np.float32, shape=(len(files), dim))
+        for i, key in enumerate(zip(files, signatures)):
+            if key in cached:
+                out[i] = cached_features[cached[key]]
+        out.flush()
+        progress = {"plan": plan_id, "dim": dim, "batches_done": 0, "invalid": []}
+        atomic_write_json(progress_path, progress)
+    out = open_memmap(partial, mode="r+")
+    batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
+    invalid = set(progress["invalid"])
+    bar = tqdm(total=len(todo), initial=min(len(todo), progress["batches_done"] * batch_size),
+               desc=f"extract {name}", unit="img")
+    for number in range(progress["batches_done"], len(batches)):
+        rows = batches[number]
+        pixels, valid = _load_images([paths[i] for i in rows], image_size)
+        out[rows] = np.asarray(predict(pixels), dtype=np.float32)
+        invalid.update(int(r) for r, ok in zip(rows, valid) if not ok)
+        out.flush()
+        progress.update(batches_done=number + 1, invalid=sorted(invalid))
+        atomic_write_json(progress_path, progress)
+        bar.update(len(rows))
+    bar.close()
+    del out
+    os.replace(partial, out_dir / f"{name}.npy")
+    atomic_write_csv(out_dir / f"{name}_index.csv", INDEX_HEADER,
+                     [(i, f, int(i not in invalid), s)
+                      for i, (f, s) in enumerate(zip(files, signatures))])
+    progress_path.unlink(missing_ok=True)
+    return {"images": len(files), "extracted": len(todo), "reused": len(files) - len(todo),
+            "invalid": len(invalid), "dim": dim}
+
+
+def load_features(out_dir: str | Path, name: str) -> tuple[np.ndarray, list[str]]:
+    """The valid rows of a finished extraction and their files."""
+    out_dir = Path(out_dir)
+    index = read_csv_rows(out_dir / f"{name}_index.csv")
+    features = np.load(out_dir / f"{name}.npy", mmap_mode="r")
+    keep = [int(r["row"]) for r in index if r["valid"] == "1"]
+    return np.asarray(features[keep]), [index[i]["file"] for i in keep]

@@ -1,0 +1,1 @@
+"""Stage 02 logic: backbones, albumentations augmentation, resumable fine-tuning."""

@@ -1,0 +1,83 @@
+"""Backbones as Keras models that take RGB pixels in [0, 255] (preprocessing is built in)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import keras
+
+from common.errors import SomclustError
+
+LOG = logging.getLogger("somclust")
+CORE_NAME = "backbone_core"
+PREPROCESS_NAME = "preprocess"
+
+
+def _inception_v3(weights: str, image_size: int) -> keras.Model:
+    keras_weights = "imagenet" if weights == "imagenet" else None
+    try:
+        core = keras.applications.InceptionV3(include_top=False, weights=keras_weights,
+                                              input_shape=(image_size, image_size, 3),
+                                              pooling="avg")
+    except Exception as error:  # noqa: BLE001 - any download/cache failure means the same to the user
+        if weights != "imagenet":
+            raise
+        raise SomclustError(
+            "WEIGHTS=imagenet: InceptionV3's ImageNet weights are not in the Keras cache "
+            f"(~/.keras/models) and could not be downloaded ({type(error).__name__}). Offline "
+            "choices: WEIGHTS=/path/to/inception_v3_weights_notop.h5 (a local weights file) or "
+            "WEIGHTS=none (random init, then fine-tuning)") from None
+    return core
+
+
+BACKBONES = {"inception_v3": (_inception_v3, keras.layers.Rescaling(1 / 127.5, offset=-1.0))}
+
+
+def build_backbone(name: str, weights: str, image_size: int) -> keras.Model:
+    """Pixels (0-255) -> pooled features; ``weights`` is 'imagenet', 'none' or a file path."""
+    if name not in BACKBONES:
+        raise SomclustError(f"BACKBONE={name!r} is unknown; choose one of: {', '.join(BACKBONES)}")
+    builder, preprocess = BACKBONES[name]
+    core = builder(weights, image_size)
+    core.name = CORE_NAME
+    if weights not in ("imagenet", "none"):
+        try:
+            core.load_weights(str(Path(weights)))
+        except Exception as error:  # noqa: BLE001 - report which file failed and why
+            raise SomclustError(f"WEIGHTS={weights}: cannot load these weights into {name} "
+                                f"({error}); give a weights file saved from {name} "
+                                "with include_top=False") from None
+        LOG.info("loaded %s weights from %s", name, weights)
+    inputs = keras.Input((image_size, image_size, 3), name="pixels")
+    scaled = keras.layers.Rescaling(preprocess.scale, offset=preprocess.offset,
+                                    name=PREPROCESS_NAME)(inputs)
+    return keras.Model(inputs, core(scaled), name=f"{name}_features")
+
+
+def build_classifier(backbone: keras.Model, n_classes: int, dropout: float = 0.2) -> keras.Model:
+    """The backbone with a dropout + softmax head for fine-tuning."""
+    features = keras.layers.Dropout(dropout, name="head_dropout")(backbone.output)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="classes")(features)
+    return keras.Model(backbone.input, outputs, name="classifier")
+
+
+def feature_extractor(model: keras.Model, layer_name: str = "") -> keras.Model:
+    """Pixels -> features of ``layer_name`` inside the backbone (empty: its pooled output).
+
+    Works on a classifier from :func:`build_classifier` or a bare backbone; 4-D layer outputs
+    are global-average pooled.
+    """
+    core = model.get_layer(CORE_NAME)
+    inputs = keras.Input(model.input.shape[1:], name="pixels")
+    scaled = model.get_layer(PREPROCESS_NAME)(inputs)
+    if not layer_name:
+        return keras.Model(inputs, core(scaled), name="feature_extractor")
+    names = [layer.name for layer in core.layers]
+    if layer_name not in names:
+        raise SomclustError(f"FEATURE_LAYER={layer_name!r} is not a layer of the backbone; "
+                            f"some valid names: {', '.join(names[-6:])}")
+    inner = keras.Model(core.input, core.get_layer(layer_name).output)
+    features = inner(scaled)
+    if len(features.shape) == 4:
+        features = keras.layers.GlobalAveragePooling2D()(features)
+    return keras.Model(inputs, features, name="feature_extractor")

@@ -1,0 +1,59 @@
+"""Keras data feeding for fine-tuning: images read per batch, augmented with a per-epoch seed."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import albumentations as A
+import keras
+import numpy as np
+
+from common.images import read_rgb, resize_square
+
+
+def load_batch(paths: Sequence[str | Path], image_size: int) -> np.ndarray:
+    """Images as a float32 (N, size, size, 3) array of pixels in [0, 255]."""
+    return np.stack([resize_square(read_rgb(p), image_size) for p in paths]).astype(np.float32)
+
+
+class AugmentedImages(keras.utils.PyDataset):
+    """Batches of (pixels, class index); shuffling and augmentation depend on (seed, epoch) only,
+    so a run resumed at epoch e sees the same batches as an uninterrupted one."""
+
+    def __init__(self, paths: Sequence[str | Path], labels: Sequence[int], image_size: int,
+                 batch_size: int, augmentation: A.Compose | None, seed: int, shuffle: bool):
+        super().__init__()
+        self.paths, self.labels = list(paths), np.asarray(labels, dtype=np.int32)
+        self.image_size, self.batch_size = image_size, batch_size
+        self.augmentation, self.seed, self.shuffle = augmentation, seed, shuffle
+        self.epoch = 0
+        self.order = np.arange(len(self.paths))
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the shuffling for ``epoch``."""
+        self.epoch = epoch
+        if self.shuffle:
+            self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.paths))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.paths) / self.batch_size))
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        images = [resize_square(read_rgb(self.paths[i]), self.image_size) for i in rows]
+        if self.augmentation is not None:
+            self.augmentation.set_random_seed(int(self.seed * 1_000_003 + self.epoch * 10_007 + index))
+            images = [self.augmentation(image=image)["image"] for image in images]
+        return np.stack(images).astype(np.float32), self.labels[rows]
+
+
+class EpochSetter(keras.callbacks.Callback):
+    """Tells the training data which epoch starts (for resumable shuffling)."""
+
+    def __init__(self, data: AugmentedImages):
+        super().__init__()
+        self.data = data
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.data.set_epoch(epoch)

@@ -1,0 +1,149 @@
+"""Fine-tuning that survives being killed: atomic checkpoints each epoch, resumed on re-run."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from common.atomic_io import atomic_write_json
+from common.errors import SomclustError
+from finetune.augment import build_augmentation
+from finetune.backbones import build_backbone, build_classifier
+from finetune.data import AugmentedImages, EpochSetter
+
+LOG = logging.getLogger("somclust")
+FINAL_MODEL = "finetuned.keras"
+
+
+@dataclass(frozen=True)
+class FineTuneSettings:
+    """Config keys of stage 02."""
+
+    backbone: str = "inception_v3"
+    weights: str = "none"
+    image_size: int = 96
+    epochs: int = 4
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    validation_split: float = 0.15
+    patience: int = 2
+    augmentations: tuple[str, ...] = ("flip",)
+    seed: int = 0
+
+
+def set_determinism(seed: int) -> None:
+    """Seed Python, numpy and TensorFlow; make TF ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
+def _atomic_save_model(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+class ResumableCheckpoint(keras.callbacks.Callback):
+    """Each epoch: save the last model and the best (by monitored loss) atomically, track early
+    stopping, then record the state; a re-run continues from it."""
+
+    def __init__(self, model_dir: Path, monitor: str, patience: int, state: dict):
+        super().__init__()
+        self.model_dir, self.monitor, self.patience, self.state = model_dir, monitor, patience, state
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = float((logs or {}).get(self.monitor, math.inf))
+        improved = loss < self.state.get("best_loss", math.inf)
+        if improved:
+            self.state.update(best_loss=loss, best_epoch=epoch + 1, wait=0)
+            _atomic_save_model(self.model, self.model_dir / "best.keras")
+        else:
+            self.state["wait"] = self.state.get("wait", 0) + 1
+        _atomic_save_model(self.model, self.model_dir / "last.keras")
+        self.state["epochs_done"] = epoch + 1
+        if self.patience and self.state["wait"] >= self.patience:
+            self.state["stopped_early"] = True
+            self.model.stop_training = True
+        atomic_write_json(self.model_dir / "state.json", self.state)
+
+
+def split_train_validation(labels: np.ndarray, fraction: float,
+                           seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified index split; classes with fewer than 2 images stay in training."""
+    rng = np.random.default_rng(seed)
+    train, validation = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_val = int(round(len(members) * fraction)) if len(members) >= 2 else 0
+        n_val = min(n_val, len(members) - 1)
+        validation.extend(members[:n_val])
+        train.extend(members[n_val:])
+    return np.sort(np.array(train, dtype=int)), np.sort(np.array(validation, dtype=int))
+
+
+def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str | Path,
+              settings: FineTuneSettings) -> dict:
+    """Fine-tune the backbone to classify ``labels``; returns a summary.
+
+    Writes ``best.keras``, ``last.keras``, ``state.json``, ``training_log.csv``, ``classes.json``
+    and finally ``finetuned.keras`` (the best model) into ``model_dir``.
+    """
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise SomclustError(f"fine-tuning needs labeled images of at least 2 classes, found "
+                            f"{len(classes)}; put labeled images in RAW_DIR/<class_name>/ folders "
+                            "or set FT_EPOCHS=0 to use the backbone as it is")
+    y = np.array([classes.index(label) for label in labels], dtype=np.int32)
+    train_idx, val_idx = split_train_validation(y, settings.validation_split, settings.seed)
+    paths = [str(p) for p in paths]
+    set_determinism(settings.seed)
+    state_path = model_dir / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    resumable = {k: v for k, v in asdict(settings).items() if k not in ("epochs", "patience")}
+    resumable = json.loads(json.dumps(resumable))
+    if state.get("settings") == resumable and (model_dir / "last.keras").exists():
+        model = keras.models.load_model(model_dir / "last.keras")
+        LOG.info("resuming fine-tuning after epoch %d", state.get("epochs_done", 0))
+    else:
+        state = {"settings": resumable}
+        for stale in ("training_log.csv", "best.keras", "last.keras", FINAL_MODEL):
+            (model_dir / stale).unlink(missing_ok=True)
+        model = build_classifier(build_backbone(settings.backbone, settings.weights,
+                                                settings.image_size), len(classes))
+        model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    atomic_write_json(model_dir / "classes.json", classes)
+    train_data = AugmentedImages([paths[i] for i in train_idx], y[train_idx], settings.image_size,
+                                 settings.batch_size,
+                                 build_augmentation(settings.augmentations, settings.seed),
+                                 settings.seed, shuffle=True)
+    validation_data = (AugmentedImages([paths[i] for i in val_idx], y[val_idx],
+                                       settings.image_size, settings.batch_size, None,
+                                       settings.seed, shuffle=False) if len(val_idx) else None)
+    monitor = "val_loss" if validation_data is not None else "loss"
+    start = int(state.get("epochs_done", 0))
+    if start < settings.epochs and not state.get("stopped_early"):
+        model.fit(train_data, validation_data=validation_data, epochs=settings.epochs,
+                  initial_epoch=start, verbose=2,
+                  callbacks=[EpochSetter(train_data),
+                             ResumableCheckpoint(model_dir, monitor, settings.patience, state),
+                             keras.callbacks.CSVLogger(str(model_dir / "training_log.csv"),
+                                                       append=True)])
+    best_path = model_dir / "best.keras"
+    final = keras.models.load_model(best_path) if best_path.exists() else model
+    _atomic_save_model(final, model_dir / FINAL_MODEL)
+    return {"classes": len(classes), "train_images": len(train_idx),
+            "validation_images": len(val_idx), "epochs_done": int(state.get("epochs_done", 0)),
+            "best_epoch": int(state.get("best_epoch", 0)),
+            "best_" + monitor: float(state.get("best_loss", math.nan))}

@@ -1,0 +1,1 @@
+"""Stage 00-01 logic: true labels, the demo dataset, and background removal."""

@@ -1,0 +1,118 @@
+"""Stage 00: true labels from class sub-folders, a labels CSV, or a filename pattern.
+
+Output ``labels_true.csv`` has one row per raw image: ``file`` (relative to RAW_DIR), ``label``
+(empty when unknown) and ``trainable`` (1 when the label may be used for fine-tuning: images in
+class sub-folders, or CSV rows with ``trainable=1``). The competition's plain-text files
+``img_paths.txt`` and ``labels_true.txt`` (one line per image, same order; -1 = unknown) are
+written beside it.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.atomic_io import atomic_write_csv, atomic_write_text, read_csv_rows
+from common.errors import SomclustError
+from common.images import list_images
+from common.skips import SkipLog
+
+LOG = logging.getLogger("somclust")
+LABELS_HEADER = ("file", "label", "trainable")
+
+
+@dataclass(frozen=True)
+class LabeledImage:
+    file: str
+    label: str
+    trainable: bool
+
+
+def _csv_labels(labels_csv: Path, known_files: set[str], skips: SkipLog) -> dict[str, tuple[str, bool]]:
+    try:
+        rows = read_csv_rows(labels_csv)
+    except (OSError, UnicodeDecodeError) as error:
+        raise SomclustError(f"cannot read labels CSV {labels_csv}: {error}") from None
+    if rows and not {"file", "label"} <= set(rows[0]):
+        raise SomclustError(f"labels CSV {labels_csv} needs the columns 'file' and 'label' "
+                            f"(found: {', '.join(rows[0])})")
+    labels: dict[str, tuple[str, bool]] = {}
+    for line, row in enumerate(rows, start=2):
+        file, label = (row.get("file") or "").strip(), (row.get("label") or "").strip()
+        trainable = (row.get("trainable") or "0").strip() in ("1", "true", "yes")
+        if not file or not label:
+            skips.skip(f"{labels_csv}:{line}", "row without a file or label")
+        elif file not in known_files:
+            skips.skip(file, f"named in {labels_csv.name} line {line} but not found in RAW_DIR")
+        elif file in labels and labels[file][0] != label:
+            raise SomclustError(f"labels CSV {labels_csv} gives {file} two labels "
+                                f"({labels[file][0]!r} and {label!r}); keep one row per file")
+        else:
+            labels[file] = (label, trainable)
+    return labels
+
+
+def collect_labels(raw_dir: str | Path, source: str, labels_csv: str | Path | None,
+                   filename_regex: str, unlabeled_dir: str, skips: SkipLog) -> list[LabeledImage]:
+    """One LabeledImage per image file under ``raw_dir`` (see module doc for the sources)."""
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise SomclustError(f"RAW_DIR {raw_dir} does not exist; put your images there or pass "
+                            "--raw-dir (run make_demo_dataset.py for the demo data)")
+    files = [str(p.relative_to(raw_dir)) for p in list_images(raw_dir)]
+    if not files:
+        raise SomclustError(f"no images (.png, .jpg, ...) found in RAW_DIR {raw_dir}")
+    csv_path = Path(labels_csv) if labels_csv else None
+    use_csv = source == "csv" or (source == "auto" and csv_path is not None and csv_path.is_file())
+    if source == "csv" and (csv_path is None or not csv_path.is_file()):
+        raise SomclustError(f"LABEL_SOURCE=csv but LABELS_CSV {csv_path} does not exist")
+    from_csv = _csv_labels(csv_path, set(files), skips) if use_csv else {}
+    pattern = re.compile(filename_regex)
+    images = []
+    for file in files:
+        parts = Path(file).parts
+        label, trainable = "", False
+        if file in from_csv:
+            label, trainable = from_csv[file]
+        elif source in ("auto", "folders") and len(parts) > 1 and parts[0] != unlabeled_dir:
+            label, trainable = parts[0], True
+        elif source in ("auto", "filename") and len(parts) == 1:
+            match = pattern.search(parts[-1])
+            label = match.group(1) if match else ""
+        images.append(LabeledImage(file, label, trainable))
+    _warn_thin_classes(images)
+    return images
+
+
+def _warn_thin_classes(images: list[LabeledImage]) -> None:
+    counts = Counter(i.label for i in images if i.trainable)
+    for label, count in sorted(counts.items()):
+        if count < 2:
+            LOG.warning("class %r has only %d labeled image(s); fine-tuning learns little from it",
+                        label, count)
+
+
+def write_labels(images: list[LabeledImage], out_dir: str | Path) -> dict[str, int]:
+    """Write labels_true.csv, img_paths.txt and labels_true.txt; return a summary."""
+    out_dir = Path(out_dir)
+    atomic_write_csv(out_dir / "labels_true.csv", LABELS_HEADER,
+                     [(i.file, i.label, int(i.trainable)) for i in images])
+    classes = sorted({i.label for i in images if i.label})
+    class_ids = {label: index for index, label in enumerate(classes)}
+    atomic_write_text(out_dir / "img_paths.txt", "".join(f"{i.file}\n" for i in images))
+    atomic_write_text(out_dir / "labels_true.txt",
+                      "".join(f"{class_ids.get(i.label, -1)}\n" for i in images))
+    return {"images": len(images), "classes": len(classes),
+            "labeled": sum(bool(i.label) for i in images),
+            "trainable": sum(i.trainable for i in images),
+            "trainable_classes": len({i.label for i in images if i.trainable})}
+
+
+def read_labels(out_dir: str | Path) -> list[LabeledImage]:
+    """Read labels_true.csv written by stage 00."""
+    path = Path(out_dir) / "labels_true.csv"
+    if not path.exists():
+        raise SomclustError(f"{path} not found: run 00_make_labels.py first")
+    return [LabeledImage(r["file"], r["label"], r["trainable"] == "1") for r in read_csv_rows(path)]

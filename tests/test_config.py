@@ -1,0 +1,40 @@
+import pytest
+
+from config import ConfigError, load_config
+
+
+def test_defaults_validate():
+    config = load_config(environ={})
+    assert config.SOM_ROWS > 0 and config.RAW_DIR == f"{config.WORK_DIR}/raw_img"
+
+
+def test_env_then_cli_override_with_types():
+    config = load_config({"SOM_COLS": "7"}, environ={"SOM_ROWS": "20", "SOM_COLS": "3",
+                                                    "WORK_DIR": "/tmp/x"})
+    assert (config.SOM_ROWS, config.SOM_COLS) == (20, 7)
+    assert config.IMG_DIR == "/tmp/x/img"
+
+
+def test_tuple_and_bool_parsing():
+    config = load_config({"DEMO_LABELED_CLASSES": "1,3", "EXTRACT_BASELINE": "no"}, environ={})
+    assert config.DEMO_LABELED_CLASSES == (1, 3) and config.EXTRACT_BASELINE is False
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"SOM_ROWS": "-1"}, "SOM_ROWS"),
+    ({"K_MIN": "9", "K_MAX": "3"}, "K_MIN"),
+    ({"BACKBONE": "resnet"}, "BACKBONE"),
+    ({"WEIGHTS": "/no/such/file.h5"}, "WEIGHTS"),
+    ({"K_CRITERION": "magic"}, "K_CRITERION"),
+    ({"AUGMENTATIONS": "flip,warp"}, "AUGMENTATIONS"),
+    ({"IMAGE_SIZE": "32"}, "IMAGE_SIZE"),
+    ({"SOM_ROWS": "ten"}, "SOM_ROWS"),
+])
+def test_invalid_values_name_the_key(overrides, key):
+    with pytest.raises(ConfigError, match=key):
+        load_config(overrides, environ={})
+
+
+def test_unknown_key_is_rejected():
+    with pytest.raises(ConfigError, match="unknown config key"):
+        load_config({"SOM_ROWZ": "3"}, environ={})

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from common.images import encode_png
+from extract.features import extract_features, load_features
+
+
+def _images(folder, n):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        path = folder / f"{i:03d}.png"
+        path.write_bytes(encode_png(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)))
+        paths.append(path)
+    return [p.name for p in paths], paths
+
+
+def _predict(pixels):
+    return pixels.reshape(len(pixels), -1)[:, :5] * 2.0
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_gives_identical_output(tmp_path):
+    files, paths = _images(tmp_path / "img", 23)
+    reference = extract_features(_predict, files, paths, tmp_path / "ref", "f", 8, batch_size=4)
+    calls = {"n": 0}
+
+    def dying(pixels):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Killed()
+        return _predict(pixels)
+
+    with pytest.raises(Killed):
+        extract_features(dying, files, paths, tmp_path / "out", "f", 8, batch_size=4)
+    summary = extract_features(_predict, files, paths, tmp_path / "out", "f", 8, batch_size=4)
+    assert reference["extracted"] == 23 and summary["images"] == 23
+    np.testing.assert_array_equal(np.load(tmp_path / "ref" / "f.npy"),
+                                  np.load(tmp_path / "out" / "f.npy"))
+    assert not list((tmp_path / "out").glob(".f.*"))
+
+
+def test_cached_rows_are_reused_and_unreadable_marked(tmp_path):
+    files, paths = _images(tmp_path / "img", 6)
+    extract_features(_predict, files, paths, tmp_path / "out", "f", 8, batch_size=4)
+    paths[2].write_bytes(b"broken")
+    summary = extract_features(_predict, files, paths, tmp_path / "out", "f", 8, batch_size=4)
+    assert summary["reused"] == 5 and summary["extracted"] == 1 and summary["invalid"] == 1
+    features, kept = load_features(tmp_path / "out", "f")
+    assert features.shape == (5, 5) and "002.png" not in kept

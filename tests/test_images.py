@@ -1,0 +1,53 @@
+import cv2
+import numpy as np
+import pytest
+
+from common.errors import ImageReadError
+from common.images import list_images, read_rgb
+
+
+def _png(path, array):
+    ok, data = cv2.imencode(".png", array)
+    path.write_bytes(data.tobytes())
+    return path
+
+
+def test_formats_are_normalised_to_rgb_uint8(tmp_path):
+    cases = {
+        "gray.png": np.full((20, 30), 200, np.uint8),
+        "deep.png": np.full((20, 30, 3), 60000, np.uint16),
+        "alpha.png": np.full((20, 30, 4), 100, np.uint8),
+    }
+    for name, array in cases.items():
+        image = read_rgb(_png(tmp_path / name, array))
+        assert image.dtype == np.uint8 and image.shape == (20, 30, 3), name
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty file"), (b"hello, I am text", "not a decodable image"),
+])
+def test_unusable_files_give_reasons(tmp_path, content, reason):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageReadError, match=reason):
+        read_rgb(path)
+
+
+def test_tiny_and_truncated(tmp_path):
+    with pytest.raises(ImageReadError, match="too small"):
+        read_rgb(_png(tmp_path / "one.png", np.zeros((1, 1, 3), np.uint8)))
+    data = _png(tmp_path / "ok.png", np.random.default_rng(0).integers(0, 255, (64, 64, 3),
+                                                                        dtype=np.uint8)).read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ImageReadError):
+        read_rgb(tmp_path / "cut.png")
+
+
+def test_unicode_names_and_listing(tmp_path):
+    folder = tmp_path / "café dir"
+    folder.mkdir()
+    _png(folder / "ünï cödé.png", np.zeros((10, 10, 3), np.uint8))
+    (folder / "notes.txt").write_text("x")
+    found = list_images(tmp_path)
+    assert [p.name for p in found] == ["ünï cödé.png"]
+    assert read_rgb(found[0]).shape == (10, 10, 3)

@@ -1,0 +1,68 @@
+import pytest
+
+from common.errors import SomclustError
+from common.images import encode_png
+from common.skips import SkipLog
+from preprocess.labels import collect_labels, read_labels, write_labels
+import numpy as np
+
+IMAGE = encode_png(np.full((16, 16, 3), 120, np.uint8))
+
+
+def _tree(root, files):
+    for name in files:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(IMAGE)
+
+
+def test_folders_and_csv(tmp_path):
+    raw = tmp_path / "raw"
+    _tree(raw, ["cat/a.png", "cat/b.png", "dog/c.png", "unlabeled/d.png", "unlabeled/e.png"])
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,label\nunlabeled/d.png,dog\nmissing.png,cat\n")
+    skips = SkipLog(tmp_path, "00")
+    images = collect_labels(raw, "auto", csv, r"^(\d+)_", "unlabeled", skips)
+    by_file = {i.file: i for i in images}
+    assert by_file["cat/a.png"].label == "cat" and by_file["cat/a.png"].trainable
+    assert by_file["unlabeled/d.png"].label == "dog" and not by_file["unlabeled/d.png"].trainable
+    assert by_file["unlabeled/e.png"].label == ""
+    assert [row[1] for row in skips.rows] == ["missing.png"]
+    summary = write_labels(images, tmp_path)
+    assert summary == {"images": 5, "classes": 2, "labeled": 4, "trainable": 3,
+                       "trainable_classes": 2}
+    assert (tmp_path / "labels_true.txt").read_text().split() == ["0", "0", "1", "1", "-1"]
+    assert (tmp_path / "img_paths.txt").read_text().split()[0] == "cat/a.png"
+    assert [i.file for i in read_labels(tmp_path)] == [i.file for i in images]
+
+
+def test_filename_pattern(tmp_path):
+    _tree(tmp_path / "raw", ["12_front.png", "12_back.png", "7_side.png", "nolabel.png"])
+    images = collect_labels(tmp_path / "raw", "auto", None, r"^(\d+)_", "unlabeled",
+                            SkipLog(tmp_path, "00"))
+    assert {i.file: i.label for i in images} == {"12_back.png": "12", "12_front.png": "12",
+                                                 "7_side.png": "7", "nolabel.png": ""}
+
+
+def test_conflicting_csv_rows_are_an_error(tmp_path):
+    _tree(tmp_path / "raw", ["x.png"])
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,label\nx.png,a\nx.png,b\n")
+    with pytest.raises(SomclustError, match="two labels"):
+        collect_labels(tmp_path / "raw", "csv", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
+
+
+def test_missing_or_empty_folders_are_clear_errors(tmp_path):
+    with pytest.raises(SomclustError, match="does not exist"):
+        collect_labels(tmp_path / "nope", "auto", None, "", "unlabeled", SkipLog(tmp_path, "00"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SomclustError, match="no images"):
+        collect_labels(tmp_path / "empty", "auto", None, "", "unlabeled", SkipLog(tmp_path, "00"))
+
+
+def test_csv_without_columns(tmp_path):
+    _tree(tmp_path / "raw", ["x.png"])
+    csv = tmp_path / "labels.csv"
+    csv.write_text("name,class\nx.png,a\n")
+    with pytest.raises(SomclustError, match="'file' and 'label'"):
+        collect_labels(tmp_path / "raw", "csv", csv, "", "unlabeled", SkipLog(tmp_path, "00"))

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from cluster.n_clusters import SOMClusterer, best_k, hungarian_accuracy
+
+
+def test_hungarian_accuracy_is_permutation_invariant():
+    assert hungarian_accuracy([0, 0, 1, 1, 2], [5, 5, 3, 3, 9]) == 1.0
+    assert hungarian_accuracy([0, 0, 1, 1], [0, 0, 0, 0]) == 0.5
+
+
+def test_best_k_direction():
+    assert best_k([2, 3, 4], [0.1, 0.5, 0.2], "silhouette") == 3
+    assert best_k([2, 3, 4], [0.9, 0.5, 0.7], "davies_bouldin") == 3
+    assert best_k([2, 3], [float("nan")] * 2, "silhouette") is None
+
+
+@pytest.mark.parametrize("criterion", ["labeled", "silhouette", "calinski_harabasz"])
+def test_predicts_k_on_separated_blobs(blobs, criterion):
+    X, y = blobs
+    known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)  # half of 3 classes labeled
+    model = SOMClusterer(8, 8, n_epochs=15, k_min=2, k_max=10, criterion=criterion,
+                         random_state=0).fit(X, known)
+    assert model.n_clusters_ == 6
+    assert hungarian_accuracy(y, model.labels_) > 0.97
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    assert set(model.k_by_criterion_) >= {"silhouette", "calinski_harabasz", "davies_bouldin"}
+
+
+def test_labeled_criterion_falls_back_without_labels(blobs):
+    model = SOMClusterer(5, 5, n_epochs=5, k_max=8, random_state=0).fit(blobs[0])
+    assert model.criterion_used_ == "silhouette"
+
+
+def test_same_seed_same_clusters(blobs):
+    X, y = blobs
+    a = SOMClusterer(6, 6, k_max=8, random_state=4).fit(X, y).labels_
+    b = SOMClusterer(6, 6, k_max=8, random_state=4).fit(X, y).labels_
+    np.testing.assert_array_equal(a, b)
+
+
+def test_rejects_inverted_k_range(blobs):
+    with pytest.raises(ValueError, match="k_min"):
+        SOMClusterer(k_min=9, k_max=3).fit(blobs[0])
