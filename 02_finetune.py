@@ -9,13 +9,13 @@ from common.run_index import load_run_index
 from common.stage import run_once
 from finetune.train import FineTuneSettings, fine_tune
 
-KEYS = ("IMG_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "FT_BATCH_SIZE",
+KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "FT_BATCH_SIZE",
         "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS")
 
 
 def main(argv=None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS), argv)
-    model_dir = config.work_dir / "model"
+    model_dir = config.run_dir / "model"
     settings = FineTuneSettings(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE,
                                 config.FT_EPOCHS, config.FT_BATCH_SIZE, config.FT_LEARNING_RATE,
                                 config.FT_VALIDATION_SPLIT, config.FT_PATIENCE,
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
         return fine_tune([r.image_path for r in labeled], [r.label for r in labeled], model_dir,
                          settings)
 
-    summary = run_once(config.work_dir, "02_finetune", config.fingerprint(KEYS + ("SEED",)),
+    summary = run_once(config.run_dir, "02_finetune", config.fingerprint(KEYS + ("SEED",)),
                        args.force, work)
     if summary:
         print(f"fine-tuned {config.BACKBONE} on {summary['train_images']} images of "

@@ -8,13 +8,13 @@ from common.run_index import load_run_index
 from common.stage import run_once
 from extract.features import extract_features
 
-KEYS = ("IMG_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_BATCH_SIZE",
+KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_BATCH_SIZE",
         "EXTRACT_BASELINE")
 
 
 def main(argv=None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS), argv)
-    model_path = config.work_dir / "model" / "finetuned.keras"
+    model_path = config.run_dir / "model" / "finetuned.keras"
 
     def work() -> dict:
         import keras
@@ -33,11 +33,11 @@ def main(argv=None) -> int:
             untuned = build_backbone(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE)
             models["features_pretrained"] = feature_extractor(untuned, config.FEATURE_LAYER)
         return {name: extract_features(model.predict_on_batch, files, paths,
-                                       config.work_dir / "features", name, config.IMAGE_SIZE,
+                                       config.run_dir / "features", name, config.IMAGE_SIZE,
                                        config.EXTRACT_BATCH_SIZE)
                 for name, model in models.items()}
 
-    summary = run_once(config.work_dir, "03_extract_features",
+    summary = run_once(config.run_dir, "03_extract_features",
                        config.fingerprint(KEYS + ("SEED",)), args.force, work)
     for name, part in (summary or {}).items():
         print(f"{name}: {part['images']} images x {part['dim']} dims ({part['extracted']} "

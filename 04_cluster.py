@@ -9,14 +9,14 @@ from cluster.run import cluster_feature_set, known_labels
 from extract.features import load_features
 from preprocess.labels import read_labels
 
-KEYS = ("SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "FEATURE_PCA", "K_MIN", "K_MAX",
+KEYS = ("BACKBONE", "RUN_DIR", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "FEATURE_PCA", "K_MIN", "K_MAX",
         "K_CRITERION")
 FEATURE_SETS = {"features": "clusters", "features_pretrained": "clusters_pretrained"}
 
 
 def main(argv=None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS), argv)
-    feature_dir = config.work_dir / "features"
+    feature_dir = config.run_dir / "features"
 
     def work() -> dict:
         labels = read_labels(config.work_dir)
@@ -33,14 +33,14 @@ def main(argv=None) -> int:
             if len(files) < 3:
                 raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
             summary[out_name] = cluster_feature_set(
-                features, files, known_labels(files, label_of, trainable), config.work_dir,
+                features, files, known_labels(files, label_of, trainable), config.run_dir,
                 out_name, config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
                 config.FEATURE_PCA, config.K_MIN, config.K_MAX, config.K_CRITERION,
                 config.SOM_IMPL, config.SEED)
         return summary
 
     fingerprint = config.fingerprint(KEYS + ("SEED",))
-    summary = run_once(config.work_dir, "04_cluster", fingerprint, args.force, work)
+    summary = run_once(config.run_dir, "04_cluster", fingerprint, args.force, work)
     for name, part in (summary or {}).items():
         by_criterion = ", ".join(f"{c}={k}" for c, k in part["k_by_criterion"].items())
         print(f"{name}: {part['images']} images -> k={part['n_clusters']} by {part['criterion']} "

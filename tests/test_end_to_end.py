@@ -48,25 +48,26 @@ def test_pipeline_end_to_end(tmp_path):
     assert "mean mask IoU" in outputs["01_remove_background.py"]
     n_images = len((work / "img_paths.txt").read_text().splitlines())
     assert n_images == 8 * 5 + 4 * 10
-    clusters = (work / "clusters.csv").read_text().splitlines()
+    run_dir = work / "inception_v3"
+    clusters = (run_dir / "clusters.csv").read_text().splitlines()
     assert len(clusters) == n_images + 1
-    assert len((work / "labels_pred.txt").read_text().splitlines()) == n_images
+    assert len((run_dir / "labels_pred.txt").read_text().splitlines()) == n_images
     board = (work / "leaderboard.csv").read_text().splitlines()
     assert len(board) == 1 + 4 and "pixels, PCA-50 + KMeans" in outputs["05_evaluate.py"]
-    assert (work / "report.png").stat().st_size > 10_000
+    assert (run_dir / "report.png").stat().st_size > 10_000
 
     # finished stages are no-ops; --force redoes them with the same result (same seed)
     assert "already done" in run("04_cluster.py", work).stderr
-    before = (work / "clusters.csv").read_bytes()
-    features_before = (work / "features" / "features.npy").read_bytes()
+    before = (run_dir / "clusters.csv").read_bytes()
+    features_before = (run_dir / "features" / "features.npy").read_bytes()
     run("03_extract_features.py", work, "--force")
-    assert (work / "features" / "features.npy").read_bytes() == features_before
+    assert (run_dir / "features" / "features.npy").read_bytes() == features_before
     run("04_cluster.py", work, "--force")
-    assert (work / "clusters.csv").read_bytes() == before
+    assert (run_dir / "clusters.csv").read_bytes() == before
 
     # swapping the SOM grid is a config change, no code edit
     run("04_cluster.py", work, "--som-rows", "2", "--som-cols", "3")
-    nodes = {int(line.split(",")[1]) for line in (work / "clusters.csv").read_text().splitlines()[1:]}
+    nodes = {int(line.split(",")[1]) for line in (run_dir / "clusters.csv").read_text().splitlines()[1:]}
     assert max(nodes) < 6 and "already done" not in run("05_evaluate.py", work, "--force").stderr
 
 
