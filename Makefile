@@ -4,7 +4,7 @@ PYTHON ?= python3
 WORK_DIR ?= work
 export WORK_DIR
 
-.PHONY: install demo stages test clean
+.PHONY: install demo stages model-stages test clean
 
 install:
 	@if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then \
@@ -12,14 +12,19 @@ install:
 		echo "could not install dataset-fashion-mnist; set FASHION_MNIST_DIR to the idx files"; fi
 	$(PYTHON) -m pip install -q -r requirements.txt
 
+# The demo runs stages 02-05 for both backbones; both land in $(WORK_DIR)/leaderboard.md.
 stages:
 	$(PYTHON) make_demo_dataset.py
 	$(PYTHON) 00_make_labels.py
 	$(PYTHON) 01_remove_background.py
-	$(PYTHON) 02_finetune.py
-	$(PYTHON) 03_extract_features.py
-	$(PYTHON) 04_cluster.py
-	$(PYTHON) 05_evaluate.py
+	$(MAKE) --no-print-directory model-stages BACKBONE=efficientnet_lite0 WEIGHTS=imagenet
+	$(MAKE) --no-print-directory model-stages BACKBONE=inception_v3 WEIGHTS=none
+
+model-stages:
+	$(PYTHON) 02_finetune.py --backbone $(BACKBONE) --weights $(WEIGHTS)
+	$(PYTHON) 03_extract_features.py --backbone $(BACKBONE) --weights $(WEIGHTS)
+	$(PYTHON) 04_cluster.py --backbone $(BACKBONE)
+	$(PYTHON) 05_evaluate.py --backbone $(BACKBONE) --weights $(WEIGHTS)
 
 demo: install
 	@start=$$(date +%s); $(MAKE) --no-print-directory stages && \
