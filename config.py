@@ -144,10 +144,6 @@ class Config:
             merged[key] = value
         return replace(self, values=merged)
 
-    def path(self, key: str) -> Path:
-        """A path-valued key as a Path."""
-        return Path(getattr(self, key))
-
     @property
     def work_dir(self) -> Path:
         return Path(self.WORK_DIR)
@@ -206,10 +202,4 @@ def load_config(overrides: Mapping[str, Any] | None = None,
     config = Config()
     from_env = {k: environ[k] for k in config.values if k in environ}
     return config.with_overrides(from_env).with_overrides(overrides or {}).validate()
-
-
-def config_keys() -> list[str]:
-    """Every config key, in file order."""
-    return [k for k in _defaults()]
-
 

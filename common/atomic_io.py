@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import numpy as np
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -50,13 +49,6 @@ def atomic_write_csv(path: str | os.PathLike, header: Sequence[str],
     writer.writerow(header)
     writer.writerows(rows)
     return atomic_write_text(path, buffer.getvalue())
-
-
-def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Save a numpy array in .npy format atomically."""
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
