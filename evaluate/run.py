@@ -9,6 +9,7 @@ import numpy as np
 
 from common.atomic_io import atomic_write_text, read_csv_rows
 from common.errors import SomclustError
+from common.run_index import load_run_index
 from evaluate.baselines import pca_kmeans, pixel_matrix
 from evaluate.leaderboard import update_leaderboard
 from evaluate.metrics import score_all
@@ -65,7 +66,8 @@ def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path,
     row_of = {f: i for i, f in enumerate(files)}
     add("fine-tuned features, PCA-50 + KMeans (true k)",
         pca_kmeans(features[[row_of[f] for f in scored]], k_true, seed, l2_normalise=True))
-    pixels = pixel_matrix([img_dir / Path(f).with_suffix(".png") for f in scored])
+    image_of = {r.file: r.image_path for r in load_run_index(work_dir, img_dir)}
+    pixels = pixel_matrix([image_of[f] for f in scored])
     add("pixels, PCA-50 + KMeans (true k)", pca_kmeans(pixels, k_true, seed))
     board = update_leaderboard(work_dir / "leaderboard.csv", rows)
     return {"rows": rows, "scored_images": len(scored), "leaderboard_rows": len(board),
