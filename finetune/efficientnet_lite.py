@@ -104,7 +104,11 @@ def packaged_weights_path() -> Path:
 
 def load_pth_into(model: keras.Model, pth_path: str | Path) -> None:
     """Copy a PyTorch EfficientNet-Lite0 state dict into ``model``, layer by layer."""
-    mapped = _torch_to_keras(load_torch_state_dict(pth_path))
+    try:
+        mapped = _torch_to_keras(load_torch_state_dict(pth_path))
+    except KeyError as missing:
+        raise SomclustError(f"{pth_path}: no parameter {missing} - not an EfficientNet-Lite0 "
+                            "state dict") from None
     names = {layer.name for layer in model.layers}
     for name, weights in mapped.items():
         if name not in names:

@@ -104,3 +104,14 @@ def test_backbone_choice_and_offline_message(monkeypatch):
     with pytest.raises(SomclustError, match="efficientnet_lite0") as error:
         build_backbone("inception_v3", "imagenet", 96)
     assert "local weights file" in str(error.value)
+
+
+def test_weights_file_that_does_not_fit_names_the_file(tmp_path):
+    from finetune.backbones import build_backbone
+
+    wrong = tmp_path / "lite0.pth"
+    wrong.write_bytes((FIXTURES / "tiny_state_zip.pth").read_bytes())
+    with pytest.raises(SomclustError, match="lite0.pth"):
+        build_backbone("inception_v3", str(wrong), 96)
+    with pytest.raises(SomclustError, match="not an EfficientNet-Lite0"):
+        build_backbone("efficientnet_lite0", str(wrong), 96)
