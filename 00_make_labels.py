@@ -10,8 +10,8 @@ from preprocess.labels import collect_labels, write_labels
 KEYS = ("RAW_DIR", "LABEL_SOURCE", "LABELS_CSV", "FILENAME_LABEL_REGEX", "UNLABELED_DIR")
 
 
-def main(argv=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS), argv)
+def main(argv=None, overrides=None) -> int:
+    args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
 
     def work() -> dict:
         skips = SkipLog(config.work_dir, "00_make_labels")

@@ -14,8 +14,8 @@ KEYS = ("RAW_DIR", "IMG_DIR", "MASK_DIR", "TRUE_MASK_DIR", "BG_METHOD", "BG_WORK
         "BG_ITERATIONS", "BG_RECT_MARGIN", "BG_WORKERS")
 
 
-def main(argv=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS), argv)
+def main(argv=None, overrides=None) -> int:
+    args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
     params = BackgroundParams(config.BG_METHOD, config.BG_WORK_SIZE, config.BG_ITERATIONS,
                               config.BG_RECT_MARGIN)
 

@@ -6,15 +6,15 @@ import shutil
 
 from common.cli import parse_config, run_main, stage_parser
 from common.run_index import load_run_index
-from common.stage import run_once
+from common.stage import input_signatures, run_once
 from finetune.train import FineTuneSettings, fine_tune
 
 KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "FT_BATCH_SIZE",
         "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS")
 
 
-def main(argv=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS), argv)
+def main(argv=None, overrides=None) -> int:
+    args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
     model_dir = config.run_dir / "model"
     settings = FineTuneSettings(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE,
                                 config.FT_EPOCHS, config.FT_BATCH_SIZE, config.FT_LEARNING_RATE,
@@ -28,7 +28,9 @@ def main(argv=None) -> int:
         return fine_tune([r.image_path for r in labeled], [r.label for r in labeled], model_dir,
                          settings)
 
-    summary = run_once(config.run_dir, "02_finetune", config.fingerprint(KEYS + ("SEED",)),
+    summary = run_once(config.run_dir, "02_finetune", {**config.fingerprint(KEYS + ("SEED",)),
+                        "inputs": input_signatures(config.work_dir,
+                                                   ("labels_true.csv", "processed.csv"))},
                        args.force, work)
     if summary:
         print(f"fine-tuned {config.BACKBONE} on {summary['train_images']} images of "

@@ -5,15 +5,15 @@ from __future__ import annotations
 from common.cli import parse_config, run_main, stage_parser
 from common.errors import SomclustError
 from common.run_index import load_run_index
-from common.stage import run_once
+from common.stage import input_signatures, run_once
 from extract.features import extract_features
 
 KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_BATCH_SIZE",
         "EXTRACT_BASELINE")
 
 
-def main(argv=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS), argv)
+def main(argv=None, overrides=None) -> int:
+    args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
     model_path = config.run_dir / "model" / "finetuned.keras"
 
     def work() -> dict:
@@ -38,7 +38,9 @@ def main(argv=None) -> int:
                 for name, model in models.items()}
 
     summary = run_once(config.run_dir, "03_extract_features",
-                       config.fingerprint(KEYS + ("SEED",)), args.force, work)
+                       {**config.fingerprint(KEYS + ("SEED",)),
+                        "inputs": input_signatures(config.run_dir, ("model/finetuned.keras",))},
+                       args.force, work)
     for name, part in (summary or {}).items():
         print(f"{name}: {part['images']} images x {part['dim']} dims ({part['extracted']} "
               f"extracted, {part['reused']} reused, {part['invalid']} unreadable)")

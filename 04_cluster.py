@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from common.cli import parse_config, run_main, stage_parser
 from common.errors import SomclustError
-from common.stage import run_once
+from common.stage import input_signatures, run_once
 from cluster.run import cluster_feature_set, known_labels
 from extract.features import load_features
 from preprocess.labels import read_labels
@@ -14,8 +14,8 @@ KEYS = ("BACKBONE", "RUN_DIR", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
 FEATURE_SETS = {"features": "clusters", "features_pretrained": "clusters_pretrained"}
 
 
-def main(argv=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS), argv)
+def main(argv=None, overrides=None) -> int:
+    args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
     feature_dir = config.run_dir / "features"
 
     def work() -> dict:
@@ -39,7 +39,9 @@ def main(argv=None) -> int:
                 config.SOM_IMPL, config.SEED)
         return summary
 
-    fingerprint = config.fingerprint(KEYS + ("SEED",))
+    fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
+                   "inputs": input_signatures(feature_dir, ("features.npy",
+                                                              "features_pretrained.npy"))}
     summary = run_once(config.run_dir, "04_cluster", fingerprint, args.force, work)
     for name, part in (summary or {}).items():
         by_criterion = ", ".join(f"{c}={k}" for c, k in part["k_by_criterion"].items())

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from common.cli import parse_config, run_main, stage_parser
-from common.stage import run_once
+from common.atomic_io import read_csv_rows
+from common.stage import input_signatures, run_once
 from evaluate.figures import save_summary_figure
 from evaluate.run import evaluate_run
 
 KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "SOM_IMPL", "SOM_ROWS",
         "SOM_COLS", "K_CRITERION")
+INPUTS = ("clusters.csv", "clusters_pretrained.csv")
 
 
 def run_key(config) -> str:
@@ -17,19 +19,21 @@ def run_key(config) -> str:
             f"{config.SOM_IMPL}-som{config.SOM_ROWS}x{config.SOM_COLS}/{config.K_CRITERION}")
 
 
-def main(argv=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS), argv)
+def main(argv=None, overrides=None) -> int:
+    args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
 
     def work() -> dict:
         result = evaluate_run(config.work_dir, config.run_dir, config.IMG_DIR, run_key(config), config.SEED)
         if result["rows"]:
             save_summary_figure(config.run_dir / "report.png", result["y_true"],
-                                result["y_pred"], config.run_dir / "clusters_k_scores.csv",
+                                result["y_pred"],
+                                read_csv_rows(config.run_dir / "clusters_k_scores.csv"),
                                 run_key(config))
         return {"rows": result["rows"], "scored_images": result["scored_images"]}
 
-    summary = run_once(config.run_dir, "05_evaluate", config.fingerprint(KEYS + ("SEED",)),
-                       args.force, work)
+    fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
+                   "inputs": input_signatures(config.run_dir, INPUTS)}
+    summary = run_once(config.run_dir, "05_evaluate", fingerprint, args.force, work)
     if summary:
         print(f"scored {summary['scored_images']} images with a true label  (run {run_key(config)})")
         print(f"{'method':<48} {'NMI':>6} {'purity':>6} {'ARI':>6} {'ACC':>6} {'k':>4}")

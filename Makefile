@@ -4,13 +4,19 @@ PYTHON ?= python3
 WORK_DIR ?= work
 export WORK_DIR
 
-.PHONY: install demo stages model-stages test clean
+.PHONY: install test-deps demo stages model-stages test clean
 
 install:
 	@if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || \
 		echo "could not install dataset-fashion-mnist; set FASHION_MNIST_DIR to the idx files"; fi
 	$(PYTHON) -m pip install -q -r requirements.txt
+
+# A headless browser for the HTML report test (Debian packages; Selenium comes with requirements.txt).
+test-deps:
+	@if ! command -v chromedriver >/dev/null && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || \
+		echo "could not install chromium + chromium-driver; the browser test will be skipped"; fi
 
 # The demo runs stages 02-05 for both backbones; both land in $(WORK_DIR)/leaderboard.md.
 stages:
@@ -25,12 +31,13 @@ model-stages:
 	$(PYTHON) 03_extract_features.py --backbone $(BACKBONE) --weights $(WEIGHTS)
 	$(PYTHON) 04_cluster.py --backbone $(BACKBONE)
 	$(PYTHON) 05_evaluate.py --backbone $(BACKBONE) --weights $(WEIGHTS)
+	$(PYTHON) 06_report.py --backbone $(BACKBONE)
 
 demo: install
 	@start=$$(date +%s); $(MAKE) --no-print-directory stages && \
 		echo "demo finished in $$(( $$(date +%s) - start )) s; leaderboard: $(WORK_DIR)/leaderboard.md"
 
-test:
+test: install test-deps
 	$(PYTHON) -m pytest -q tests
 
 clean:

@@ -68,6 +68,11 @@ K_MIN = 2
 K_MAX = 20
 K_CRITERION = "labeled"                           # labeled | silhouette | calinski_harabasz | davies_bouldin
 
+# --- stage 06: report, export; stage 07: predict ---------------------------------
+REPORT_DIR = "{RUN_DIR}/report"                   # report.html + its PNG figures
+REPORT_SAMPLE = 2000                              # images drawn in the 2-D embedding (t-SNE)
+REPORT_MONTAGE = 16                               # images shown per cluster
+
 # --- allowed values, checked by Config.validate --------------------------------
 CHOICES: dict[str, tuple[str, ...]] = {
     "LABEL_SOURCE": ("auto", "folders", "csv", "filename"),
@@ -78,7 +83,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
 POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",
-                 "EXTRACT_BATCH_SIZE", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "K_MIN", "K_MAX")
+                 "EXTRACT_BATCH_SIZE", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "K_MIN", "K_MAX",
+                 "REPORT_SAMPLE", "REPORT_MONTAGE")
 NON_NEGATIVE_INTS = ("SEED", "DEMO_LABELED_PER_CLASS", "DEMO_UNLABELED_PER_CLASS", "BG_WORKERS",
                      "FT_EPOCHS", "FT_PATIENCE", "FEATURE_PCA")
 

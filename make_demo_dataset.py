@@ -11,11 +11,11 @@ KEYS = ("FASHION_MNIST_DIR", "RAW_DIR", "TRUE_MASK_DIR", "LABELS_CSV", "DEMO_IMA
         "DEMO_LABELED_CLASSES", "DEMO_LABELED_PER_CLASS", "DEMO_UNLABELED_PER_CLASS")
 
 
-def main(argv=None) -> int:
+def main(argv=None, overrides=None) -> int:
     parser = stage_parser(__doc__, KEYS)
     parser.add_argument("--full", action="store_true",
                         help="unlabeled part = the whole 10,000-image test split")
-    args, config = parse_config(parser, argv)
+    args, config = parse_config(parser, argv, overrides)
     if args.full:
         config = config.with_overrides({"DEMO_UNLABELED_PER_CLASS": 1000})
     spec = DemoSpec(config.DEMO_IMAGE_SIZE, tuple(config.DEMO_LABELED_CLASSES),

@@ -194,14 +194,20 @@ class BatchSOM(ClusterMixin, TransformerMixin, BaseEstimator):
     def umatrix(self) -> np.ndarray:
         """(n_rows, n_cols) mean distance of each prototype to its 4-neighbours' prototypes."""
         check_is_fitted(self, "weights_")
-        grid = self.weights_.reshape(self.n_rows, self.n_cols, -1)
-        total = np.zeros((self.n_rows, self.n_cols), np.float32)
-        count = np.zeros((self.n_rows, self.n_cols), np.float32)
-        for axis in (0, 1):
-            gap = np.linalg.norm(np.diff(grid, axis=axis), axis=-1)
-            pad_before = [(0, 0), (0, 0)]
-            pad_after = [(0, 0), (0, 0)]
-            pad_before[axis], pad_after[axis] = (1, 0), (0, 1)
-            total += np.pad(gap, pad_before) + np.pad(gap, pad_after)
-            count += np.pad(np.ones_like(gap), pad_before) + np.pad(np.ones_like(gap), pad_after)
-        return total / np.maximum(count, 1)
+        return umatrix(self.weights_, self.n_rows, self.n_cols)
+
+
+def umatrix(weights: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
+    """(n_rows, n_cols) mean distance of each prototype (row-major ``weights``) to its
+    4-neighbours' prototypes."""
+    grid = np.asarray(weights).reshape(n_rows, n_cols, -1)
+    total = np.zeros((n_rows, n_cols), np.float32)
+    count = np.zeros((n_rows, n_cols), np.float32)
+    for axis in (0, 1):
+        gap = np.linalg.norm(np.diff(grid, axis=axis), axis=-1)
+        pad_before = [(0, 0), (0, 0)]
+        pad_after = [(0, 0), (0, 0)]
+        pad_before[axis], pad_after[axis] = (1, 0), (0, 1)
+        total += np.pad(gap, pad_before) + np.pad(gap, pad_after)
+        count += np.pad(np.ones_like(gap), pad_before) + np.pad(np.ones_like(gap), pad_after)
+    return total / np.maximum(count, 1)

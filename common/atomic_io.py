@@ -13,6 +13,14 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+FILE_MODE = 0o666 & ~_umask()   # what an ordinary new file gets; mkstemp's are owner-only
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (parents are created). Returns the path."""
@@ -24,6 +32,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

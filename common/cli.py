@@ -5,7 +5,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from config import Config, ConfigError, load_config
 from common.errors import SomclustError
@@ -35,11 +35,15 @@ def stage_parser(description: str, keys: Sequence[str]) -> argparse.ArgumentPars
     return parser
 
 
-def parse_config(parser: argparse.ArgumentParser,
-                 argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Config]:
-    """Parse the command line; return the namespace and the validated config."""
+def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None,
+                 overrides: Mapping[str, Any] | None = None) -> tuple[argparse.Namespace, Config]:
+    """Parse the command line; return the namespace and the validated config.
+
+    ``overrides`` (from the Python API) sit between environment variables and CLI flags.
+    """
     args = parser.parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k.isupper() and v is not None}
+    flags = {k: v for k, v in vars(args).items() if k.isupper() and v is not None}
+    overrides = {**(overrides or {}), **flags}
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
     for noisy in ("tensorflow", "absl", "h5py", "PIL", "matplotlib"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -13,6 +14,19 @@ from typing import Any, Callable
 from common.atomic_io import atomic_write_json
 
 LOG = logging.getLogger("somclust")
+
+
+def file_signature(path: str | os.PathLike) -> str:
+    """Size and modification time: enough to notice a changed file."""
+    stat = os.stat(path)
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def input_signatures(folder: str | Path, names: tuple[str, ...]) -> dict[str, str]:
+    """{name: signature} of the files among ``names`` (relative to ``folder``) that exist:
+    part of a stage's fingerprint, so the stage re-runs when an input changed."""
+    return {name: file_signature(Path(folder) / name) for name in names
+            if (Path(folder) / name).exists()}
 
 
 def _marker(work_dir: str | Path, stage: str) -> Path:

@@ -21,15 +21,10 @@ from tqdm import tqdm
 from common.atomic_io import atomic_write_csv, atomic_write_json, read_csv_rows
 from common.errors import ImageReadError
 from common.images import read_rgb, resize_square
+from common.stage import file_signature
 
 LOG = logging.getLogger("somclust")
 INDEX_HEADER = ("row", "file", "valid", "signature")
-
-
-def file_signature(path: str | Path) -> str:
-    """Size and modification time: enough to notice a changed image."""
-    stat = os.stat(path)
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _load_images(paths: Sequence[Path], image_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -21,3 +23,19 @@ def blobs():
     y = np.repeat(np.arange(6), 80)
     X = centers[y] + rng.normal(size=(len(y), 16))
     return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """Every stage script, in order, on a tiny demo dataset (shared by the tests that read it;
+    a test that changes its outputs restores them)."""
+    from helpers import FASHION, STAGES, run_script, tree_hash
+
+    if not FASHION.exists():
+        pytest.skip("needs the apt package dataset-fashion-mnist (make install)")
+    work = tmp_path_factory.mktemp("tiny") / "work"
+    run_script(STAGES[0], work)
+    raw_hash = tree_hash(work / "raw_img")
+    outputs = {script: run_script(script, work).stdout for script in STAGES[1:]}
+    return SimpleNamespace(work=work, run_dir=work / "inception_v3", raw_hash=raw_hash,
+                           outputs=outputs)

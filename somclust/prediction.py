@@ -1,0 +1,106 @@
+"""Assign new images to the clusters of a finished run.
+
+The images go through exactly what the run's images went through: background removal with the
+settings stage 01 recorded, the fine-tuned network at the image size and layer stage 03 recorded,
+then the saved feature preparer, SOM and unit-to-cluster mapping of stage 04.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from common.errors import ImageReadError, SomclustError
+from common.images import list_images, read_rgb, resize_square
+from preprocess.background import BackgroundParams, apply_mask, foreground_mask
+
+LOG = logging.getLogger("somclust")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Where one image went; ``cluster`` is -1 and ``error`` says why when it was unusable."""
+
+    path: str
+    cluster: int
+    som_node: int = -1
+    error: str = ""
+
+
+def _recorded(marker: Path, stage: str) -> dict:
+    if not marker.exists():
+        raise SomclustError(f"{marker} not found: run {stage} for this run first")
+    return json.loads(marker.read_text())["fingerprint"]
+
+
+def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given; folders replaced by the images below them."""
+    expanded = []
+    for path in map(Path, paths):
+        expanded.extend(list_images(path) if path.is_dir() else [path])
+    return expanded
+
+
+class ClusterPredictor:
+    """A finished run's preprocessing, network and clustering, loaded once."""
+
+    def __init__(self, work_dir: str | Path, run_dir: str | Path):
+        import keras
+
+        from finetune.backbones import feature_extractor
+
+        work_dir, run_dir = Path(work_dir), Path(run_dir)
+        background = _recorded(work_dir / ".stages" / "01_remove_background.json",
+                               "01_remove_background.py")
+        extraction = _recorded(run_dir / ".stages" / "03_extract_features.json",
+                               "03_extract_features.py")
+        model_path, clusters_path = run_dir / "model" / "finetuned.keras", run_dir / "clusters_model.pkl"
+        for path, stage in ((model_path, "02_finetune.py"), (clusters_path, "04_cluster.py")):
+            if not path.exists():
+                raise SomclustError(f"{path} not found: run {stage} for this run first")
+        self.background = BackgroundParams(background["BG_METHOD"], background["BG_WORK_SIZE"],
+                                           background["BG_ITERATIONS"], background["BG_RECT_MARGIN"])
+        self.image_size = int(extraction["IMAGE_SIZE"])
+        self.batch_size = int(extraction["EXTRACT_BATCH_SIZE"])
+        self.extractor = feature_extractor(keras.models.load_model(model_path),
+                                           extraction["FEATURE_LAYER"])
+        saved = pickle.loads(clusters_path.read_bytes())
+        self.preparer, self.clusterer = saved["preparer"], saved["clusterer"]
+
+    def _pixels(self, path: Path) -> np.ndarray:
+        image = read_rgb(path)
+        cleaned = apply_mask(image, foreground_mask(image, self.background),
+                             self.background.fill_value)
+        return resize_square(cleaned, self.image_size).astype(np.float32)
+
+    def predict(self, paths: Sequence[str | os.PathLike]) -> list[Prediction]:
+        """One Prediction per image (folders are expanded), in order."""
+        paths = expand_paths(paths)
+        results: list[Prediction] = []
+        for start in tqdm(range(0, len(paths), self.batch_size), desc="predict", unit="batch",
+                          disable=len(paths) <= self.batch_size):
+            batch, pixels = paths[start:start + self.batch_size], []
+            usable = []
+            for path in batch:
+                try:
+                    pixels.append(self._pixels(path))
+                    usable.append(path)
+                except ImageReadError as error:
+                    LOG.warning("skipped %s: %s", path, error)
+                    results.append(Prediction(str(path), -1, error=str(error)))
+            if not usable:
+                continue
+            features = np.asarray(self.extractor.predict_on_batch(np.stack(pixels)), np.float32)
+            nodes = self.clusterer.som_.predict(self.preparer.transform(features))
+            clusters = self.clusterer.unit_clusters_[nodes]
+            results.extend(Prediction(str(p), int(c), int(n))
+                           for p, c, n in zip(usable, clusters, nodes))
+        order = {str(p): i for i, p in enumerate(paths)}
+        return sorted(results, key=lambda r: order[r.path])

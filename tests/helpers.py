@@ -1,0 +1,39 @@
+"""Running the stage scripts on a tiny generated dataset, as a user runs them."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+STAGES = ["make_demo_dataset.py", "00_make_labels.py", "01_remove_background.py",
+          "02_finetune.py", "03_extract_features.py", "04_cluster.py", "05_evaluate.py",
+          "06_report.py"]
+TINY = {"DEMO_LABELED_PER_CLASS": "8", "DEMO_UNLABELED_PER_CLASS": "4", "DEMO_IMAGE_SIZE": "64",
+        "IMAGE_SIZE": "75", "FT_EPOCHS": "1", "FT_BATCH_SIZE": "16", "EXTRACT_BATCH_SIZE": "32",
+        "SOM_ROWS": "4", "SOM_COLS": "4", "SOM_EPOCHS": "5", "K_MAX": "8", "FEATURE_PCA": "16",
+        "BG_WORKERS": "1"}
+
+
+def run_script(script: str, work_dir: Path, *args: str, check: bool = True,
+               timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run a stage script with the tiny config in ``work_dir``; assert success when ``check``."""
+    env = {**os.environ, **TINY, "WORK_DIR": str(work_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def tree_hash(folder: Path) -> str:
+    """Hash of every path and file content below ``folder``."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        digest.update(str(path.relative_to(folder)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

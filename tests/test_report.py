@@ -1,0 +1,135 @@
+"""Stage 06 (HTML report, export), stage 07 / somclust.predict and the Python API."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import TINY, run_script, tree_hash
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def _clusters(run_dir: Path) -> dict[str, int]:
+    with open(run_dir / "clusters.csv", newline="") as handle:
+        return {r["file"]: int(r["cluster"]) for r in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        selenium_missing = True
+    else:
+        selenium_missing = False
+    if selenium_missing or not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must test the report in a browser: run `make test-deps` "
+                        "(apt chromium chromium-driver, pip selenium)")
+        pytest.skip("needs chromium, chromium-driver and selenium: `make test-deps`")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_report_in_a_real_browser(tiny_run, browser):
+    report = tiny_run.run_dir / "report" / "report.html"
+    browser.get(report.resolve().as_uri())
+    errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+    assert errors == []
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
+    n_clusters = len(set(_clusters(tiny_run.run_dir).values()))
+    assert len(images) >= n_clusters + 5          # montages + SOM, embedding, confusion, k, bg
+    assert all(complete and width > 0 for complete, width, _ in images), images
+    for figure in ("som_maps", "embedding", "confusion", "k_curves", "training", "background"):
+        assert (report.parent / f"{figure}.png").stat().st_size > 5_000
+
+    marker = json.loads((tiny_run.run_dir / ".stages" / "05_evaluate.json").read_text())
+    scores = browser.find_element("id", "scores").text
+    for row in marker["summary"]["rows"]:
+        assert f"{row['method']} {row['NMI']:.3f} {row['purity']:.3f} {row['ARI']:.3f}" in scores
+    board = browser.find_element("id", "leaderboard")
+    first_nmi = board.find_elements("css selector", "tbody tr")[0].find_elements("tag name", "td")[3]
+    with open(tiny_run.work / "leaderboard.csv", newline="") as handle:
+        assert first_nmi.text == next(csv.DictReader(handle))["NMI"]
+
+    # the leaderboard sorts by a clicked header (the page's only script)
+    board.find_elements("tag name", "th")[3].click()
+    nmis = [float(r.find_elements("tag name", "td")[3].text)
+            for r in board.find_elements("css selector", "tbody tr")]
+    assert nmis == sorted(nmis)
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_export_one_folder_per_cluster(tiny_run, tmp_path):
+    destination = tmp_path / "by_cluster"
+    result = run_script("06_report.py", tiny_run.work, "--export", str(destination))
+    assert "exported 80 images" in result.stdout
+    clusters = _clusters(tiny_run.run_dir)
+    with open(destination / "clusters.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["file"]: int(r["cluster"]) for r in rows} == clusters
+    for row in rows:
+        copied = destination / row["exported"]
+        assert copied.parent.name == f"cluster_{int(row['cluster']):02d}"
+        assert copied.read_bytes() == (tiny_run.work / "raw_img" / row["file"]).read_bytes()
+    assert tree_hash(tiny_run.work / "raw_img") == tiny_run.raw_hash
+
+    again = run_script("06_report.py", tiny_run.work, "--export", str(destination), check=False)
+    assert again.returncode == 2 and "not empty" in again.stderr and "--force" in again.stderr
+    inside = run_script("06_report.py", tiny_run.work, "--export",
+                        str(tiny_run.work / "raw_img" / "out"), check=False)
+    assert inside.returncode == 2 and "overlaps RAW_DIR" in inside.stderr
+    assert not (tiny_run.work / "raw_img" / "out").exists()
+
+
+def test_predict_script_reproduces_the_run_clusters(tiny_run, tmp_path):
+    raw = tiny_run.work / "raw_img"
+    bad = tmp_path / "not_an_image.jpg"
+    bad.write_text("hello")
+    output = tmp_path / "predictions.csv"
+    result = run_script("07_predict.py", tiny_run.work, str(raw / "bag"), str(raw / "unlabeled"),
+                        str(bad), "--output", str(output))
+    assert "predicted" in result.stdout and "skipped" in result.stderr
+    with open(output, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    clusters = _clusters(tiny_run.run_dir)
+    predicted = {str(Path(r["path"]).relative_to(raw)): int(r["cluster"])
+                 for r in rows if not r["error"]}
+    assert len(predicted) == 8 + 40
+    assert predicted == {f: clusters[f] for f in predicted}
+    assert [r["cluster"] for r in rows if r["error"]] == ["-1"]
+
+    nothing = run_script("07_predict.py", tiny_run.work, str(bad), check=False)
+    assert nothing.returncode == 2 and "none of the given images" in nothing.stderr
+    missing = run_script("07_predict.py", tiny_run.work, str(tmp_path / "nope.png"), check=False)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_python_api(tiny_run):
+    import somclust
+    from config import ConfigError
+
+    settings = {**TINY, "WORK_DIR": str(tiny_run.work)}
+    pipeline = somclust.Pipeline(**settings).run()          # every stage already done: no-ops
+    assert pipeline.clusters() == _clusters(tiny_run.run_dir)
+    assert pipeline.leaderboard()[0]["run"].startswith("inception_v3/")
+    assert pipeline.report_path.exists()
+    files = sorted(pipeline.clusters())[:6]
+    predictions = somclust.predict([tiny_run.work / "raw_img" / f for f in files], **settings)
+    assert [p.cluster for p in predictions] == [pipeline.clusters()[f] for f in files]
+    with pytest.raises(ConfigError, match="SOM_ROWS"):
+        somclust.Pipeline(SOM_ROWS=-1)
