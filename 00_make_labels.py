@@ -2,9 +2,11 @@
 """Stage 00: true labels from class sub-folders, a labels CSV or a filename pattern."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from common.cli import parse_config, run_main, stage_parser
 from common.skips import SkipLog
-from common.stage import run_once
+from common.stage import file_signature, folder_signature, run_once
 from preprocess.labels import collect_labels, write_labels
 
 KEYS = ("RAW_DIR", "LABEL_SOURCE", "LABELS_CSV", "FILENAME_LABEL_REGEX", "UNLABELED_DIR")
@@ -21,7 +23,11 @@ def main(argv=None, overrides=None) -> int:
         skips.save()
         return {**summary, "skipped": len(skips)}
 
-    summary = run_once(config.work_dir, "00_make_labels", config.fingerprint(KEYS), args.force, work)
+    labels_csv = Path(config.LABELS_CSV)
+    inputs = {"raw_images": folder_signature(config.RAW_DIR) if Path(config.RAW_DIR).is_dir() else "",
+              "labels_csv": file_signature(labels_csv) if labels_csv.is_file() else ""}
+    summary = run_once(config.work_dir, "00_make_labels", {**config.fingerprint(KEYS), **inputs},
+                       args.force, work)
     if summary:
         print(f"labels: {summary['images']} images, {summary['labeled']} with a true label in "
               f"{summary['classes']} classes, {summary['trainable']} usable for fine-tuning "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from common.cli import parse_config, run_main, stage_parser
 from common.errors import SomclustError
 from common.skips import SkipLog
-from common.stage import run_once
+from common.stage import input_signatures, run_once
 from preprocess.background import BackgroundParams
 from preprocess.labels import read_labels
 from preprocess.remove_folder import remove_background_folder
@@ -31,8 +31,9 @@ def main(argv=None, overrides=None) -> int:
                                 f"used; see {skips.path}")
         return summary
 
-    summary = run_once(config.work_dir, "01_remove_background", config.fingerprint(KEYS),
-                       args.force, work)
+    fingerprint = {**config.fingerprint(KEYS),
+                   "inputs": input_signatures(config.work_dir, ("labels_true.csv",))}
+    summary = run_once(config.work_dir, "01_remove_background", fingerprint, args.force, work)
     if summary:
         print(f"background removal: {summary['processed']} images -> {config.IMG_DIR}, "
               f"{summary['skipped']} skipped")

@@ -63,6 +63,8 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     size = _image_size_from_header(data)
     if size is not None and size[0] * size[1] > MAX_PIXELS:
         raise ImageReadError(f"too large ({size[0]}x{size[1]} px, limit {MAX_PIXELS:,} pixels)")
+    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:]:
+        raise ImageReadError("truncated JPEG (no end-of-image marker): re-copy or re-export it")
     buffer = np.frombuffer(data, dtype=np.uint8)
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF orientation applied
     if image is None:

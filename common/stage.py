@@ -4,6 +4,7 @@ Re-running a finished stage with the same config is a no-op unless forced.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -27,6 +28,20 @@ def input_signatures(folder: str | Path, names: tuple[str, ...]) -> dict[str, st
     part of a stage's fingerprint, so the stage re-runs when an input changed."""
     return {name: file_signature(Path(folder) / name) for name in names
             if (Path(folder) / name).exists()}
+
+
+def folder_signature(root: str | os.PathLike) -> str:
+    """Digest of the image files below ``root`` (names, sizes, modification times): changes
+    when an image is added, removed or replaced."""
+    from common.images import list_images
+
+    digest = hashlib.sha256()
+    for path in list_images(root):
+        try:
+            digest.update(f"{path.relative_to(root)}:{file_signature(path)}\n".encode())
+        except OSError:                      # a dangling link or a loop: its name still counts
+            digest.update(f"{path.relative_to(root)}:?\n".encode())
+    return digest.hexdigest()
 
 
 def _marker(work_dir: str | Path, stage: str) -> Path:

@@ -194,6 +194,10 @@ def _embedding_section(report: ReportBuilder, paths: RunPaths, preparer, cluster
     if len(keep) < 5:
         return
     prepared = preparer.transform(features[keep])
+    if len(np.unique(prepared.round(5), axis=0)) < 5:    # t-SNE needs distinct points
+        report.section("embedding", "2-D embedding",
+                       "<p>Fewer than 5 distinct feature vectors: no embedding to draw.</p>")
+        return
     perplexity = float(min(30.0, (len(keep) - 1) / 3))
     xy = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(prepared)
     chosen = [files[i] for i in keep]

@@ -19,6 +19,7 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from common.atomic_io import atomic_write_csv, atomic_write_json, read_csv_rows
+from common.disk import require_free_space
 from common.errors import ImageReadError
 from common.images import read_rgb, resize_square
 from common.stage import file_signature
@@ -72,6 +73,8 @@ def extract_features(predict: Callable[[np.ndarray], np.ndarray], files: Sequenc
     else:
         dim = int(cached_features.shape[1]) if cached_features is not None else progress["dim"]
     if not resuming:
+        require_free_space(out_dir, len(files) * dim * 4,
+                           f"{len(files):,} x {dim} float32 features ({name}.npy)")
         out = open_memmap(partial, mode="w+", dtype=np.float32, shape=(len(files), dim))
         for i, key in enumerate(zip(files, signatures)):
             if key in cached:

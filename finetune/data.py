@@ -49,7 +49,9 @@ class AugmentedImages(keras.utils.PyDataset):
 
 
 class EpochSetter(keras.callbacks.Callback):
-    """Tells the training data which epoch starts (for resumable shuffling)."""
+    """At each epoch start: fix the data's shuffling and reseed every random layer (dropout) from
+    (seed, epoch), so a run resumed at epoch e trains exactly like an uninterrupted one (keras
+    does not save the random layers' state in checkpoints)."""
 
     def __init__(self, data: AugmentedImages):
         super().__init__()
@@ -57,3 +59,8 @@ class EpochSetter(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.data.set_epoch(epoch)
+        for index, layer in enumerate(self.model._flatten_layers(include_self=False)):
+            generator = getattr(layer, "seed_generator", None)
+            if generator is not None:
+                seed = np.random.default_rng([self.data.seed, epoch, index]).integers(2**31)
+                generator.state.assign(np.array([seed, 0], dtype=generator.state.dtype))

@@ -18,22 +18,34 @@ TINY = {"DEMO_LABELED_PER_CLASS": "8", "DEMO_UNLABELED_PER_CLASS": "4", "DEMO_IM
         "BG_WORKERS": "1"}
 
 
-def run_script(script: str, work_dir: Path, *args: str, check: bool = True,
-               timeout: int = 600) -> subprocess.CompletedProcess:
+def script_env(work_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a tiny run in ``work_dir`` (``settings`` override config keys)."""
+    return {**os.environ, **TINY, **settings, "WORK_DIR": str(work_dir),
+            "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def run_script(script: str, work_dir: Path, *args: str, check: bool = True, timeout: int = 600,
+               **settings: str) -> subprocess.CompletedProcess:
     """Run a stage script with the tiny config in ``work_dir``; assert success when ``check``."""
-    env = {**os.environ, **TINY, "WORK_DIR": str(work_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT,
+                            env=script_env(work_dir, **settings), capture_output=True, text=True,
+                            timeout=timeout)
     if check:
         assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr, result.stderr
     return result
 
 
 def tree_hash(folder: Path) -> str:
-    """Hash of every path and file content below ``folder``."""
+    """Hash of every path below ``folder``: file contents, link targets (links not followed),
+    permission bits."""
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        digest.update(str(path.relative_to(folder)).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
+    for dirpath, dirnames, filenames in sorted(os.walk(folder, followlinks=False)):
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            digest.update(f"{path.relative_to(folder)}:{path.lstat().st_mode:o}".encode())
+            if path.is_symlink():
+                digest.update(os.readlink(path).encode())
+            elif path.is_file():
+                digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -52,3 +52,17 @@ def test_cached_rows_are_reused_and_unreadable_marked(tmp_path):
     assert summary["reused"] == 5 and summary["extracted"] == 1 and summary["invalid"] == 1
     features, kept = load_features(tmp_path / "out", "f")
     assert features.shape == (5, 5) and "002.png" not in kept
+
+
+def test_refuses_early_when_the_disk_is_too_small(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from common.errors import SomclustError
+
+    files, paths = _images(tmp_path / "img", 5)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 10**6, 10**6))
+    with pytest.raises(SomclustError, match=r"not enough disk space .* 5 x 5 float32 features"):
+        extract_features(_predict, files, paths, tmp_path / "out", "f", 8, batch_size=4)
+    assert not list((tmp_path / "out").glob("*.npy"))
