@@ -6,7 +6,7 @@ from common.cli import parse_config, run_main, stage_parser
 from common.errors import SomclustError
 from common.run_index import load_run_index
 from common.stage import input_signatures, run_once
-from extract.features import extract_features
+from extract.features import MODEL_FILES, extract_features
 
 KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_BATCH_SIZE",
         "EXTRACT_BASELINE")
@@ -14,13 +14,13 @@ KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYE
 
 def main(argv=None, overrides=None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
-    model_path = config.run_dir / "model" / "finetuned.keras"
+    model_path = config.run_dir / "model" / MODEL_FILES["features"]
 
     def work() -> dict:
         import keras
 
         from finetune.backbones import build_backbone, feature_extractor
-        from finetune.train import set_determinism
+        from finetune.train import save_model_atomically, set_determinism
 
         if not model_path.exists():
             raise SomclustError(f"{model_path} not found: run 02_finetune.py first")
@@ -31,6 +31,8 @@ def main(argv=None, overrides=None) -> int:
         if config.EXTRACT_BASELINE:
             set_determinism(config.SEED)
             untuned = build_backbone(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE)
+            save_model_atomically(untuned,
+                                  config.run_dir / "model" / MODEL_FILES["features_pretrained"])
             models["features_pretrained"] = feature_extractor(untuned, config.FEATURE_LAYER)
         return {name: extract_features(model.predict_on_batch, files, paths,
                                        config.run_dir / "features", name, config.IMAGE_SIZE,

@@ -6,12 +6,11 @@ from common.cli import parse_config, run_main, stage_parser
 from common.errors import SomclustError
 from common.stage import input_signatures, run_once
 from cluster.run import cluster_feature_set, known_labels
-from extract.features import load_features
+from extract.features import load_feature_set
 from preprocess.labels import read_labels
 
-KEYS = ("BACKBONE", "RUN_DIR", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "FEATURE_PCA", "K_MIN", "K_MAX",
-        "K_CRITERION")
-FEATURE_SETS = {"features": "clusters", "features_pretrained": "clusters_pretrained"}
+KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
+        "FEATURE_PCA", "K_MIN", "K_MAX", "K_CRITERION")
 
 
 def main(argv=None, overrides=None) -> int:
@@ -23,13 +22,11 @@ def main(argv=None, overrides=None) -> int:
         label_of = {i.file: i.label for i in labels}
         trainable = {i.file for i in labels if i.trainable}
         summary = {}
-        for feature_name, out_name in FEATURE_SETS.items():
-            if not (feature_dir / f"{feature_name}.npy").exists():
-                if feature_name == "features":
-                    raise SomclustError(f"{feature_dir}/features.npy not found: run "
-                                        "03_extract_features.py first")
-                continue
-            features, files = load_features(feature_dir, feature_name)
+        clusterings = {"clusters": config.FEATURE_SET}
+        if config.FEATURE_SET != "pretrained" and (feature_dir / "features_pretrained.npy").exists():
+            clusterings["clusters_pretrained"] = "pretrained"     # the un-fine-tuned baseline
+        for out_name, feature_set in clusterings.items():
+            features, files = load_feature_set(feature_dir, feature_set)
             if len(files) < 3:
                 raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
             summary[out_name] = cluster_feature_set(

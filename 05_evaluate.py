@@ -8,22 +8,24 @@ from common.stage import input_signatures, run_once
 from evaluate.figures import save_summary_figure
 from evaluate.run import evaluate_run
 
-KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "SOM_IMPL", "SOM_ROWS",
-        "SOM_COLS", "K_CRITERION")
+KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "FEATURE_SET",
+        "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "K_CRITERION")
 INPUTS = ("clusters.csv", "clusters_pretrained.csv")
 
 
 def run_key(config) -> str:
     """A readable key for the leaderboard: what distinguishes this run."""
     return (f"{config.BACKBONE}/{config.WEIGHTS}/{config.IMAGE_SIZE}px/ft{config.FT_EPOCHS}/"
-            f"{config.SOM_IMPL}-som{config.SOM_ROWS}x{config.SOM_COLS}/{config.K_CRITERION}")
+            f"{config.FEATURE_SET}/{config.SOM_IMPL}-som{config.SOM_ROWS}x{config.SOM_COLS}/"
+            f"{config.K_CRITERION}")
 
 
 def main(argv=None, overrides=None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
 
     def work() -> dict:
-        result = evaluate_run(config.work_dir, config.run_dir, config.IMG_DIR, run_key(config), config.SEED)
+        result = evaluate_run(config.work_dir, config.run_dir, config.IMG_DIR, run_key(config),
+                              config.FEATURE_SET, config.SEED)
         if result["rows"]:
             save_summary_figure(config.run_dir / "report.png", result["y_true"],
                                 result["y_pred"],
@@ -36,9 +38,9 @@ def main(argv=None, overrides=None) -> int:
     summary = run_once(config.run_dir, "05_evaluate", fingerprint, args.force, work)
     if summary:
         print(f"scored {summary['scored_images']} images with a true label  (run {run_key(config)})")
-        print(f"{'method':<48} {'NMI':>6} {'purity':>6} {'ARI':>6} {'ACC':>6} {'k':>4}")
+        print(f"{'method':<56} {'NMI':>6} {'purity':>6} {'ARI':>6} {'ACC':>6} {'k':>4}")
         for row in summary["rows"]:
-            print(f"{row['method']:<48} {row['NMI']:6.3f} {row['purity']:6.3f} {row['ARI']:6.3f} "
+            print(f"{row['method']:<56} {row['NMI']:6.3f} {row['purity']:6.3f} {row['ARI']:6.3f} "
                   f"{row['ACC']:6.3f} {row['k_pred']:>2}/{row['k_true']}")
         print(f"leaderboard: {config.work_dir}/leaderboard.md   figure: {config.run_dir}/report.png")
     return 0

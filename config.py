@@ -63,6 +63,7 @@ SOM_IMPL = "batch"                                # batch (fast, default) | mini
 SOM_ROWS = 12
 SOM_COLS = 12
 SOM_EPOCHS = 20
+FEATURE_SET = "both"                              # finetuned | pretrained | both (each L2-normalised, side by side)
 FEATURE_PCA = 64                                  # PCA components before the SOM; 0 = keep all
 K_MIN = 2
 K_MAX = 20
@@ -79,6 +80,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "BG_METHOD": ("grabcut", "none"),
     "BACKBONE": ("inception_v3", "efficientnet_lite0"),
     "SOM_IMPL": ("batch", "minisom"),
+    "FEATURE_SET": ("finetuned", "pretrained", "both"),
     "K_CRITERION": ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin"),
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
@@ -198,6 +200,9 @@ class Config:
             raise ConfigError(f"WEIGHTS={weights!r}: no such file. Use 'imagenet' (Keras cache), "
                               "'none' (random init), the path of a .h5/.keras/.weights.h5 file, or "
                               "BACKBONE=efficientnet_lite0 with WEIGHTS=imagenet (works offline)")
+        if self.FEATURE_SET != "finetuned" and not self.EXTRACT_BASELINE:
+            raise ConfigError(f"FEATURE_SET={self.FEATURE_SET} uses the un-fine-tuned network's "
+                              "features: set EXTRACT_BASELINE=true or FEATURE_SET=finetuned")
         return self
 
 

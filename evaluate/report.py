@@ -26,7 +26,7 @@ from cluster.som import umatrix
 from evaluate import figures
 from evaluate.leaderboard import COLUMNS
 from evaluate.montage import montage
-from extract.features import load_features
+from extract.features import load_feature_set
 from preprocess.labels import read_labels
 
 LOG = logging.getLogger("somclust")
@@ -48,9 +48,10 @@ class RunPaths:
         return cls(config.work_dir, config.run_dir, Path(config.RAW_DIR), Path(config.IMG_DIR),
                    Path(config.MASK_DIR))
 
-    def stage_summary(self, stage: str, in_run: bool = True) -> dict:
-        marker = (self.run_dir if in_run else self.work_dir) / ".stages" / f"{stage}.json"
-        return json.loads(marker.read_text()).get("summary", {}) if marker.exists() else {}
+    def stage_record(self, stage: str, part: str = "summary") -> dict:
+        """The ``summary`` or ``fingerprint`` a finished stage of this run recorded."""
+        marker = self.run_dir / ".stages" / f"{stage}.json"
+        return json.loads(marker.read_text()).get(part, {}) if marker.exists() else {}
 
 
 def _figure_html(name: str, png: bytes, caption: str) -> str:
@@ -131,7 +132,7 @@ def build_report(paths: RunPaths, report_dir: str | Path, title: str, sample: in
 
 
 def _scores_section(report: ReportBuilder, paths: RunPaths) -> None:
-    evaluation = paths.stage_summary("05_evaluate")
+    evaluation = paths.stage_record("05_evaluate")
     this_run = evaluation.get("rows", [])
     body = ("<p>No true labels: nothing to score (run 05_evaluate.py when labels exist).</p>"
             if not this_run else
@@ -145,7 +146,7 @@ def _scores_section(report: ReportBuilder, paths: RunPaths) -> None:
         body += _table(("#", *COLUMNS), [[i, *(r[c] for c in COLUMNS)]
                                          for i, r in enumerate(board, start=1)],
                        "leaderboard", [r["run"] in runs for r in board])
-    clustering = paths.stage_summary("04_cluster").get("clusters", {})
+    clustering = paths.stage_record("04_cluster").get("clusters", {})
     if clustering:
         by_criterion = ", ".join(f"{c}: {k}" for c, k in clustering["k_by_criterion"].items())
         body = (f"<p>{clustering['images']} images in <b>{clustering['n_clusters']} clusters</b> "
@@ -187,7 +188,8 @@ def _embedding_section(report: ReportBuilder, paths: RunPaths, preparer, cluster
                        label_of: dict, sample: int, seed: int) -> None:
     from sklearn.manifold import TSNE
 
-    features, files = load_features(paths.run_dir / "features", "features")
+    feature_set = paths.stage_record("04_cluster", "fingerprint").get("FEATURE_SET", "finetuned")
+    features, files = load_feature_set(paths.run_dir / "features", feature_set)
     keep = [i for i, f in enumerate(files) if f in cluster_of]
     if len(keep) > sample:
         keep = sorted(np.random.default_rng(seed).choice(keep, sample, replace=False))

@@ -17,8 +17,8 @@ from extract.features import load_features
 from preprocess.labels import read_labels
 
 LOG = logging.getLogger("somclust")
-CLUSTERINGS = {"clusters": "fine-tuned + SOM, k predicted",
-               "clusters_pretrained": "not fine-tuned + SOM, k predicted"}
+FEATURE_SET_NAMES = {"finetuned": "fine-tuned", "pretrained": "not fine-tuned",
+                     "both": "fine-tuned + not fine-tuned features"}
 
 
 def _read_clusters(path: Path) -> dict[str, int]:
@@ -33,7 +33,7 @@ def write_predictions(work_dir: Path, run_dir: Path, clusters: dict[str, int]) -
 
 
 def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path, run_key: str,
-                 seed: int) -> dict:
+                 feature_set: str, seed: int) -> dict:
     """Score the run's clusterings and baselines on images with a true label; the leaderboard
     is shared by every run of ``work_dir``."""
     work_dir, run_dir, img_dir = Path(work_dir), Path(run_dir), Path(img_dir)
@@ -57,7 +57,9 @@ def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path,
         rows.append({"run": run_key, "method": method, **score_all(y_true, y_pred),
                      "images": len(scored), "date": date})
 
-    for name, method in CLUSTERINGS.items():
+    clusterings = {"clusters": f"{FEATURE_SET_NAMES[feature_set]} + SOM, k predicted",
+                   "clusters_pretrained": "not fine-tuned + SOM, k predicted"}
+    for name, method in clusterings.items():
         path = run_dir / f"{name}.csv"
         if path.exists():
             assigned = _read_clusters(path)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from common.atomic_io import atomic_write_csv, atomic_write_json, read_csv_rows
 from common.disk import require_free_space
-from common.errors import ImageReadError
+from common.errors import ImageReadError, SomclustError
 from common.images import read_rgb, resize_square
 from common.stage import file_signature
 
@@ -114,3 +114,36 @@ def load_features(out_dir: str | Path, name: str) -> tuple[np.ndarray, list[str]
     features = np.load(out_dir / f"{name}.npy", mmap_mode="r")
     keep = [int(r["row"]) for r in index if r["valid"] == "1"]
     return np.asarray(features[keep]), [index[i]["file"] for i in keep]
+
+
+# extracted feature file -> the model (in RUN_DIR/model) it comes from (stage 07 reloads them)
+MODEL_FILES = {"features": "finetuned.keras", "features_pretrained": "untuned.keras"}
+# FEATURE_SET -> the extracted feature files it puts side by side
+FEATURE_SETS = {"finetuned": ("features",), "pretrained": ("features_pretrained",),
+                "both": ("features", "features_pretrained")}
+
+
+def combine_features(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Row-wise L2-normalised parts, side by side (one part: just normalised)."""
+    normalised = [np.asarray(p, np.float32) / np.maximum(
+        np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in parts]
+    return np.hstack(normalised).astype(np.float32)
+
+
+def load_feature_set(out_dir: str | Path, feature_set: str) -> tuple[np.ndarray, list[str]]:
+    """The features of ``feature_set`` (see FEATURE_SETS) for the files valid in every part."""
+    out_dir = Path(out_dir)
+    parts = []
+    for name in FEATURE_SETS[feature_set]:
+        if not (out_dir / f"{name}.npy").exists():
+            raise SomclustError(f"{out_dir}/{name}.npy not found (needed by FEATURE_SET="
+                                f"{feature_set}): run 03_extract_features.py first"
+                                + ("" if name == "features" else " with EXTRACT_BASELINE=true"))
+        parts.append(load_features(out_dir, name))
+    common = set.intersection(*(set(files) for _, files in parts))
+    files = [f for f in parts[0][1] if f in common]
+    aligned = []
+    for features, part_files in parts:
+        row_of = {f: i for i, f in enumerate(part_files)}
+        aligned.append(features[[row_of[f] for f in files]])
+    return combine_features(aligned), files

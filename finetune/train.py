@@ -46,7 +46,8 @@ def set_determinism(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _atomic_save_model(model: keras.Model, path: Path) -> None:
+def save_model_atomically(model: keras.Model, path: Path) -> None:
+    """Save a .keras file through a temporary name, so a kill never leaves half a model."""
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     model.save(tmp)
     os.replace(tmp, path)
@@ -65,10 +66,10 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         improved = loss < self.state.get("best_loss", math.inf)
         if improved:
             self.state.update(best_loss=loss, best_epoch=epoch + 1, wait=0)
-            _atomic_save_model(self.model, self.model_dir / "best.keras")
+            save_model_atomically(self.model, self.model_dir / "best.keras")
         else:
             self.state["wait"] = self.state.get("wait", 0) + 1
-        _atomic_save_model(self.model, self.model_dir / "last.keras")
+        save_model_atomically(self.model, self.model_dir / "last.keras")
         self.state["epochs_done"] = epoch + 1
         if self.patience and self.state["wait"] >= self.patience:
             self.state["stopped_early"] = True
@@ -148,7 +149,7 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
                                                        append=True)])
     best_path = model_dir / "best.keras"
     final = keras.models.load_model(best_path) if best_path.exists() else model
-    _atomic_save_model(final, model_dir / FINAL_MODEL)
+    save_model_atomically(final, model_dir / FINAL_MODEL)
     return {"classes": len(classes), "train_images": len(train_idx),
             "validation_images": len(val_idx), "epochs_done": int(state.get("epochs_done", 0)),
             "best_epoch": int(state.get("best_epoch", 0)),

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from common.errors import ImageReadError, SomclustError
 from common.images import list_images, read_rgb, resize_square
+from extract.features import FEATURE_SETS, MODEL_FILES, combine_features
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask
 
 LOG = logging.getLogger("somclust")
@@ -61,17 +62,20 @@ class ClusterPredictor:
                                "01_remove_background.py")
         extraction = _recorded(run_dir / ".stages" / "03_extract_features.json",
                                "03_extract_features.py")
-        model_path, clusters_path = run_dir / "model" / "finetuned.keras", run_dir / "clusters_model.pkl"
-        for path, stage in ((model_path, "02_finetune.py"), (clusters_path, "04_cluster.py")):
+        clustering = _recorded(run_dir / ".stages" / "04_cluster.json", "04_cluster.py")
+        self.feature_names = FEATURE_SETS[clustering.get("FEATURE_SET", "finetuned")]
+        model_paths = [run_dir / "model" / MODEL_FILES[name] for name in self.feature_names]
+        for path in model_paths:
             if not path.exists():
-                raise SomclustError(f"{path} not found: run {stage} for this run first")
+                raise SomclustError(f"{path} not found: run 02_finetune.py and "
+                                    "03_extract_features.py for this run first")
         self.background = BackgroundParams(background["BG_METHOD"], background["BG_WORK_SIZE"],
                                            background["BG_ITERATIONS"], background["BG_RECT_MARGIN"])
         self.image_size = int(extraction["IMAGE_SIZE"])
         self.batch_size = int(extraction["EXTRACT_BATCH_SIZE"])
-        self.extractor = feature_extractor(keras.models.load_model(model_path),
-                                           extraction["FEATURE_LAYER"])
-        saved = pickle.loads(clusters_path.read_bytes())
+        self.extractors = [feature_extractor(keras.models.load_model(path),
+                                             extraction["FEATURE_LAYER"]) for path in model_paths]
+        saved = pickle.loads((run_dir / "clusters_model.pkl").read_bytes())
         self.preparer, self.clusterer = saved["preparer"], saved["clusterer"]
 
     def _pixels(self, path: Path) -> np.ndarray:
@@ -97,7 +101,9 @@ class ClusterPredictor:
                     results.append(Prediction(str(path), -1, error=str(error)))
             if not usable:
                 continue
-            features = np.asarray(self.extractor.predict_on_batch(np.stack(pixels)), np.float32)
+            batch_pixels = np.stack(pixels)
+            features = combine_features([np.asarray(e.predict_on_batch(batch_pixels), np.float32)
+                                         for e in self.extractors])
             nodes = self.clusterer.som_.predict(self.preparer.transform(features))
             clusters = self.clusterer.unit_clusters_[nodes]
             results.extend(Prediction(str(p), int(c), int(n))

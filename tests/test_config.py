@@ -16,8 +16,15 @@ def test_env_then_cli_override_with_types():
 
 
 def test_tuple_and_bool_parsing():
-    config = load_config({"DEMO_LABELED_CLASSES": "1,3", "EXTRACT_BASELINE": "no"}, environ={})
+    config = load_config({"DEMO_LABELED_CLASSES": "1,3", "EXTRACT_BASELINE": "no",
+                          "FEATURE_SET": "finetuned"}, environ={})
     assert config.DEMO_LABELED_CLASSES == (1, 3) and config.EXTRACT_BASELINE is False
+
+
+def test_feature_set_needs_the_baseline_features():
+    with pytest.raises(ConfigError, match="FEATURE_SET=both uses the un-fine-tuned .* "
+                                          "EXTRACT_BASELINE=true or FEATURE_SET=finetuned"):
+        load_config({"EXTRACT_BASELINE": "no"}, environ={})
 
 
 @pytest.mark.parametrize("overrides, key", [
