@@ -9,7 +9,7 @@ from common.stage import input_signatures, run_once
 from extract.features import MODEL_FILES, extract_features
 
 KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_BATCH_SIZE",
-        "EXTRACT_BASELINE")
+        "EXTRACT_LOADER_THREADS", "EXTRACT_BASELINE")
 
 
 def main(argv=None, overrides=None) -> int:
@@ -36,7 +36,8 @@ def main(argv=None, overrides=None) -> int:
             models["features_pretrained"] = feature_extractor(untuned, config.FEATURE_LAYER)
         return {name: extract_features(model.predict_on_batch, files, paths,
                                        config.run_dir / "features", name, config.IMAGE_SIZE,
-                                       config.EXTRACT_BATCH_SIZE)
+                                       config.EXTRACT_BATCH_SIZE,
+                                       config.EXTRACT_LOADER_THREADS)
                 for name, model in models.items()}
 
     summary = run_once(config.run_dir, "03_extract_features",

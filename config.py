@@ -56,6 +56,7 @@ AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
 
 # --- stage 03: feature extraction ---------------------------------------------
 EXTRACT_BATCH_SIZE = 64
+EXTRACT_LOADER_THREADS = 2                        # threads decoding the next batches; 0 = main thread only
 EXTRACT_BASELINE = True                           # also extract with the un-fine-tuned network
 
 # --- stage 04: SOM clustering -------------------------------------------------
@@ -87,7 +88,8 @@ KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dro
 POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",
                  "EXTRACT_BATCH_SIZE", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "K_MIN", "K_MAX",
                  "REPORT_SAMPLE", "REPORT_MONTAGE")
-NON_NEGATIVE_INTS = ("SEED", "DEMO_LABELED_PER_CLASS", "DEMO_UNLABELED_PER_CLASS", "BG_WORKERS",
+NON_NEGATIVE_INTS = ("SEED", "EXTRACT_LOADER_THREADS", "DEMO_LABELED_PER_CLASS",
+                     "DEMO_UNLABELED_PER_CLASS", "BG_WORKERS",
                      "FT_EPOCHS", "FT_PATIENCE", "FEATURE_PCA")
 
 

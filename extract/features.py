@@ -11,8 +11,10 @@ import hashlib
 import json
 import logging
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from numpy.lib.format import open_memmap
@@ -29,8 +31,9 @@ INDEX_HEADER = ("row", "file", "valid", "signature")
 
 
 def _load_images(paths: Sequence[Path], image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels (n, size, size, 3) float32 and a validity mask (unreadable images are zeros)."""
-    batch = np.zeros((len(paths), image_size, image_size, 3), np.float32)
+    """Pixels (n, size, size, 3) uint8 (the models cast them) and a validity mask (unreadable
+    images are zeros)."""
+    batch = np.zeros((len(paths), image_size, image_size, 3), np.uint8)
     valid = np.ones(len(paths), bool)
     for i, path in enumerate(paths):
         try:
@@ -39,6 +42,30 @@ def _load_images(paths: Sequence[Path], image_size: int) -> tuple[np.ndarray, np
             LOG.warning("skipped %s: %s", path, error)
             valid[i] = False
     return batch, valid
+
+
+def _loaded_batches(batches: Sequence[list[int]], paths: Sequence[Path], image_size: int,
+                    threads: int) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """(rows, pixels, valid) of each batch in order; with ``threads`` > 0, up to threads + 1
+    batches are decoded ahead (OpenCV releases the GIL) while the caller runs the model."""
+    if threads <= 0:
+        for rows in batches:
+            yield (rows, *_load_images([paths[i] for i in rows], image_size))
+        return
+    upcoming, pending = iter(batches), deque()
+    with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
+        def submit_next() -> None:
+            rows = next(upcoming, None)
+            if rows is not None:
+                pending.append((rows, pool.submit(_load_images, [paths[i] for i in rows],
+                                                  image_size)))
+
+        for _ in range(threads + 1):
+            submit_next()
+        while pending:
+            rows, future = pending.popleft()
+            submit_next()
+            yield (rows, *future.result())
 
 
 def _cached_rows(out_dir: Path, name: str) -> tuple[dict[tuple[str, str], int], np.ndarray | None]:
@@ -52,11 +79,13 @@ def _cached_rows(out_dir: Path, name: str) -> tuple[dict[tuple[str, str], int], 
 
 def extract_features(predict: Callable[[np.ndarray], np.ndarray], files: Sequence[str],
                      paths: Sequence[Path], out_dir: str | Path, name: str, image_size: int,
-                     batch_size: int = 64) -> dict:
+                     batch_size: int = 64, loader_threads: int = 2,
+                     show_progress: bool = True) -> dict:
     """Run ``predict`` (pixels -> features) on every image; returns a summary.
 
     ``files`` are the stable identifiers written to the index (row i <-> files[i]); ``paths``
-    the images to read.
+    the images to read. With ``loader_threads`` > 0 the next batches are decoded in threads
+    while ``predict`` runs.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -86,10 +115,10 @@ def extract_features(predict: Callable[[np.ndarray], np.ndarray], files: Sequenc
     batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
     invalid = set(progress["invalid"])
     bar = tqdm(total=len(todo), initial=min(len(todo), progress["batches_done"] * batch_size),
-               desc=f"extract {name}", unit="img")
-    for number in range(progress["batches_done"], len(batches)):
-        rows = batches[number]
-        pixels, valid = _load_images([paths[i] for i in rows], image_size)
+               desc=f"extract {name}", unit="img", disable=not show_progress)
+    first = progress["batches_done"]
+    loaded = _loaded_batches(batches[first:], paths, image_size, loader_threads)
+    for number, (rows, pixels, valid) in enumerate(loaded, start=first):
         out[rows] = np.asarray(predict(pixels), dtype=np.float32)
         invalid.update(int(r) for r, ok in zip(rows, valid) if not ok)
         out.flush()

@@ -44,6 +44,20 @@ def test_resume_after_kill_gives_identical_output(tmp_path):
     assert not list((tmp_path / "out").glob(".f.*"))
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_threaded_loading_gives_the_same_rows_in_order(tmp_path, threads):
+    files, paths = _images(tmp_path / "img", 23)
+    paths[5].write_bytes(b"broken")
+    extract_features(_predict, files, paths, tmp_path / "serial", "f", 8, batch_size=4,
+                     loader_threads=0)
+    summary = extract_features(_predict, files, paths, tmp_path / "threads", "f", 8,
+                               batch_size=4, loader_threads=threads)
+    assert summary["invalid"] == 1
+    for suffix in (".npy", "_index.csv"):
+        assert (tmp_path / "serial" / f"f{suffix}").read_bytes() == \
+            (tmp_path / "threads" / f"f{suffix}").read_bytes()
+
+
 def test_cached_rows_are_reused_and_unreadable_marked(tmp_path):
     files, paths = _images(tmp_path / "img", 6)
     extract_features(_predict, files, paths, tmp_path / "out", "f", 8, batch_size=4)
