@@ -37,7 +37,7 @@ DEMO_UNLABELED_PER_CLASS = 150                    # test-split images per class 
 
 # --- stage 01: background removal -------------------------------------------
 BG_METHOD = "grabcut"                             # grabcut | none
-BG_WORK_SIZE = 48                                 # GrabCut runs at this size, mask is refined at full size
+BG_WORK_SIZE = 44                                 # GrabCut runs at this size, mask is refined at full size
 BG_ITERATIONS = 3
 BG_RECT_MARGIN = 0.04                             # fraction of the side left outside the seed rectangle
 BG_WORKERS = 0                                    # processes; 0 = one per core

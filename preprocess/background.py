@@ -12,7 +12,7 @@ class BackgroundParams:
     """GrabCut settings (config keys BG_*)."""
 
     method: str = "grabcut"
-    work_size: int = 48
+    work_size: int = 44
     iterations: int = 3
     rect_margin: float = 0.04
     fill_value: int = 0
