@@ -68,7 +68,7 @@ FEATURE_SET = "both"                              # finetuned | pretrained | bot
 FEATURE_PCA = 64                                  # PCA components before the SOM; 0 = keep all
 K_MIN = 2
 K_MAX = 20
-K_CRITERION = "labeled"                           # labeled | silhouette | calinski_harabasz | davies_bouldin
+K_CRITERION = "labeled"                           # labeled | silhouette | calinski_harabasz | davies_bouldin | gap
 
 # --- stage 06: report, export; stage 07: predict ---------------------------------
 REPORT_DIR = "{RUN_DIR}/report"                   # report.html + its PNG figures
@@ -82,7 +82,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "BACKBONE": ("inception_v3", "efficientnet_lite0"),
     "SOM_IMPL": ("batch", "minisom"),
     "FEATURE_SET": ("finetuned", "pretrained", "both"),
-    "K_CRITERION": ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin"),
+    "K_CRITERION": ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap"),
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
 POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",

@@ -5,6 +5,9 @@ group. Each k is scored by several criteria, reported side by side:
 
 - ``silhouette`` (higher is better), ``calinski_harabasz`` (higher), ``davies_bouldin`` (lower),
   computed on the samples (silhouette on a seeded subsample);
+- ``gap``: the gap statistic (Tibshirani et al. 2001): log within-cluster dispersion of uniform
+  reference data in the principal-axes box (KMeans, a few draws) minus that of the clustering,
+  on a seeded subsample; the smallest k with gap(k) >= gap(k+1) - s(k+1) is chosen;
 - ``labeled``: the Hungarian accuracy of the clustering on the images whose class is known
   (Generalized Category Discovery, Vaze et al. 2022): the k whose clusters best recover the known
   classes, while the unlabeled images - of known and unknown classes - are clustered with them.
@@ -25,7 +28,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from cluster.som import BatchSOM
 
 LOG = logging.getLogger("somclust")
-CRITERIA = ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin")
+CRITERIA = ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap")
 LOWER_IS_BETTER = {"davies_bouldin"}
 LABELED_TOLERANCE = 0.01
 
@@ -51,6 +54,52 @@ def group_prototypes(weights: np.ndarray, hits: np.ndarray, k: int, seed: int) -
     model = KMeans(n_clusters=k, n_init=4, random_state=seed)
     model.fit(weights[alive], sample_weight=hits[alive])
     return model.predict(weights)
+
+
+def _log_dispersion(X: np.ndarray, labels: np.ndarray) -> float:
+    """log of the summed squared distances of samples to their cluster means."""
+    total = 0.0
+    for label in np.unique(labels):
+        members = X[labels == label]
+        total += float(((members - members.mean(axis=0)) ** 2).sum())
+    return float(np.log(max(total, 1e-12)))
+
+
+class GapReference:
+    """Uniform reference samples in the principal-axes bounding box of X (one subsample of X
+    is scored against them for every k)."""
+
+    def __init__(self, X: np.ndarray, seed: int, sample_size: int = 2000, n_refs: int = 5):
+        rng = np.random.default_rng(seed)
+        self.rows = np.sort(rng.choice(len(X), min(sample_size, len(X)), replace=False))
+        sample = X[self.rows].astype(np.float64)
+        centred = sample - sample.mean(axis=0)
+        _, _, axes = np.linalg.svd(centred, full_matrices=False)
+        projected = centred @ axes.T
+        low, high = projected.min(axis=0), projected.max(axis=0)
+        self.references = [rng.uniform(low, high, size=projected.shape) @ axes
+                           for _ in range(n_refs)]
+        self.seed = seed
+
+    def gap(self, X: np.ndarray, labels: np.ndarray, k: int) -> tuple[float, float]:
+        """(gap(k), s(k)) of the clustering ``labels`` of X."""
+        reference_logs = np.array([
+            _log_dispersion(ref, KMeans(k, n_init=1, random_state=self.seed).fit_predict(ref))
+            for ref in self.references])
+        sd = float(reference_logs.std() * np.sqrt(1 + 1 / len(reference_logs)))
+        observed = _log_dispersion(X[self.rows].astype(np.float64), labels[self.rows])
+        return float(reference_logs.mean() - observed), sd
+
+
+def best_k_gap(ks: list[int], gaps: list[float], sds: list[float]) -> int | None:
+    """Smallest k with gap(k) >= gap(k+1) - s(k+1); the largest gap if none qualifies."""
+    values = np.array(gaps, dtype=float)
+    if np.all(np.isnan(values)):
+        return None
+    for i in range(len(ks) - 1):
+        if values[i] >= values[i + 1] - sds[i + 1]:
+            return ks[i]
+    return ks[int(np.nanargmax(values))]
 
 
 def score_clustering(X: np.ndarray, labels: np.ndarray, criterion: str, known: np.ndarray,
@@ -149,13 +198,20 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         criteria = [c for c in CRITERIA if c != "labeled" or (known >= 0).any()]
         self.scores_ = {c: [] for c in criteria}
         groupings = {}
+        reference, gap_sds = GapReference(X, seed), []
         for k in self.k_range_:
             unit_clusters = group_prototypes(self.som_.weights_, hits, k, seed)
             groupings[k] = unit_clusters
             for criterion in criteria:
-                self.scores_[criterion].append(
-                    score_clustering(X, unit_clusters[units], criterion, known, seed))
+                if criterion == "gap":
+                    gap, sd = reference.gap(X, unit_clusters[units], k)
+                    self.scores_["gap"].append(gap)
+                    gap_sds.append(sd)
+                else:
+                    self.scores_[criterion].append(
+                        score_clustering(X, unit_clusters[units], criterion, known, seed))
         self.k_by_criterion_ = {c: best_k(self.k_range_, s, c) for c, s in self.scores_.items()}
+        self.k_by_criterion_["gap"] = best_k_gap(self.k_range_, self.scores_["gap"], gap_sds)
         if "labeled" in self.scores_:
             self.k_by_criterion_["labeled"] = best_k_labeled(
                 self.k_range_, self.scores_["labeled"], self.scores_["silhouette"])

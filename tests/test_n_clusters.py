@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cluster.n_clusters import SOMClusterer, best_k, hungarian_accuracy
+from cluster.n_clusters import SOMClusterer, best_k, best_k_gap, hungarian_accuracy
 
 
 def test_hungarian_accuracy_is_permutation_invariant():
@@ -15,7 +15,7 @@ def test_best_k_direction():
     assert best_k([2, 3], [float("nan")] * 2, "silhouette") is None
 
 
-@pytest.mark.parametrize("criterion", ["labeled", "silhouette", "calinski_harabasz"])
+@pytest.mark.parametrize("criterion", ["labeled", "silhouette", "calinski_harabasz", "gap"])
 def test_predicts_k_on_separated_blobs(blobs, criterion):
     X, y = blobs
     known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)  # half of 3 classes labeled
@@ -24,7 +24,8 @@ def test_predicts_k_on_separated_blobs(blobs, criterion):
     assert model.n_clusters_ == 6
     assert hungarian_accuracy(y, model.labels_) > 0.97
     np.testing.assert_array_equal(model.predict(X), model.labels_)
-    assert set(model.k_by_criterion_) >= {"silhouette", "calinski_harabasz", "davies_bouldin"}
+    assert set(model.k_by_criterion_) >= {"silhouette", "calinski_harabasz", "davies_bouldin",
+                                          "gap"}
 
 
 def test_labeled_criterion_falls_back_without_labels(blobs):
@@ -42,3 +43,14 @@ def test_same_seed_same_clusters(blobs):
 def test_rejects_inverted_k_range(blobs):
     with pytest.raises(ValueError, match="k_min"):
         SOMClusterer(k_min=9, k_max=3).fit(blobs[0])
+
+
+def test_gap_rule_takes_the_first_k_not_beaten_by_the_next():
+    assert best_k_gap([2, 3, 4, 5], [0.1, 0.5, 0.55, 0.9], [0.1, 0.1, 0.1, 0.1]) == 3
+    assert best_k_gap([2, 3, 4], [0.1, 0.5, 0.9], [0.0, 0.0, 0.0]) == 4
+
+
+def test_gap_chooses_the_smallest_k_without_structure():
+    X = np.random.default_rng(0).uniform(size=(600, 4))
+    model = SOMClusterer(6, 6, n_epochs=5, k_max=6, criterion="gap", random_state=0).fit(X)
+    assert model.n_clusters_ == 2
