@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Peak memory at scale: feature extraction and SOM clustering of 10k and 100k images.
+
+Builds 1,000 demo photos once and links them under N names (extraction reads every file, so
+the work per image is real), then in a fresh process per step and size: extraction with
+EfficientNet-Lite0 (rows written to disk batch by batch), and stage 04's clustering (PCA, SOM,
+k scan) of the resulting features. Prints wall time and peak RSS of each process, and the
+ratio 100k / 10k. Aims: extraction RSS independent of N, clustering <= 4 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+EXTRACT = """
+import sys, numpy as np
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from common.images import list_images
+from extract.features import extract_features
+from finetune.backbones import build_backbone
+paths = list_images({images!r})
+model = build_backbone("efficientnet_lite0", "imagenet", {size})
+extract_features(model.predict_on_batch, [str(p) for p in paths], paths, {out!r}, "features",
+                 {size}, 64, show_progress=False)
+"""
+CLUSTER = """
+import sys, numpy as np
+sys.path.insert(0, {root!r})
+from extract.features import load_feature_set
+from cluster.run import cluster_feature_set
+features, files = load_feature_set({out!r}, "finetuned")
+cluster_feature_set(features, files, np.full(len(files), -1), {out!r}, "clusters", 12, 12, 10,
+                    64, 2, 20, "silhouette", "batch", 0)
+"""
+
+
+def run_measured(code: str) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of ``code`` run in a fresh Python process."""
+    start = time.perf_counter()
+    report = "\nimport resource\nprint('peak_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    process = subprocess.run([sys.executable, "-c", code + report], capture_output=True,
+                             text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if process.returncode:
+        raise SystemExit(process.stderr[-3000:])
+    peak_kib = int(process.stdout.split("peak_kib")[-1])
+    return time.perf_counter() - start, peak_kib / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated image counts")
+    parser.add_argument("--image-size", type=int, default=75, help="network input side")
+    args = parser.parse_args()
+    from config import Config
+    from preprocess.demo_dataset import DemoSpec, build_demo_dataset
+    from common.images import list_images
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base"
+        build_demo_dataset(Config().FASHION_MNIST_DIR, base / "raw", base / "masks",
+                           base / "labels.csv", DemoSpec(128, (), 0, 100, seed=0))
+        photos = list_images(base / "raw")
+        for n in (int(s) for s in args.sizes.split(",")):
+            images, out = Path(tmp) / f"images{n}", Path(tmp) / f"out{n}"
+            for i in range(n):
+                folder = images / f"{i // 10000:02d}"
+                folder.mkdir(parents=True, exist_ok=True)
+                os.link(photos[i % len(photos)], folder / f"{i:06d}.png")
+            settings = dict(root=str(ROOT), images=str(images), out=str(out), size=args.image_size)
+            extract_s, extract_mb = run_measured(EXTRACT.format(**settings))
+            cluster_s, cluster_mb = run_measured(CLUSTER.format(**settings))
+            rows.append((n, extract_s, extract_mb, cluster_s, cluster_mb))
+            print(f"{n:>7} images: extraction {extract_s:7.1f} s, peak RSS {extract_mb:7.0f} MiB; "
+                  f"clustering {cluster_s:6.1f} s, peak RSS {cluster_mb:7.0f} MiB", flush=True)
+    if len(rows) > 1:
+        (n0, _, e0, _, c0), (n1, _, e1, _, c1) = rows[0], rows[-1]
+        print(f"{n1 // n0}x the images: extraction peak RSS x{e1 / e0:.2f}, clustering x{c1 / c0:.2f}")
+
+
+if __name__ == "__main__":
+    main()
