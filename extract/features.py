@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
-from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from common.atomic_io import atomic_write_csv, atomic_write_json, read_csv_rows
@@ -68,6 +67,44 @@ def _loaded_batches(batches: Sequence[list[int]], paths: Sequence[Path], image_s
             yield (rows, *future.result())
 
 
+class RowFile:
+    """Rows of a float32 .npy file written in place with positioned writes: unlike a memory
+    map, the process's resident memory stays flat however many rows the file holds."""
+
+    def __init__(self, path: Path):
+        self.handle = open(path, "r+b")
+        version = np.lib.format.read_magic(self.handle)
+        shape, _, _ = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                       np.lib.format.read_array_header_2_0)(self.handle)
+        self.offset, self.row_bytes = self.handle.tell(), int(np.prod(shape[1:])) * 4
+
+    @classmethod
+    def create(cls, path: Path, n_rows: int, dim: int) -> "RowFile":
+        """A new (n_rows, dim) file of zeros (sparse on disk until written)."""
+        with open(path, "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (n_rows, dim)})
+            handle.truncate(handle.tell() + n_rows * dim * 4)
+        return cls(path)
+
+    def write(self, rows: Sequence[int], values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, dtype="<f4")
+        for row, value in zip(rows, values):
+            os.pwrite(self.handle.fileno(), value.tobytes(), self.offset + row * self.row_bytes)
+
+    def sync(self) -> None:
+        os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self) -> "RowFile":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+
 def _cached_rows(out_dir: Path, name: str) -> tuple[dict[tuple[str, str], int], np.ndarray | None]:
     index_path, features_path = out_dir / f"{name}_index.csv", out_dir / f"{name}.npy"
     if not (index_path.exists() and features_path.exists()):
@@ -104,14 +141,14 @@ def extract_features(predict: Callable[[np.ndarray], np.ndarray], files: Sequenc
     if not resuming:
         require_free_space(out_dir, len(files) * dim * 4,
                            f"{len(files):,} x {dim} float32 features ({name}.npy)")
-        out = open_memmap(partial, mode="w+", dtype=np.float32, shape=(len(files), dim))
-        for i, key in enumerate(zip(files, signatures)):
-            if key in cached:
-                out[i] = cached_features[cached[key]]
-        out.flush()
+        with RowFile.create(partial, len(files), dim) as out:
+            for i, key in enumerate(zip(files, signatures)):
+                if key in cached:
+                    out.write([i], cached_features[cached[key]][None])
+            out.sync()
         progress = {"plan": plan_id, "dim": dim, "batches_done": 0, "invalid": []}
         atomic_write_json(progress_path, progress)
-    out = open_memmap(partial, mode="r+")
+    out = RowFile(partial)
     batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
     invalid = set(progress["invalid"])
     bar = tqdm(total=len(todo), initial=min(len(todo), progress["batches_done"] * batch_size),
@@ -119,14 +156,14 @@ def extract_features(predict: Callable[[np.ndarray], np.ndarray], files: Sequenc
     first = progress["batches_done"]
     loaded = _loaded_batches(batches[first:], paths, image_size, loader_threads)
     for number, (rows, pixels, valid) in enumerate(loaded, start=first):
-        out[rows] = np.asarray(predict(pixels), dtype=np.float32)
+        out.write(rows, predict(pixels))
         invalid.update(int(r) for r, ok in zip(rows, valid) if not ok)
-        out.flush()
+        out.sync()
         progress.update(batches_done=number + 1, invalid=sorted(invalid))
         atomic_write_json(progress_path, progress)
         bar.update(len(rows))
     bar.close()
-    del out
+    out.close()
     os.replace(partial, out_dir / f"{name}.npy")
     atomic_write_csv(out_dir / f"{name}_index.csv", INDEX_HEADER,
                      [(i, f, int(i not in invalid), s)

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Competition-style quality on Fashion-MNIST: fine-tune on the train images of classes
+{0,2,4,6,8}, then cluster the whole 10,000-image test split (all 10 classes) with k predicted.
+
+Runs the real pipeline (stages 00-05 through the Python API, BG_METHOD=none: the items are on
+black) in --work-dir, then prints NMI, purity, ARI, Hungarian accuracy and k̂ on the test images
+for: the pipeline (SOM, k predicted) on fine-tuned, un-fine-tuned and both feature sets; the same
+features with KMeans / agglomerative (Ward) at the SOM's k̂,
+HDBSCAN (its own k, noise counted as one cluster) and KMeans at the true k; and pixels PCA-50 + KMeans (true k).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common.atomic_io import atomic_write_csv, atomic_write_bytes  # noqa: E402
+from common.images import encode_png  # noqa: E402
+from config import Config  # noqa: E402
+from preprocess.fashion_mnist import CLASS_NAMES, load_fashion_mnist  # noqa: E402
+
+LABELED = (0, 2, 4, 6, 8)
+
+
+def write_dataset(raw: Path, labels_csv: Path, per_class: int, test_images: int, seed: int) -> None:
+    """Labeled train images in raw/<class>/, test images in raw/unlabeled/ + a labels CSV."""
+    if labels_csv.exists():
+        return
+    directory = Config().FASHION_MNIST_DIR
+    train_x, train_y = load_fashion_mnist(directory, "train")
+    test_x, test_y = load_fashion_mnist(directory, "test")
+    rng = np.random.default_rng(seed)
+    for label in LABELED:
+        for i in rng.permutation(np.flatnonzero(train_y == label))[:per_class]:
+            atomic_write_bytes(raw / CLASS_NAMES[label] / f"train_{i:05d}.png", encode_png(train_x[i]))
+    rows = []
+    for i in range(min(test_images, len(test_x))):
+        file = f"unlabeled/test_{i:05d}.png"
+        atomic_write_bytes(raw / file, encode_png(test_x[i]))
+        rows.append((file, CLASS_NAMES[test_y[i]], 0))
+    atomic_write_csv(labels_csv, ("file", "label", "trainable"), rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work-dir", type=Path, default=Path("runs/fashion"))
+    parser.add_argument("--per-class", type=int, default=1000, help="train images per labeled class")
+    parser.add_argument("--test-images", type=int, default=10000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    import somclust
+    from evaluate.baselines import pca_kmeans, pixel_matrix
+    from evaluate.metrics import score_all
+    from extract.features import load_feature_set
+    from preprocess.labels import read_labels
+    from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
+    from sklearn.decomposition import PCA
+
+    start = time.perf_counter()
+    work = args.work_dir
+    write_dataset(work / "raw_img", work / "raw_labels.csv", args.per_class, args.test_images,
+                  args.seed)
+    settings = dict(WORK_DIR=str(work), BACKBONE="efficientnet_lite0", WEIGHTS="imagenet",
+                    BG_METHOD="none", FT_EPOCHS=args.epochs, SEED=args.seed)
+    results = []
+    for feature_set in ("finetuned", "pretrained", "both"):
+        pipeline = somclust.Pipeline(**settings, FEATURE_SET=feature_set)
+        pipeline.run(stages=somclust.api.STAGES[:5])
+        truth = {i.file: i.label for i in read_labels(work) if i.file.startswith("unlabeled/")}
+        clusters = pipeline.clusters()
+        test = [f for f in clusters if f in truth]
+        y = np.array([truth[f] for f in test])
+        results.append((f"{feature_set} features + SOM, k predicted",
+                        score_all(y, [clusters[f] for f in test])))
+        features, files = load_feature_set(pipeline.config.run_dir / "features", feature_set)
+        row_of = {f: i for i, f in enumerate(files)}
+        reduced = PCA(64, random_state=args.seed).fit_transform(features[[row_of[f] for f in test]])
+        k = results[-1][1]["k_pred"]
+        for name, model in (("KMeans, k = SOM's k̂", KMeans(k, n_init=10, random_state=args.seed)),
+                            ("Ward, k = SOM's k̂", AgglomerativeClustering(k)),
+                            ("HDBSCAN, its own k", HDBSCAN(max(10, len(test) // 100), copy=True))):
+            results.append((f"{feature_set} features + {name}",
+                            score_all(y, model.fit_predict(reduced))))
+        results.append((f"{feature_set} features + KMeans, true k",
+                        score_all(y, KMeans(10, n_init=10, random_state=args.seed).fit_predict(reduced))))
+    image_of = {r: work / "raw_img" / r for r in test}
+    pixels = pixel_matrix([image_of[f] for f in test], side=28)
+    results.append(("pixels PCA-50 + KMeans, true k", score_all(y, pca_kmeans(pixels, 10, args.seed))))
+    print(f"\nFashion-MNIST test split ({len(test)} images, 10 classes); fine-tuned on "
+          f"{args.per_class} train images x classes {LABELED}, {args.epochs} epochs; "
+          f"EfficientNet-Lite0 ImageNet, 96 px; {time.perf_counter() - start:.0f} s")
+    print(f"{'method':<58} {'NMI':>6} {'purity':>6} {'ARI':>6} {'ACC':>6} {'k':>5}")
+    for name, s in results:
+        print(f"{name:<58} {s['NMI']:6.3f} {s['purity']:6.3f} {s['ARI']:6.3f} {s['ACC']:6.3f} "
+              f"{s['k_pred']:>2}/{s['k_true']}")
+
+
+if __name__ == "__main__":
+    main()
