@@ -66,6 +66,7 @@ SOM_COLS = 12
 SOM_EPOCHS = 20
 FEATURE_SET = "both"                              # finetuned | pretrained | both (each L2-normalised, side by side)
 FEATURE_PCA = 64                                  # PCA components before the SOM; 0 = keep all
+PROTOTYPE_GROUPING = "ward"                       # ward (nested across k) | kmeans: how SOM units are grouped into k clusters
 K_MIN = 2
 K_MAX = 20
 K_CRITERION = "labeled"                           # labeled | silhouette | calinski_harabasz | davies_bouldin | gap
@@ -82,6 +83,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "BACKBONE": ("inception_v3", "efficientnet_lite0"),
     "SOM_IMPL": ("batch", "minisom"),
     "FEATURE_SET": ("finetuned", "pretrained", "both"),
+    "PROTOTYPE_GROUPING": ("ward", "kmeans"),
     "K_CRITERION": ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap"),
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")

@@ -1,7 +1,7 @@
 """Predicting the number of clusters by grouping SOM prototypes over a range of k.
 
-For each k the prototypes are grouped with hit-weighted KMeans and every sample takes its BMU's
-group. Each k is scored by several criteria, reported side by side:
+For each k the prototypes are grouped (agglomerative Ward by default: nested partitions across k;
+or hit-weighted KMeans) and every sample takes its BMU's group. Each k is scored by several criteria, reported side by side:
 
 - ``silhouette`` (higher is better), ``calinski_harabasz`` (higher), ``davies_bouldin`` (lower),
   computed on the samples (silhouette on a seeded subsample);
@@ -11,8 +11,9 @@ group. Each k is scored by several criteria, reported side by side:
 - ``labeled``: the Hungarian accuracy of the clustering on the images whose class is known
   (Generalized Category Discovery, Vaze et al. 2022): the k whose clusters best recover the known
   classes, while the unlabeled images - of known and unknown classes - are clustered with them.
-  Merging two unknown classes costs it nothing, so among the k within ``LABELED_TOLERANCE`` of
-  its best score the one with the best silhouette is chosen.
+  Splitting the unknown classes apart costs it nothing, so the largest k within
+  ``LABELED_TOLERANCE`` of its best score is chosen, unless its silhouette drops more than
+  ``SILHOUETTE_TOLERANCE`` below the best among those k.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import logging
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import KMeans
+from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -31,6 +32,7 @@ LOG = logging.getLogger("somclust")
 CRITERIA = ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap")
 LOWER_IS_BETTER = {"davies_bouldin"}
 LABELED_TOLERANCE = 0.01
+SILHOUETTE_TOLERANCE = 0.02
 
 
 def hungarian_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -46,14 +48,29 @@ def hungarian_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(table[rows, cols].sum() / y_true.size)
 
 
-def group_prototypes(weights: np.ndarray, hits: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Cluster id (n_units,) of each prototype: KMeans weighted by hits; empty units join the
-    nearest group."""
+def group_prototypes(weights: np.ndarray, hits: np.ndarray, k: int, seed: int,
+                     method: str = "ward") -> np.ndarray:
+    """Cluster id (n_units,) of each prototype; units without hits join the nearest group.
+
+    ``ward``: agglomerative Ward on the prototypes that won images - the partitions are nested
+    across k, so the criteria change smoothly with k; ``kmeans``: KMeans weighted by hits.
+    """
     alive = hits > 0
     k = min(k, int(alive.sum()))
-    model = KMeans(n_clusters=k, n_init=4, random_state=seed)
-    model.fit(weights[alive], sample_weight=hits[alive])
-    return model.predict(weights)
+    if method == "kmeans":
+        model = KMeans(n_clusters=k, n_init=4, random_state=seed)
+        model.fit(weights[alive], sample_weight=hits[alive])
+        return model.predict(weights)
+    if method != "ward":
+        raise ValueError(f"grouping must be 'ward' or 'kmeans', got {method!r}")
+    if k < 2:
+        return np.zeros(len(weights), dtype=np.int64)
+    groups = AgglomerativeClustering(k, linkage="ward").fit_predict(weights[alive])
+    centres = np.stack([weights[alive][groups == g].mean(axis=0) for g in range(k)])
+    distances = ((weights[:, None, :] - centres[None]) ** 2).sum(axis=-1)
+    labels = distances.argmin(axis=1)
+    labels[alive] = groups
+    return labels
 
 
 def _log_dispersion(X: np.ndarray, labels: np.ndarray) -> float:
@@ -130,13 +147,20 @@ def best_k(ks: list[int], scores: list[float], criterion: str) -> int | None:
 
 
 def best_k_labeled(ks: list[int], labeled: list[float], silhouette: list[float]) -> int | None:
-    """Among the k within LABELED_TOLERANCE of the best labeled score, the best silhouette's."""
+    """The largest k within LABELED_TOLERANCE of the best labeled score whose silhouette is
+    within SILHOUETTE_TOLERANCE of the best silhouette among those k.
+
+    Splitting the unknown classes apart costs the known ones nothing, so the largest k that
+    recovers the known classes as well is the best guess for how many there are in all - as long
+    as it does not cut through a well-separated group (the silhouette would drop).
+    """
     values = np.array(labeled, dtype=float)
     if np.all(np.isnan(values)):
         return None
-    admissible = values >= np.nanmax(values) - LABELED_TOLERANCE
-    tie_break = np.where(admissible, np.nan_to_num(np.array(silhouette, float), nan=-1.0), -np.inf)
-    return ks[int(np.argmax(tie_break))]
+    admissible = np.flatnonzero(values >= np.nanmax(values) - LABELED_TOLERANCE)
+    shapes = np.nan_to_num(np.array(silhouette, dtype=float)[admissible], nan=-1.0)
+    kept = admissible[shapes >= shapes.max() - SILHOUETTE_TOLERANCE]
+    return ks[int(kept.max())]
 
 
 class SOMClusterer(ClusterMixin, BaseEstimator):
@@ -153,7 +177,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
 
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, k_min: int = 2,
                  k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
-                 random_state: int | None = None):
+                 grouping: str = "ward", random_state: int | None = None):
         self.n_rows = n_rows
         self.n_cols = n_cols
         self.n_epochs = n_epochs
@@ -161,6 +185,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.k_max = k_max
         self.criterion = criterion
         self.som_impl = som_impl
+        self.grouping = grouping
         self.random_state = random_state
 
     def _make_som(self):
@@ -200,7 +225,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         groupings = {}
         reference, gap_sds = GapReference(X, seed), []
         for k in self.k_range_:
-            unit_clusters = group_prototypes(self.som_.weights_, hits, k, seed)
+            unit_clusters = group_prototypes(self.som_.weights_, hits, k, seed, self.grouping)
             groupings[k] = unit_clusters
             for criterion in criteria:
                 if criterion == "gap":

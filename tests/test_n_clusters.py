@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from cluster.n_clusters import SOMClusterer, best_k, best_k_gap, hungarian_accuracy
+from cluster.n_clusters import (SOMClusterer, best_k, best_k_gap, best_k_labeled,
+                                hungarian_accuracy)
 
 
 def test_hungarian_accuracy_is_permutation_invariant():
@@ -54,3 +55,11 @@ def test_gap_chooses_the_smallest_k_without_structure():
     X = np.random.default_rng(0).uniform(size=(600, 4))
     model = SOMClusterer(6, 6, n_epochs=5, k_max=6, criterion="gap", random_state=0).fit(X)
     assert model.n_clusters_ == 2
+
+
+def test_labeled_rule_takes_the_largest_k_that_keeps_known_classes_and_shape():
+    ks = [2, 3, 4, 5, 6]
+    labeled = [0.5, 0.80, 0.805, 0.80, 0.70]
+    assert best_k_labeled(ks, labeled, [0.3, 0.3, 0.3, 0.3, 0.3]) == 5
+    assert best_k_labeled(ks, labeled, [0.3, 0.4, 0.4, 0.2, 0.3]) == 4   # k=5 cuts a group
+    assert best_k_labeled(ks, [float("nan")] * 5, [0.3] * 5) is None
