@@ -11,9 +11,9 @@ or hit-weighted KMeans) and every sample takes its BMU's group. Each k is scored
 - ``labeled``: the Hungarian accuracy of the clustering on the images whose class is known
   (Generalized Category Discovery, Vaze et al. 2022): the k whose clusters best recover the known
   classes, while the unlabeled images - of known and unknown classes - are clustered with them.
-  Splitting the unknown classes apart costs it nothing, so the largest k within
-  ``LABELED_TOLERANCE`` of its best score is chosen, unless its silhouette drops more than
-  ``SILHOUETTE_TOLERANCE`` below the best among those k.
+  Splitting the unknown classes apart costs it nothing, so the largest k within two standard
+  errors (at least ``LABELED_TOLERANCE``) of its best score is chosen, unless its silhouette
+  drops more than ``SILHOUETTE_TOLERANCE`` below the best among those k.
 """
 from __future__ import annotations
 
@@ -146,18 +146,23 @@ def best_k(ks: list[int], scores: list[float], criterion: str) -> int | None:
     return ks[int(np.nanargmax(values))]
 
 
-def best_k_labeled(ks: list[int], labeled: list[float], silhouette: list[float]) -> int | None:
-    """The largest k within LABELED_TOLERANCE of the best labeled score whose silhouette is
-    within SILHOUETTE_TOLERANCE of the best silhouette among those k.
+def best_k_labeled(ks: list[int], labeled: list[float], silhouette: list[float],
+                   n_labeled: int) -> int | None:
+    """The largest k whose labeled score is within two standard errors (at least
+    LABELED_TOLERANCE) of the best, unless its silhouette is more than SILHOUETTE_TOLERANCE below
+    the best silhouette among those k.
 
     Splitting the unknown classes apart costs the known ones nothing, so the largest k that
-    recovers the known classes as well is the best guess for how many there are in all - as long
-    as it does not cut through a well-separated group (the silhouette would drop).
+    recovers the known classes as well (up to the noise of an accuracy measured on
+    ``n_labeled`` images) is the best guess for how many classes there are in all - as long as
+    it does not cut through a well-separated group (the silhouette would drop).
     """
     values = np.array(labeled, dtype=float)
-    if np.all(np.isnan(values)):
+    if np.all(np.isnan(values)) or n_labeled < 1:
         return None
-    admissible = np.flatnonzero(values >= np.nanmax(values) - LABELED_TOLERANCE)
+    best = np.nanmax(values)
+    tolerance = max(LABELED_TOLERANCE, 2 * np.sqrt(best * (1 - best) / n_labeled))
+    admissible = np.flatnonzero(values >= best - tolerance)
     shapes = np.nan_to_num(np.array(silhouette, dtype=float)[admissible], nan=-1.0)
     kept = admissible[shapes >= shapes.max() - SILHOUETTE_TOLERANCE]
     return ks[int(kept.max())]
@@ -239,7 +244,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.k_by_criterion_["gap"] = best_k_gap(self.k_range_, self.scores_["gap"], gap_sds)
         if "labeled" in self.scores_:
             self.k_by_criterion_["labeled"] = best_k_labeled(
-                self.k_range_, self.scores_["labeled"], self.scores_["silhouette"])
+                self.k_range_, self.scores_["labeled"], self.scores_["silhouette"],
+                int((known >= 0).sum()))
         chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
         self.unit_clusters_ = groupings[chosen]
         self.labels_ = self.unit_clusters_[units]

@@ -59,7 +59,9 @@ def test_gap_chooses_the_smallest_k_without_structure():
 
 def test_labeled_rule_takes_the_largest_k_that_keeps_known_classes_and_shape():
     ks = [2, 3, 4, 5, 6]
-    labeled = [0.5, 0.80, 0.805, 0.80, 0.70]
-    assert best_k_labeled(ks, labeled, [0.3, 0.3, 0.3, 0.3, 0.3]) == 5
-    assert best_k_labeled(ks, labeled, [0.3, 0.4, 0.4, 0.2, 0.3]) == 4   # k=5 cuts a group
-    assert best_k_labeled(ks, [float("nan")] * 5, [0.3] * 5) is None
+    labeled = [0.5, 0.80, 0.805, 0.80, 0.75]
+    flat = [0.3, 0.3, 0.3, 0.3, 0.3]
+    assert best_k_labeled(ks, labeled, flat, n_labeled=100_000) == 5
+    assert best_k_labeled(ks, labeled, [0.3, 0.4, 0.4, 0.2, 0.3], 100_000) == 4  # k=5 cuts a group
+    assert best_k_labeled(ks, labeled, flat, n_labeled=100) == 6   # 0.75 is within 2 SE of 0.805
+    assert best_k_labeled(ks, [float("nan")] * 5, flat, 100) is None
