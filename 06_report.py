@@ -43,7 +43,7 @@ def main(argv=None, overrides=None) -> int:
                        for r in read_csv_rows(clusters_csv)]
         done = export_clusters(assignments, config.RAW_DIR, args.export, replace=args.force)
         print(f"exported {done['exported']} images into {done['clusters']} cluster folders under "
-              f"{done['destination']} ({done['missing']} raw files missing)")
+              f"{done['destination']} ({done['missing']} raw files missing or unreadable)")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Export a clustering as one folder per cluster holding copies of the raw images."""
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Sequence
@@ -8,11 +9,20 @@ from typing import Sequence
 from common.atomic_io import atomic_write_csv
 from common.errors import SomclustError
 
+LOG = logging.getLogger("somclust")
 EXPORT_HEADER = ("file", "cluster", "label", "exported")
 
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+def _is_previous_export(folder: Path) -> bool:
+    listing = folder / "clusters.csv"
+    try:
+        return listing.read_text(encoding="utf-8").startswith(",".join(EXPORT_HEADER))
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _unique_name(file: str, taken: set[str]) -> str:
@@ -38,9 +48,13 @@ def export_clusters(assignments: Sequence[tuple[str, int, str]], raw_dir: str | 
     if _inside(destination, raw_dir) or _inside(raw_dir, destination):
         raise SomclustError(f"--export {destination} overlaps RAW_DIR {raw_dir}; the raw folder "
                             "is never written to: choose a folder outside it")
-    if destination.exists() and any(destination.iterdir()) and not replace:
-        raise SomclustError(f"--export {destination} exists and is not empty; choose a new "
-                            "folder or add --force to replace it")
+    if destination.exists() and any(destination.iterdir()):
+        if not _is_previous_export(destination):
+            raise SomclustError(f"--export {destination} is not empty and not a previous export "
+                                "(no clusters.csv of ours in it); choose a new or empty folder")
+        if not replace:
+            raise SomclustError(f"--export {destination} holds a previous export and is not "
+                                "empty; choose a new folder or add --force to replace it")
     building = destination.with_name(f".{destination.name}.partial")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
@@ -54,7 +68,12 @@ def export_clusters(assignments: Sequence[tuple[str, int, str]], raw_dir: str | 
         folder = f"cluster_{cluster:02d}" if cluster >= 0 else "unclustered"
         name = _unique_name(file, taken.setdefault(cluster, set()))
         (building / folder).mkdir(exist_ok=True)
-        shutil.copy2(source, building / folder / name)
+        try:
+            shutil.copy2(source, building / folder / name)
+        except OSError as error:
+            LOG.warning("not exported %s: %s", source, error)
+            missing += 1
+            continue
         rows.append((file, cluster, label, f"{folder}/{name}"))
     atomic_write_csv(building / "clusters.csv", EXPORT_HEADER, rows)
     if destination.exists():

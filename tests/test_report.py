@@ -90,6 +90,14 @@ def test_export_one_folder_per_cluster(tiny_run, tmp_path):
 
     again = run_script("06_report.py", tiny_run.work, "--export", str(destination), check=False)
     assert again.returncode == 2 and "not empty" in again.stderr and "--force" in again.stderr
+    replaced = run_script("06_report.py", tiny_run.work, "--export", str(destination), "--force")
+    assert "exported 80 images" in replaced.stdout and (destination / "clusters.csv").exists()
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "mine.jpg").write_bytes(b"precious")
+    foreign = run_script("06_report.py", tiny_run.work, "--export", str(tmp_path / "photos"),
+                         "--force", check=False)
+    assert foreign.returncode == 2 and "not a previous export" in foreign.stderr
+    assert (tmp_path / "photos" / "mine.jpg").read_bytes() == b"precious"
     inside = run_script("06_report.py", tiny_run.work, "--export",
                         str(tiny_run.work / "raw_img" / "out"), check=False)
     assert inside.returncode == 2 and "overlaps RAW_DIR" in inside.stderr
