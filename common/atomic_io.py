@@ -40,6 +40,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Delete the temporary files a killed atomic write left below ``folder`` (``.<name>.*.tmp``);
+    call it only on folders no other running process writes to. Returns how many."""
+    removed = 0
+    for path in Path(folder).rglob(".*.tmp") if Path(folder).is_dir() else ():
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write UTF-8 text atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))

@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from common.atomic_io import atomic_write_bytes, atomic_write_csv
+from common.atomic_io import atomic_write_bytes, atomic_write_csv, remove_stale_temporaries
 from common.errors import ImageReadError
 from common.images import encode_png, read_mask, read_rgb
 from common.skips import SkipLog
@@ -99,6 +99,9 @@ def remove_background_folder(files: Sequence[str], raw_dir: str | Path, img_dir:
     ``skips``, and returns counts and the mean mask IoU against ``true_mask_dir`` where present.
     """
     raw_dir, img_dir, mask_dir = Path(raw_dir), Path(img_dir), Path(mask_dir)
+    for folder in (img_dir, mask_dir):       # only this stage writes there
+        if remove_stale_temporaries(folder):
+            LOG.info("removed unfinished files an interrupted run left in %s", folder)
     true_dir = Path(true_mask_dir) if true_mask_dir and Path(true_mask_dir).is_dir() else None
     jobs = plan_jobs(files, skips)
     workers = workers or os.cpu_count() or 1

@@ -41,3 +41,13 @@ def test_mask_iou():
 
 def test_ten_class_names():
     assert len(CLASS_NAMES) == 10
+
+
+def test_leftovers_of_a_killed_write_are_removed(tmp_path):
+    from common.atomic_io import atomic_write_bytes, remove_stale_temporaries
+
+    atomic_write_bytes(tmp_path / "a" / "kept.png", b"x")
+    (tmp_path / "a" / ".kept.png.abc123.tmp").write_bytes(b"half")
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["kept.png"]
+    assert remove_stale_temporaries(tmp_path / "missing") == 0
