@@ -15,7 +15,7 @@ KEYS = ("RAW_DIR", "IMG_DIR", "MASK_DIR", "TRUE_MASK_DIR", "BG_METHOD", "BG_WORK
 
 
 def main(argv=None, overrides=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
+    args, config = parse_config(stage_parser(__doc__, KEYS + ("RAY_ADDRESS",)), argv, overrides)
     params = BackgroundParams(config.BG_METHOD, config.BG_WORK_SIZE, config.BG_ITERATIONS,
                               config.BG_RECT_MARGIN)
 
@@ -24,7 +24,8 @@ def main(argv=None, overrides=None) -> int:
         files = [image.file for image in read_labels(config.work_dir)]
         summary = remove_background_folder(
             files, config.RAW_DIR, config.IMG_DIR, config.MASK_DIR, config.TRUE_MASK_DIR, params,
-            skips, config.BG_WORKERS, processed_csv=config.work_dir / "processed.csv")
+            skips, config.BG_WORKERS, processed_csv=config.work_dir / "processed.csv",
+            ray_address=config.RAY_ADDRESS)
         skips.save()
         if summary["processed"] == 0:
             raise SomclustError(f"none of the {len(files)} images in {config.RAW_DIR} could be "

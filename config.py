@@ -41,6 +41,7 @@ BG_WORK_SIZE = 44                                 # GrabCut runs at this size, m
 BG_ITERATIONS = 3
 BG_RECT_MARGIN = 0.04                             # fraction of the side left outside the seed rectangle
 BG_WORKERS = 0                                    # processes; 0 = one per core
+RAY_ADDRESS = ""                                  # "" = this machine; "local" = a local Ray instance; or a Ray cluster's address
 
 # --- stage 02: fine-tuning ----------------------------------------------------
 BACKBONE = "inception_v3"                         # inception_v3 | efficientnet_lite0

@@ -28,7 +28,8 @@ def stage_parser(description: str, keys: Sequence[str]) -> argparse.ArgumentPars
     for key in dict.fromkeys((*ALWAYS, *keys)):
         default = defaults.values[key]
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        parser.add_argument(flag_name(key), dest=key, default=None, metavar=key,
+        flags = (flag_name(key), "--ray") if key == "RAY_ADDRESS" else (flag_name(key),)
+        parser.add_argument(*flags, dest=key, default=None, metavar=key,
                             help=f"config {key} (default: {shown})")
     parser.add_argument("--force", action="store_true", help="redo the stage even if it finished")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -14,6 +13,7 @@ from tqdm import tqdm
 from common.atomic_io import atomic_write_bytes, atomic_write_csv, remove_stale_temporaries
 from common.errors import ImageReadError
 from common.images import encode_png, read_mask, read_rgb
+from common.parallel import ordered_map
 from common.skips import SkipLog
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask, mask_iou
 
@@ -92,11 +92,13 @@ def plan_jobs(files: Sequence[str], skips: SkipLog) -> list[RemovalJob]:
 def remove_background_folder(files: Sequence[str], raw_dir: str | Path, img_dir: str | Path,
                              mask_dir: str | Path, true_mask_dir: str | Path | None,
                              params: BackgroundParams, skips: SkipLog, workers: int = 0,
-                             processed_csv: str | Path | None = None) -> dict[str, float]:
+                             processed_csv: str | Path | None = None,
+                             ray_address: str = "") -> dict[str, float]:
     """Remove the background of every listed raw file (paths relative to ``raw_dir``).
 
     Writes ``img_dir/<file>.png`` and ``mask_dir/<file>.png`` atomically, logs unusable files in
     ``skips``, and returns counts and the mean mask IoU against ``true_mask_dir`` where present.
+    Chunks of images run in ``workers`` processes, or as Ray tasks when ``ray_address`` is set.
     """
     raw_dir, img_dir, mask_dir = Path(raw_dir), Path(img_dir), Path(mask_dir)
     for folder in (img_dir, mask_dir):       # only this stage writes there
@@ -109,20 +111,11 @@ def remove_background_folder(files: Sequence[str], raw_dir: str | Path, img_dir:
     tasks = [(chunk, raw_dir, img_dir, mask_dir, true_dir, params)
              for chunk in _chunks(jobs, chunk_size)]
     results: list[RemovalResult] = []
-    progress = tqdm(total=len(jobs), desc="remove background", unit="img")
-    if workers == 1:
-        mapped = map(_process_chunk, tasks)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        mapped = pool.map(_process_chunk, tasks)
-    try:
+    with tqdm(total=len(jobs), desc="remove background", unit="img") as progress, \
+            ordered_map(_process_chunk, tasks, workers, ray_address) as mapped:
         for chunk_results in mapped:
             results.extend(chunk_results)
             progress.update(len(chunk_results))
-    finally:
-        progress.close()
-        if workers != 1:
-            pool.shutdown()
     done = [r for r in results if not r.error]
     for result in results:
         if result.error:

@@ -1,5 +1,8 @@
 import numpy as np
 
+from common.atomic_io import atomic_write_bytes
+from common.images import encode_png
+from common.skips import SkipLog
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask, mask_iou
 from preprocess.demo_dataset import composite, load_backgrounds
 from preprocess.fashion_mnist import CLASS_NAMES
@@ -51,3 +54,31 @@ def test_leftovers_of_a_killed_write_are_removed(tmp_path):
     assert remove_stale_temporaries(tmp_path) == 1
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["kept.png"]
     assert remove_stale_temporaries(tmp_path / "missing") == 0
+
+
+def test_ray_gives_the_same_outputs_as_one_process(tmp_path):
+    from preprocess.remove_folder import remove_background_folder
+
+    raw = tmp_path / "raw"
+    photos = load_backgrounds()
+    for seed in range(6):
+        image, _ = composite(_item(), np.random.default_rng(seed), photos, 96)
+        atomic_write_bytes(raw / f"item_{seed}.png", encode_png(image))
+    (raw / "broken.png").write_bytes(b"not an image")
+    files = sorted(p.name for p in raw.iterdir())
+    outputs = {}
+    for name, options in (("serial", {"workers": 1}), ("ray", {"workers": 2, "ray_address": "local"})):
+        skips = SkipLog(tmp_path / name, "01")
+        try:
+            summary = remove_background_folder(files, raw, tmp_path / name / "img",
+                                               tmp_path / name / "masks", None,
+                                               BackgroundParams(), skips, **options)
+        finally:
+            if "ray_address" in options:
+                import ray
+
+                ray.shutdown()
+        assert summary["processed"] == 6 and [r[1] for r in skips.rows] == ["broken.png"]
+        outputs[name] = {p.relative_to(tmp_path / name): p.read_bytes()
+                         for p in sorted((tmp_path / name).rglob("*.png"))}
+    assert outputs["serial"] == outputs["ray"] and len(outputs["ray"]) == 12
