@@ -48,16 +48,21 @@ def _marker(work_dir: str | Path, stage: str) -> Path:
     return Path(work_dir) / ".stages" / f"{stage}.json"
 
 
+def read_record(work_dir: str | Path, stage: str) -> dict[str, Any]:
+    """What ``stage`` recorded when it finished (``fingerprint``, ``summary``, ``finished``);
+    empty when it has not finished (or its record is unreadable)."""
+    marker = _marker(work_dir, stage)
+    try:
+        return json.loads(marker.read_text()) if marker.exists() else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def is_done(work_dir: str | Path, stage: str, fingerprint: dict[str, Any]) -> bool:
     """True when ``stage`` finished before with exactly this fingerprint."""
-    marker = _marker(work_dir, stage)
-    if not marker.exists():
-        return False
-    try:
-        recorded = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return False
-    return recorded.get("fingerprint") == json.loads(json.dumps(fingerprint, default=str))
+    recorded = read_record(work_dir, stage)
+    return bool(recorded) and (recorded.get("fingerprint")
+                               == json.loads(json.dumps(fingerprint, default=str)))
 
 
 def mark_done(work_dir: str | Path, stage: str, fingerprint: dict[str, Any],

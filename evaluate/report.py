@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import pickle
 from collections import Counter
@@ -22,6 +21,7 @@ import numpy as np
 from common.atomic_io import atomic_write_bytes, atomic_write_text, read_csv_rows
 from common.errors import ImageReadError, SomclustError
 from common.images import encode_png, read_mask, read_rgb
+from common.stage import read_record
 from cluster.som import umatrix
 from evaluate import figures
 from evaluate.leaderboard import COLUMNS
@@ -50,8 +50,7 @@ class RunPaths:
 
     def stage_record(self, stage: str, part: str = "summary") -> dict:
         """The ``summary`` or ``fingerprint`` a finished stage of this run recorded."""
-        marker = self.run_dir / ".stages" / f"{stage}.json"
-        return json.loads(marker.read_text()).get(part, {}) if marker.exists() else {}
+        return read_record(self.run_dir, stage).get(part, {})
 
 
 def _figure_html(name: str, png: bytes, caption: str) -> str:

@@ -6,7 +6,6 @@ then the saved feature preparer, SOM and unit-to-cluster mapping of stage 04.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pickle
@@ -19,6 +18,7 @@ from tqdm import tqdm
 
 from common.errors import ImageReadError, SomclustError
 from common.images import list_images, read_rgb, resize_square
+from common.stage import read_record
 from extract.features import FEATURE_SETS, MODEL_FILES, combine_features
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask
 
@@ -35,10 +35,13 @@ class Prediction:
     error: str = ""
 
 
-def _recorded(marker: Path, stage: str) -> dict:
-    if not marker.exists():
-        raise SomclustError(f"{marker} not found: run {stage} for this run first")
-    return json.loads(marker.read_text())["fingerprint"]
+def _recorded(stage_dir: Path, stage: str) -> dict:
+    """The config a finished stage ran with; a clear error when it has not run."""
+    record = read_record(stage_dir, stage)
+    if not record:
+        raise SomclustError(f"{stage} has not finished in {stage_dir}: run {stage}.py for this "
+                            "run first")
+    return record["fingerprint"]
 
 
 def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -58,11 +61,9 @@ class ClusterPredictor:
         from finetune.backbones import feature_extractor
 
         work_dir, run_dir = Path(work_dir), Path(run_dir)
-        background = _recorded(work_dir / ".stages" / "01_remove_background.json",
-                               "01_remove_background.py")
-        extraction = _recorded(run_dir / ".stages" / "03_extract_features.json",
-                               "03_extract_features.py")
-        clustering = _recorded(run_dir / ".stages" / "04_cluster.json", "04_cluster.py")
+        background = _recorded(work_dir, "01_remove_background")
+        extraction = _recorded(run_dir, "03_extract_features")
+        clustering = _recorded(run_dir, "04_cluster")
         self.feature_names = FEATURE_SETS[clustering.get("FEATURE_SET", "finetuned")]
         model_paths = [run_dir / "model" / MODEL_FILES[name] for name in self.feature_names]
         for path in model_paths:
