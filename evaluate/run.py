@@ -21,7 +21,8 @@ FEATURE_SET_NAMES = {"finetuned": "fine-tuned", "pretrained": "not fine-tuned",
                      "both": "fine-tuned + not fine-tuned features"}
 
 
-def _read_clusters(path: Path) -> dict[str, int]:
+def read_clusters(path: Path) -> dict[str, int]:
+    """{file: cluster} of a clusters CSV written by stage 04."""
     return {r["file"]: int(r["cluster"]) for r in read_csv_rows(path)}
 
 
@@ -40,7 +41,7 @@ def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path,
     main_path = run_dir / "clusters.csv"
     if not main_path.exists():
         raise SomclustError(f"{main_path} not found: run 04_cluster.py first")
-    clusters = _read_clusters(main_path)
+    clusters = read_clusters(main_path)
     write_predictions(work_dir, run_dir, clusters)
     truth = {i.file: i.label for i in read_labels(work_dir) if i.label}
     scored = [f for f in clusters if f in truth]
@@ -62,7 +63,7 @@ def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path,
     for name, method in clusterings.items():
         path = run_dir / f"{name}.csv"
         if path.exists():
-            assigned = _read_clusters(path)
+            assigned = read_clusters(path)
             add(method, [assigned.get(f, -1) for f in scored])
     features, files = load_features(run_dir / "features", "features")
     row_of = {f: i for i, f in enumerate(files)}

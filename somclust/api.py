@@ -69,8 +69,9 @@ class Pipeline:
 
     def clusters(self) -> dict[str, int]:
         """{file relative to RAW_DIR: cluster} of the finished run."""
-        return {r["file"]: int(r["cluster"])
-                for r in read_csv_rows(self.config.run_dir / "clusters.csv")}
+        from evaluate.run import read_clusters   # evaluate loads keras: only when asked
+
+        return read_clusters(self.config.run_dir / "clusters.csv")
 
     def leaderboard(self) -> list[dict[str, str]]:
         """The rows of WORK_DIR/leaderboard.csv, best ARI first."""
