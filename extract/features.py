@@ -148,22 +148,20 @@ def extract_features(predict: Callable[[np.ndarray], np.ndarray], files: Sequenc
             out.sync()
         progress = {"plan": plan_id, "dim": dim, "batches_done": 0, "invalid": []}
         atomic_write_json(progress_path, progress)
-    out = RowFile(partial)
     batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
     invalid = set(progress["invalid"])
-    bar = tqdm(total=len(todo), initial=min(len(todo), progress["batches_done"] * batch_size),
-               desc=f"extract {name}", unit="img", disable=not show_progress)
     first = progress["batches_done"]
     loaded = _loaded_batches(batches[first:], paths, image_size, loader_threads)
-    for number, (rows, pixels, valid) in enumerate(loaded, start=first):
-        out.write(rows, predict(pixels))
-        invalid.update(int(r) for r, ok in zip(rows, valid) if not ok)
-        out.sync()
-        progress.update(batches_done=number + 1, invalid=sorted(invalid))
-        atomic_write_json(progress_path, progress)
-        bar.update(len(rows))
-    bar.close()
-    out.close()
+    with RowFile(partial) as out, tqdm(total=len(todo), initial=min(len(todo), first * batch_size),
+                                       desc=f"extract {name}", unit="img",
+                                       disable=not show_progress) as bar:
+        for number, (rows, pixels, valid) in enumerate(loaded, start=first):
+            out.write(rows, predict(pixels))
+            invalid.update(int(r) for r, ok in zip(rows, valid) if not ok)
+            out.sync()
+            progress.update(batches_done=number + 1, invalid=sorted(invalid))
+            atomic_write_json(progress_path, progress)
+            bar.update(len(rows))
     os.replace(partial, out_dir / f"{name}.npy")
     atomic_write_csv(out_dir / f"{name}_index.csv", INDEX_HEADER,
                      [(i, f, int(i not in invalid), s)
