@@ -40,6 +40,27 @@ def test_same_seed_same_map(blobs):
     np.testing.assert_array_equal(a.weights_, b.weights_)
 
 
+def test_subsampled_epochs_learn_the_map_deterministically(blobs):
+    X, _ = blobs
+    full = BatchSOM(6, 6, n_epochs=10, random_state=0).fit(X)
+    mini = BatchSOM(6, 6, n_epochs=10, max_samples=len(X) // 4, random_state=0).fit(X)
+    again = BatchSOM(6, 6, n_epochs=10, max_samples=len(X) // 4, random_state=0).fit(X)
+    np.testing.assert_array_equal(mini.weights_, again.weights_)
+    assert not np.array_equal(mini.weights_, full.weights_)      # it did subsample
+    assert mini.quantization_error_ <= full.quantization_error_ * 1.1
+    everything = BatchSOM(6, 6, n_epochs=10, max_samples=10 * len(X), random_state=0).fit(X)
+    np.testing.assert_array_equal(everything.weights_, full.weights_)
+
+
+def test_compute_labels_false_skips_the_final_pass(blobs):
+    X, _ = blobs
+    som = BatchSOM(5, 5, n_epochs=4, compute_labels=False, random_state=0).fit(X)
+    assert not hasattr(som, "labels_") and not hasattr(som, "quantization_error_")
+    labelled = BatchSOM(5, 5, n_epochs=4, random_state=0).fit(X)
+    np.testing.assert_array_equal(som.weights_, labelled.weights_)
+    np.testing.assert_array_equal(som.fit_predict(X), labelled.labels_)
+
+
 def test_prototypes_separate_blobs(blobs):
     X, y = blobs
     som = BatchSOM(8, 8, n_epochs=20, random_state=0).fit(X)
@@ -50,7 +71,7 @@ def test_prototypes_separate_blobs(blobs):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"n_rows": 0}, "n_rows"), ({"n_epochs": -2}, "n_epochs"), ({"init": "grid"}, "init"),
-    ({"sigma_end": 0}, "sigma"),
+    ({"sigma_end": 0}, "sigma"), ({"max_samples": 0}, "max_samples"),
 ])
 def test_invalid_parameters(blobs, kwargs, message):
     with pytest.raises(ValueError, match=message):
