@@ -1,44 +1,66 @@
 #!/usr/bin/env python3
-"""Stage 03: features of every processed image from the fine-tuned network (cached, resumable)."""
+"""Stage 03: features of every processed image from the fine-tuned network (cached, resumable).
+
+With --ray ADDRESS (or RAY_ADDRESS) the batches are computed by Ray actors, each holding a copy of
+the model; the features are the same as here.
+"""
 from __future__ import annotations
 
 from common.cli import parse_config, run_main, stage_parser
 from common.errors import SomclustError
 from common.run_index import load_run_index
 from common.stage import input_signatures, run_once
-from extract.features import MODEL_FILES, extract_features
+from extract.features import MODEL_FILES, LocalExtractor, extract_features
 
 KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_BATCH_SIZE",
-        "EXTRACT_LOADER_THREADS", "EXTRACT_BASELINE")
+        "EXTRACT_BASELINE")
+# how the work is spread; the features do not depend on them, so they are not fingerprinted
+EXECUTION_KEYS = ("EXTRACT_LOADER_THREADS", "RAY_ADDRESS", "EXTRACT_ACTOR_CPUS")
 
 
 def main(argv=None, overrides=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
-    model_path = config.run_dir / "model" / MODEL_FILES["features"]
+    args, config = parse_config(stage_parser(__doc__, KEYS + EXECUTION_KEYS), argv, overrides)
+    model_dir = config.run_dir / "model"
+    model_path = model_dir / MODEL_FILES["features"]
+
+    def extractor(name: str, model):
+        """Where the batches of feature file ``name`` are computed."""
+        if config.RAY_ADDRESS:
+            from extract.distributed import RayExtractor
+
+            return RayExtractor(model_dir / MODEL_FILES[name], config.FEATURE_LAYER,
+                                config.IMAGE_SIZE, config.RAY_ADDRESS, config.EXTRACT_ACTOR_CPUS)
+        from finetune.backbones import feature_extractor
+
+        return LocalExtractor(feature_extractor(model(), config.FEATURE_LAYER).predict_on_batch,
+                              config.IMAGE_SIZE, config.EXTRACT_LOADER_THREADS)
 
     def work() -> dict:
         import keras
 
-        from finetune.backbones import build_backbone, feature_extractor
+        from finetune.backbones import build_backbone
         from finetune.train import save_model_atomically, set_determinism
 
         if not model_path.exists():
             raise SomclustError(f"{model_path} not found: run 02_finetune.py first")
         records = load_run_index(config.work_dir, config.IMG_DIR)
         files, paths = [r.file for r in records], [r.image_path for r in records]
-        models = {"features": feature_extractor(keras.models.load_model(model_path),
-                                                config.FEATURE_LAYER)}
+        models = {"features": lambda: keras.models.load_model(model_path)}
         if config.EXTRACT_BASELINE:
             set_determinism(config.SEED)
             untuned = build_backbone(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE)
-            save_model_atomically(untuned,
-                                  config.run_dir / "model" / MODEL_FILES["features_pretrained"])
-            models["features_pretrained"] = feature_extractor(untuned, config.FEATURE_LAYER)
-        return {name: extract_features(model.predict_on_batch, files, paths,
-                                       config.run_dir / "features", name, config.IMAGE_SIZE,
-                                       config.EXTRACT_BATCH_SIZE,
-                                       config.EXTRACT_LOADER_THREADS)
-                for name, model in models.items()}
+            save_model_atomically(untuned, model_dir / MODEL_FILES["features_pretrained"])
+            models["features_pretrained"] = lambda: untuned
+        summary = {}
+        for name, model in models.items():
+            computer = extractor(name, model)
+            try:
+                summary[name] = extract_features(computer, files, paths,
+                                                 config.run_dir / "features", name,
+                                                 config.EXTRACT_BATCH_SIZE)
+            finally:
+                computer.close()
+        return summary
 
     summary = run_once(config.run_dir, "03_extract_features",
                        {**config.fingerprint(KEYS + ("SEED",)),

@@ -59,6 +59,7 @@ AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
 EXTRACT_BATCH_SIZE = 64
 EXTRACT_LOADER_THREADS = 2                        # threads decoding the next batches; 0 = main thread only
 EXTRACT_BASELINE = True                           # also extract with the un-fine-tuned network
+EXTRACT_ACTOR_CPUS = 2                            # with RAY_ADDRESS: CPUs per Ray actor (each holds one model copy)
 
 # --- stage 04: SOM clustering -------------------------------------------------
 SOM_IMPL = "batch"                                # batch (fast, default) | minisom (reference)
@@ -89,7 +90,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
 POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",
-                 "EXTRACT_BATCH_SIZE", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "K_MIN", "K_MAX",
+                 "EXTRACT_BATCH_SIZE", "EXTRACT_ACTOR_CPUS", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "K_MIN", "K_MAX",
                  "REPORT_SAMPLE", "REPORT_MONTAGE")
 NON_NEGATIVE_INTS = ("SEED", "EXTRACT_LOADER_THREADS", "DEMO_LABELED_PER_CLASS",
                      "DEMO_UNLABELED_PER_CLASS", "BG_WORKERS",

@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.images import list_images, read_rgb, resize_square  # noqa: E402
 from config import Config  # noqa: E402
-from extract.features import extract_features  # noqa: E402
+from extract.features import LocalExtractor, extract_features  # noqa: E402
 from preprocess.demo_dataset import DemoSpec, build_demo_dataset  # noqa: E402
 
 
@@ -64,9 +64,9 @@ def main() -> None:
                 model.predict_on_batch(pixels[s:s + batch])
 
         def pipeline_pass(threads: int, attempt: int) -> None:
-            extract_features(model.predict_on_batch, files, paths,
-                             Path(tmp) / f"out{threads}_{attempt}", "features", args.image_size,
-                             batch, loader_threads=threads, show_progress=False)
+            extract_features(LocalExtractor(model.predict_on_batch, args.image_size, threads),
+                             files, paths, Path(tmp) / f"out{threads}_{attempt}", "features",
+                             batch, show_progress=False)
 
         rates = {"bare": 0.0, 0: 0.0, args.threads: 0.0}
         for attempt in range(args.repeats):                    # interleaved, best of each

@@ -25,12 +25,12 @@ import sys, numpy as np
 sys.path.insert(0, {root!r})
 from pathlib import Path
 from common.images import list_images
-from extract.features import extract_features
+from extract.features import LocalExtractor, extract_features
 from finetune.backbones import build_backbone
 paths = list_images({images!r})
 model = build_backbone("efficientnet_lite0", "imagenet", {size})
-extract_features(model.predict_on_batch, [str(p) for p in paths], paths, {out!r}, "features",
-                 {size}, 64, show_progress=False)
+extract_features(LocalExtractor(model.predict_on_batch, {size}), [str(p) for p in paths], paths,
+                 {out!r}, "features", 64, show_progress=False)
 """
 CLUSTER = """
 import sys, numpy as np

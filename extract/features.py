@@ -13,8 +13,9 @@ import logging
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -43,28 +44,52 @@ def _load_images(paths: Sequence[Path], image_size: int) -> tuple[np.ndarray, np
     return batch, valid
 
 
-def _loaded_batches(batches: Sequence[list[int]], paths: Sequence[Path], image_size: int,
-                    threads: int) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
-    """(rows, pixels, valid) of each batch in order; with ``threads`` > 0, up to threads + 1
+def _loaded_batches(batches: Sequence[Sequence[Path]], image_size: int,
+                    threads: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(pixels, valid) of each batch of paths in order; with ``threads`` > 0, up to threads + 1
     batches are decoded ahead (OpenCV releases the GIL) while the caller runs the model."""
     if threads <= 0:
-        for rows in batches:
-            yield (rows, *_load_images([paths[i] for i in rows], image_size))
+        for batch in batches:
+            yield _load_images(batch, image_size)
         return
     upcoming, pending = iter(batches), deque()
     with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
         def submit_next() -> None:
-            rows = next(upcoming, None)
-            if rows is not None:
-                pending.append((rows, pool.submit(_load_images, [paths[i] for i in rows],
-                                                  image_size)))
+            batch = next(upcoming, None)
+            if batch is not None:
+                pending.append(pool.submit(_load_images, batch, image_size))
 
         for _ in range(threads + 1):
             submit_next()
         while pending:
-            rows, future = pending.popleft()
+            future = pending.popleft()
             submit_next()
-            yield (rows, *future.result())
+            yield future.result()
+
+
+class BatchExtractor(Protocol):
+    """Maps batches of image paths to (features (n, dim), valid (n,)) per batch, in order."""
+
+    def __call__(self, batches: Sequence[Sequence[Path]]) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
+    def close(self) -> None:
+        """Release what the extractor holds (models, workers)."""
+
+
+class LocalExtractor:
+    """Extraction in this process: the next batches are decoded in ``threads`` threads while
+    ``predict`` (pixels (n, size, size, 3) uint8 -> features (n, dim)) runs."""
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], image_size: int,
+                 threads: int = 2):
+        self.predict, self.image_size, self.threads = predict, image_size, threads
+
+    def __call__(self, batches: Sequence[Sequence[Path]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for pixels, valid in _loaded_batches(batches, self.image_size, self.threads):
+            yield np.asarray(self.predict(pixels)), valid
+
+    def close(self) -> None:
+        """Nothing to release: the model belongs to the caller."""
 
 
 class RowFile:
@@ -114,15 +139,15 @@ def _cached_rows(out_dir: Path, name: str) -> tuple[dict[tuple[str, str], int], 
     return rows, np.load(features_path, mmap_mode="r")
 
 
-def extract_features(predict: Callable[[np.ndarray], np.ndarray], files: Sequence[str],
-                     paths: Sequence[Path], out_dir: str | Path, name: str, image_size: int,
-                     batch_size: int = 64, loader_threads: int = 2,
+def extract_features(extractor: BatchExtractor, files: Sequence[str], paths: Sequence[Path],
+                     out_dir: str | Path, name: str, batch_size: int = 64,
                      show_progress: bool = True) -> dict:
-    """Run ``predict`` (pixels -> features) on every image; returns a summary.
+    """Features of every image by ``extractor`` (a :class:`LocalExtractor`, or
+    :class:`extract.distributed.RayExtractor` on a cluster); returns a summary.
 
     ``files`` are the stable identifiers written to the index (row i <-> files[i]); ``paths``
-    the images to read. With ``loader_threads`` > 0 the next batches are decoded in threads
-    while ``predict`` runs.
+    the images to read. Rows are written here in batch order whoever computes them, so a killed
+    run resumes from the last finished batch either way.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,8 +159,8 @@ def extract_features(predict: Callable[[np.ndarray], np.ndarray], files: Sequenc
     progress = json.loads(progress_path.read_text()) if progress_path.exists() else {}
     resuming = progress.get("plan") == plan_id and partial.exists()
     if todo and cached_features is None and not resuming:
-        probe, _ = _load_images([paths[todo[0]]], image_size)
-        dim = int(np.asarray(predict(probe)).shape[1])
+        probe, _ = next(iter(extractor([[paths[todo[0]]]])))
+        dim = int(probe.shape[1])
     else:
         dim = int(cached_features.shape[1]) if cached_features is not None else progress["dim"]
     if not resuming:
@@ -151,12 +176,13 @@ def extract_features(predict: Callable[[np.ndarray], np.ndarray], files: Sequenc
     batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
     invalid = set(progress["invalid"])
     first = progress["batches_done"]
-    loaded = _loaded_batches(batches[first:], paths, image_size, loader_threads)
-    with RowFile(partial) as out, tqdm(total=len(todo), initial=min(len(todo), first * batch_size),
+    computed = extractor([[paths[i] for i in rows] for rows in batches[first:]])
+    with closing(computed), RowFile(partial) as out, tqdm(total=len(todo), initial=min(len(todo), first * batch_size),
                                        desc=f"extract {name}", unit="img",
                                        disable=not show_progress) as bar:
-        for number, (rows, pixels, valid) in enumerate(loaded, start=first):
-            out.write(rows, predict(pixels))
+        for number, (rows, (features, valid)) in enumerate(zip(batches[first:], computed),
+                                                           start=first):
+            out.write(rows, features)
             invalid.update(int(r) for r, ok in zip(rows, valid) if not ok)
             out.sync()
             progress.update(batches_done=number + 1, invalid=sorted(invalid))

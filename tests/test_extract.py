@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from common.images import encode_png
-from extract.features import extract_features, load_features
+from extract.features import LocalExtractor, extract_features, load_features
 
 
 def _images(folder, n):
@@ -26,7 +26,7 @@ class Killed(Exception):
 
 def test_resume_after_kill_gives_identical_output(tmp_path):
     files, paths = _images(tmp_path / "img", 23)
-    reference = extract_features(_predict, files, paths, tmp_path / "ref", "f", 8, batch_size=4)
+    reference = extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "ref", "f", batch_size=4)
     calls = {"n": 0}
 
     def dying(pixels):
@@ -36,8 +36,8 @@ def test_resume_after_kill_gives_identical_output(tmp_path):
         return _predict(pixels)
 
     with pytest.raises(Killed):
-        extract_features(dying, files, paths, tmp_path / "out", "f", 8, batch_size=4)
-    summary = extract_features(_predict, files, paths, tmp_path / "out", "f", 8, batch_size=4)
+        extract_features(LocalExtractor(dying, 8), files, paths, tmp_path / "out", "f", batch_size=4)
+    summary = extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "out", "f", batch_size=4)
     assert reference["extracted"] == 23 and summary["images"] == 23
     np.testing.assert_array_equal(np.load(tmp_path / "ref" / "f.npy"),
                                   np.load(tmp_path / "out" / "f.npy"))
@@ -48,10 +48,10 @@ def test_resume_after_kill_gives_identical_output(tmp_path):
 def test_threaded_loading_gives_the_same_rows_in_order(tmp_path, threads):
     files, paths = _images(tmp_path / "img", 23)
     paths[5].write_bytes(b"broken")
-    extract_features(_predict, files, paths, tmp_path / "serial", "f", 8, batch_size=4,
-                     loader_threads=0)
-    summary = extract_features(_predict, files, paths, tmp_path / "threads", "f", 8,
-                               batch_size=4, loader_threads=threads)
+    extract_features(LocalExtractor(_predict, 8, threads=0), files, paths,
+                     tmp_path / "serial", "f", batch_size=4)
+    summary = extract_features(LocalExtractor(_predict, 8, threads), files, paths,
+                               tmp_path / "threads", "f", batch_size=4)
     assert summary["invalid"] == 1
     for suffix in (".npy", "_index.csv"):
         assert (tmp_path / "serial" / f"f{suffix}").read_bytes() == \
@@ -60,9 +60,9 @@ def test_threaded_loading_gives_the_same_rows_in_order(tmp_path, threads):
 
 def test_cached_rows_are_reused_and_unreadable_marked(tmp_path):
     files, paths = _images(tmp_path / "img", 6)
-    extract_features(_predict, files, paths, tmp_path / "out", "f", 8, batch_size=4)
+    extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "out", "f", batch_size=4)
     paths[2].write_bytes(b"broken")
-    summary = extract_features(_predict, files, paths, tmp_path / "out", "f", 8, batch_size=4)
+    summary = extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "out", "f", batch_size=4)
     assert summary["reused"] == 5 and summary["extracted"] == 1 and summary["invalid"] == 1
     features, kept = load_features(tmp_path / "out", "f")
     assert features.shape == (5, 5) and "002.png" not in kept
@@ -78,5 +78,23 @@ def test_refuses_early_when_the_disk_is_too_small(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 10**6, 10**6))
     with pytest.raises(SomclustError, match=r"not enough disk space .* 5 x 5 float32 features"):
-        extract_features(_predict, files, paths, tmp_path / "out", "f", 8, batch_size=4)
+        extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "out", "f", batch_size=4)
     assert not list((tmp_path / "out").glob("*.npy"))
+
+
+def test_stage_03_on_ray_gives_the_same_features(tiny_run, tmp_path):
+    import shutil
+
+    from helpers import run_script
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run.work, work, symlinks=True)
+    features = work / "inception_v3" / "features"
+    shutil.rmtree(features)                        # nothing to reuse: every row is computed
+    result = run_script("03_extract_features.py", work, "--ray", "local",
+                        EXTRACT_ACTOR_CPUS="1", EXTRACT_BATCH_SIZE="16")
+    assert "80 extracted" in result.stdout and "Ray: " in result.stderr
+    for name in ("features", "features_pretrained"):
+        for suffix in (".npy", "_index.csv"):
+            assert (features / f"{name}{suffix}").read_bytes() == \
+                (tiny_run.run_dir / "features" / f"{name}{suffix}").read_bytes(), name + suffix

@@ -1,0 +1,79 @@
+"""Feature extraction on a Ray cluster: a pool of actors, each holding one copy of the model.
+
+Actors read and decode their batches themselves (the image and model paths must be visible on
+every node, e.g. a shared file system); the driver receives the features of each batch in order
+and writes them, so the output and the resume points are those of a local run.
+"""
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from common.parallel import connect_ray
+
+
+class FeatureActor:
+    """Loads a saved Keras model once, then turns batches of image paths into features."""
+
+    def __init__(self, model_path: str, layer_name: str, image_size: int, threads: int):
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        import keras
+
+        from finetune.backbones import feature_extractor
+
+        self.model = feature_extractor(keras.models.load_model(model_path), layer_name)
+        self.image_size = image_size
+
+    def extract(self, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(features (n, dim) float32, valid (n,) bool) of one batch; unreadable images are
+        zeros and marked invalid."""
+        from extract.features import _load_images
+
+        pixels, valid = _load_images([Path(p) for p in paths], self.image_size)
+        return np.asarray(self.model.predict_on_batch(pixels), np.float32), valid
+
+
+class RayExtractor:
+    """A :data:`extract.features.BatchExtractor` running on Ray: one actor per ``actor_cpus``
+    CPUs of the cluster, each with up to ``queue_depth`` batches queued, results in order."""
+
+    def __init__(self, model_path: str | Path, layer_name: str, image_size: int,
+                 ray_address: str, actor_cpus: int = 2, queue_depth: int = 2):
+        self.ray = connect_ray(ray_address)
+        cpus = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+        actor_cpus = min(actor_cpus, cpus)          # an actor larger than the cluster never starts
+        actor = self.ray.remote(num_cpus=actor_cpus)(FeatureActor)
+        self.actors = [actor.remote(str(Path(model_path).resolve()), layer_name, image_size,
+                                    actor_cpus)
+                       for _ in range(max(1, cpus // actor_cpus))]
+        self.queue_depth = queue_depth
+
+    def __call__(self, batches: Sequence[Sequence[Path]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        upcoming, pending = enumerate(batches), deque()
+        limit = len(self.actors) * self.queue_depth
+
+        def submit_next() -> None:
+            item = next(upcoming, None)
+            if item is not None:
+                number, batch = item
+                actor = self.actors[number % len(self.actors)]
+                pending.append(actor.extract.remote([str(Path(p).resolve()) for p in batch]))
+
+        for _ in range(limit):
+            submit_next()
+        while pending:
+            reference = pending.popleft()
+            submit_next()
+            yield self.ray.get(reference)
+
+    def close(self) -> None:
+        """Stop the actors (their models leave memory)."""
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
