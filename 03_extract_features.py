@@ -6,14 +6,17 @@ the model; the features are the same as here.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from common.cli import parse_config, run_main, stage_parser
 from common.errors import SomclustError
 from common.run_index import load_run_index
-from common.stage import input_signatures, run_once
+from common.stage import file_signature, input_signatures, read_record, run_once
 from extract.features import MODEL_FILES, LocalExtractor, extract_features
 
 KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_BATCH_SIZE",
-        "EXTRACT_BASELINE")
+        "EXTRACT_BASELINE", "EXTRACT_PRECISION")
 # how the work is spread; the features do not depend on them, so they are not fingerprinted
 EXECUTION_KEYS = ("EXTRACT_LOADER_THREADS", "RAY_ADDRESS", "EXTRACT_ACTOR_CPUS")
 
@@ -29,11 +32,25 @@ def main(argv=None, overrides=None) -> int:
             from extract.distributed import RayExtractor
 
             return RayExtractor(model_dir / MODEL_FILES[name], config.FEATURE_LAYER,
-                                config.IMAGE_SIZE, config.RAY_ADDRESS, config.EXTRACT_ACTOR_CPUS)
+                                config.EXTRACT_PRECISION, config.IMAGE_SIZE, config.RAY_ADDRESS,
+                                config.EXTRACT_ACTOR_CPUS)
         from finetune.backbones import feature_extractor
 
-        return LocalExtractor(feature_extractor(model(), config.FEATURE_LAYER).predict_on_batch,
-                              config.IMAGE_SIZE, config.EXTRACT_LOADER_THREADS)
+        network = feature_extractor(model(), config.FEATURE_LAYER, config.EXTRACT_PRECISION)
+        return LocalExtractor(network.predict_on_batch, config.IMAGE_SIZE,
+                              config.EXTRACT_LOADER_THREADS)
+
+    def model_key(name: str) -> str:
+        """What the features of ``name`` depend on besides the image: cached rows made with
+        another model, image size, layer or precision are not reused."""
+        settings = config.fingerprint(("IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_PRECISION"))
+        if name == "features":           # the fine-tuned weights, rewritten when 02 re-runs
+            settings["model"] = file_signature(model_path)
+        else:                            # rebuilt here from the backbone, its weights and seed
+            settings.update(config.fingerprint(("BACKBONE", "WEIGHTS", "SEED")))
+            if Path(config.WEIGHTS).is_file():
+                settings["weights_file"] = file_signature(Path(config.WEIGHTS))
+        return json.dumps(settings, sort_keys=True)
 
     def work() -> dict:
         import keras
@@ -43,6 +60,11 @@ def main(argv=None, overrides=None) -> int:
 
         if not model_path.exists():
             raise SomclustError(f"{model_path} not found: run 02_finetune.py first")
+        trained = read_record(config.run_dir, "02_finetune").get("fingerprint", {})
+        if trained.get("IMAGE_SIZE", config.IMAGE_SIZE) != config.IMAGE_SIZE:
+            raise SomclustError(f"{model_path} was fine-tuned on {trained['IMAGE_SIZE']} px images, "
+                                f"not IMAGE_SIZE={config.IMAGE_SIZE}: run 02_finetune.py with "
+                                "the same IMAGE_SIZE first")
         records = load_run_index(config.work_dir, config.IMG_DIR)
         files, paths = [r.file for r in records], [r.image_path for r in records]
         models = {"features": lambda: keras.models.load_model(model_path)}
@@ -57,7 +79,7 @@ def main(argv=None, overrides=None) -> int:
             try:
                 summary[name] = extract_features(computer, files, paths,
                                                  config.run_dir / "features", name,
-                                                 config.EXTRACT_BATCH_SIZE)
+                                                 config.EXTRACT_BATCH_SIZE, model_key(name))
             finally:
                 computer.close()
         return summary

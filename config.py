@@ -59,6 +59,7 @@ AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
 EXTRACT_BATCH_SIZE = 64
 EXTRACT_LOADER_THREADS = 2                        # threads decoding the next batches; 0 = main thread only
 EXTRACT_BASELINE = True                           # also extract with the un-fine-tuned network
+EXTRACT_PRECISION = "float32"                     # float32 | bfloat16 (faster on CPUs with AVX512-BF16/AMX, features within ~1%)
 EXTRACT_ACTOR_CPUS = 2                            # with RAY_ADDRESS: CPUs per Ray actor (each holds one model copy)
 
 # --- stage 04: SOM clustering -------------------------------------------------
@@ -86,6 +87,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "SOM_IMPL": ("batch", "minisom"),
     "FEATURE_SET": ("finetuned", "pretrained", "both"),
     "PROTOTYPE_GROUPING": ("ward", "kmeans"),
+    "EXTRACT_PRECISION": ("float32", "bfloat16"),
     "K_CRITERION": ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap"),
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")

@@ -4,7 +4,7 @@ resumable) against the bare forward pass on pre-loaded tensors of the same batch
 
 Prints images/s (best of --repeats interleaved runs) of: the bare forward pass; the pipeline with decoding in the main thread
 (EXTRACT_LOADER_THREADS=0); the pipeline with batches decoded ahead in threads; and each
-pipeline's ratio to the bare forward. Images: the default demo's photos (built in a temporary
+pipeline's ratio to the bare forward; for each of --precisions (float32, bfloat16). Images: the default demo's photos (built in a temporary
 folder from Fashion-MNIST), or --images DIR.
 """
 from __future__ import annotations
@@ -44,11 +44,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="loader threads of the fast path")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs each")
+    parser.add_argument("--precisions", default="float32,bfloat16",
+                        help="comma-separated EXTRACT_PRECISION values to measure")
     args = parser.parse_args()
 
-    from finetune.backbones import build_backbone
+    from finetune.backbones import build_backbone, feature_extractor
 
-    model = build_backbone(args.backbone, args.weights, args.image_size)
+    backbone = build_backbone(args.backbone, args.weights, args.image_size)
+    models = {precision: feature_extractor(backbone, "", precision)
+              for precision in args.precisions.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
         paths = list_images(args.images)[:args.n] if args.images else demo_images(Path(tmp), args.n)
         files = [str(p) for p in paths]
@@ -57,31 +61,41 @@ def main() -> None:
               f"{os.cpu_count()} CPUs")
         pixels = np.stack([resize_square(read_rgb(p), args.image_size) for p in paths]
                           ).astype(np.float32)
-        model.predict_on_batch(pixels[:batch])                       # warm-up / tracing
+        for model in models.values():
+            model.predict_on_batch(pixels[:batch])                   # warm-up / tracing
 
-        def bare_pass() -> None:
+        def bare_pass(precision: str) -> None:
             for s in range(0, n, batch):
-                model.predict_on_batch(pixels[s:s + batch])
+                models[precision].predict_on_batch(pixels[s:s + batch])
 
-        def pipeline_pass(threads: int, attempt: int) -> None:
-            extract_features(LocalExtractor(model.predict_on_batch, args.image_size, threads),
-                             files, paths, Path(tmp) / f"out{threads}_{attempt}", "features",
-                             batch, show_progress=False)
+        def pipeline_pass(precision: str, threads: int, attempt: int) -> None:
+            extractor = LocalExtractor(models[precision].predict_on_batch, args.image_size, threads)
+            extract_features(extractor, files, paths,
+                             Path(tmp) / f"out{precision}{threads}_{attempt}", "features", batch,
+                             show_progress=False)
 
-        rates = {"bare": 0.0, 0: 0.0, args.threads: 0.0}
+        rates = {(precision, path): 0.0 for precision in models
+                 for path in ("bare", 0, args.threads)}
         for attempt in range(args.repeats):                    # interleaved, best of each
-            for key in rates:
+            for precision, path in rates:
                 start = time.perf_counter()
-                bare_pass() if key == "bare" else pipeline_pass(key, attempt)
-                rates[key] = max(rates[key], n / (time.perf_counter() - start))
-        bare = rates.pop("bare")
-        print(f"{'path':<44} {'img/s':>8} {'vs bare':>8}")
-        print(f"{'bare forward (pre-loaded tensors)':<44} {bare:8.1f} {1.0:8.2f}")
-        for threads, rate in rates.items():
-            name = ("pipeline, decode in main thread" if threads == 0 else
-                    f"pipeline, {threads} loader threads + prefetch")
-            print(f"{name:<44} {rate:8.1f} {rate / bare:8.2f}")
-
+                (bare_pass(precision) if path == "bare" else
+                 pipeline_pass(precision, path, attempt))
+                rates[precision, path] = max(rates[precision, path],
+                                             n / (time.perf_counter() - start))
+        print(f"{'path':<54} {'img/s':>8} {'vs bare':>8}")
+        for precision in models:
+            bare = rates[precision, "bare"]
+            print(f"{precision + ' bare forward (pre-loaded tensors)':<54} {bare:8.1f} {1.0:8.2f}")
+            for threads in (0, args.threads):
+                name = (f"{precision} pipeline, decode in main thread" if threads == 0 else
+                        f"{precision} pipeline, {threads} loader threads + prefetch")
+                rate = rates[precision, threads]
+                print(f"{name:<54} {rate:8.1f} {rate / bare:8.2f}")
+        if {"float32", "bfloat16"} <= set(models):
+            print(f"bfloat16 vs float32: bare forward "
+                  f"{rates['bfloat16', 'bare'] / rates['float32', 'bare']:.2f}x, pipeline "
+                  f"{rates['bfloat16', args.threads] / rates['float32', args.threads]:.2f}x")
 
 if __name__ == "__main__":
     main()

@@ -18,7 +18,8 @@ from common.parallel import connect_ray
 class FeatureActor:
     """Loads a saved Keras model once, then turns batches of image paths into features."""
 
-    def __init__(self, model_path: str, layer_name: str, image_size: int, threads: int):
+    def __init__(self, model_path: str, layer_name: str, precision: str, image_size: int,
+                 threads: int):
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -27,7 +28,8 @@ class FeatureActor:
 
         from finetune.backbones import feature_extractor
 
-        self.model = feature_extractor(keras.models.load_model(model_path), layer_name)
+        self.model = feature_extractor(keras.models.load_model(model_path), layer_name,
+                                       precision)
         self.image_size = image_size
 
     def extract(self, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -43,14 +45,14 @@ class RayExtractor:
     """A :data:`extract.features.BatchExtractor` running on Ray: one actor per ``actor_cpus``
     CPUs of the cluster, each with up to ``queue_depth`` batches queued, results in order."""
 
-    def __init__(self, model_path: str | Path, layer_name: str, image_size: int,
+    def __init__(self, model_path: str | Path, layer_name: str, precision: str, image_size: int,
                  ray_address: str, actor_cpus: int = 2, queue_depth: int = 2):
         self.ray = connect_ray(ray_address)
         cpus = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
         actor_cpus = min(actor_cpus, cpus)          # an actor larger than the cluster never starts
         actor = self.ray.remote(num_cpus=actor_cpus)(FeatureActor)
-        self.actors = [actor.remote(str(Path(model_path).resolve()), layer_name, image_size,
-                                    actor_cpus)
+        self.actors = [actor.remote(str(Path(model_path).resolve()), layer_name, precision,
+                                    image_size, actor_cpus)
                        for _ in range(max(1, cpus // actor_cpus))]
         self.queue_depth = queue_depth
 

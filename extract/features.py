@@ -86,7 +86,7 @@ class LocalExtractor:
 
     def __call__(self, batches: Sequence[Sequence[Path]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for pixels, valid in _loaded_batches(batches, self.image_size, self.threads):
-            yield np.asarray(self.predict(pixels)), valid
+            yield np.asarray(self.predict(pixels), np.float32), valid
 
     def close(self) -> None:
         """Nothing to release: the model belongs to the caller."""
@@ -130,9 +130,15 @@ class RowFile:
         self.close()
 
 
-def _cached_rows(out_dir: Path, name: str) -> tuple[dict[tuple[str, str], int], np.ndarray | None]:
+def _cached_rows(out_dir: Path, name: str,
+                 model_key: str) -> tuple[dict[tuple[str, str], int], np.ndarray | None]:
+    """{(file, signature): row} and the features of a finished output made by the same model."""
     index_path, features_path = out_dir / f"{name}_index.csv", out_dir / f"{name}.npy"
-    if not (index_path.exists() and features_path.exists()):
+    meta_path = out_dir / f"{name}_meta.json"
+    if not (index_path.exists() and features_path.exists() and meta_path.exists()):
+        return {}, None
+    if json.loads(meta_path.read_text()).get("model_key") != model_key:
+        LOG.info("%s: the model or its settings changed; every image is extracted again", name)
         return {}, None
     rows = {(r["file"], r["signature"]): int(r["row"]) for r in read_csv_rows(index_path)
             if r["valid"] == "1"}
@@ -141,20 +147,23 @@ def _cached_rows(out_dir: Path, name: str) -> tuple[dict[tuple[str, str], int], 
 
 def extract_features(extractor: BatchExtractor, files: Sequence[str], paths: Sequence[Path],
                      out_dir: str | Path, name: str, batch_size: int = 64,
-                     show_progress: bool = True) -> dict:
+                     model_key: str = "", show_progress: bool = True) -> dict:
     """Features of every image by ``extractor`` (a :class:`LocalExtractor`, or
     :class:`extract.distributed.RayExtractor` on a cluster); returns a summary.
 
     ``files`` are the stable identifiers written to the index (row i <-> files[i]); ``paths``
     the images to read. Rows are written here in batch order whoever computes them, so a killed
-    run resumes from the last finished batch either way.
+    run resumes from the last finished batch either way. ``model_key`` identifies the model and
+    its settings (weights, image size, layer, precision): a previous output's rows are reused,
+    for unchanged files, only when it was made with the same key.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     signatures = [file_signature(p) for p in paths]
-    cached, cached_features = _cached_rows(out_dir, name)
+    cached, cached_features = _cached_rows(out_dir, name, model_key)
     todo = [i for i, key in enumerate(zip(files, signatures)) if key not in cached]
-    plan_id = hashlib.sha256(json.dumps([files, signatures, batch_size]).encode()).hexdigest()
+    plan_id = hashlib.sha256(json.dumps([files, signatures, batch_size, model_key]).encode()
+                             ).hexdigest()
     partial, progress_path = out_dir / f".{name}.partial.npy", out_dir / f".{name}.progress.json"
     progress = json.loads(progress_path.read_text()) if progress_path.exists() else {}
     resuming = progress.get("plan") == plan_id and partial.exists()
@@ -177,9 +186,9 @@ def extract_features(extractor: BatchExtractor, files: Sequence[str], paths: Seq
     invalid = set(progress["invalid"])
     first = progress["batches_done"]
     computed = extractor([[paths[i] for i in rows] for rows in batches[first:]])
-    with closing(computed), RowFile(partial) as out, tqdm(total=len(todo), initial=min(len(todo), first * batch_size),
-                                       desc=f"extract {name}", unit="img",
-                                       disable=not show_progress) as bar:
+    bar = tqdm(total=len(todo), initial=min(len(todo), first * batch_size),
+               desc=f"extract {name}", unit="img", disable=not show_progress)
+    with closing(computed), RowFile(partial) as out, bar:
         for number, (rows, (features, valid)) in enumerate(zip(batches[first:], computed),
                                                            start=first):
             out.write(rows, features)
@@ -188,10 +197,13 @@ def extract_features(extractor: BatchExtractor, files: Sequence[str], paths: Seq
             progress.update(batches_done=number + 1, invalid=sorted(invalid))
             atomic_write_json(progress_path, progress)
             bar.update(len(rows))
+    meta_path = out_dir / f"{name}_meta.json"
+    meta_path.unlink(missing_ok=True)          # no reuse of rows until index and meta match
     os.replace(partial, out_dir / f"{name}.npy")
     atomic_write_csv(out_dir / f"{name}_index.csv", INDEX_HEADER,
                      [(i, f, int(i not in invalid), s)
                       for i, (f, s) in enumerate(zip(files, signatures))])
+    atomic_write_json(meta_path, {"model_key": model_key, "dim": dim})
     progress_path.unlink(missing_ok=True)
     return {"images": len(files), "extracted": len(todo), "reused": len(files) - len(todo),
             "invalid": len(invalid), "dim": dim}

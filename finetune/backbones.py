@@ -91,12 +91,29 @@ def build_classifier(backbone: keras.Model, n_classes: int, dropout: float = 0.2
     return keras.Model(backbone.input, outputs, name="classifier")
 
 
-def feature_extractor(model: keras.Model, layer_name: str = "") -> keras.Model:
+def _mixed_bfloat16(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """A fresh copy of ``layer`` computing in bfloat16 (variables stay float32)."""
+    config = layer.get_config()
+    if not isinstance(layer, keras.layers.InputLayer) and "dtype" in config:
+        config["dtype"] = "mixed_bfloat16"
+    return layer.__class__.from_config(config)
+
+
+def feature_extractor(model: keras.Model, layer_name: str = "",
+                      precision: str = "float32") -> keras.Model:
     """Pixels -> features of ``layer_name`` inside the backbone (empty: its pooled output).
 
     Works on a classifier from :func:`build_classifier` or a bare backbone; 4-D layer outputs
-    are global-average pooled.
+    are global-average pooled. ``precision='bfloat16'`` computes in bfloat16 with the same
+    (float32) weights: faster on CPUs with AVX512-BF16 / AMX, features within ~1% of float32.
     """
+    if precision == "bfloat16":
+        extractor = feature_extractor(model, layer_name)
+        fast = keras.models.clone_model(extractor, clone_function=_mixed_bfloat16, recursive=True)
+        fast.set_weights(extractor.get_weights())
+        return fast
+    if precision != "float32":
+        raise SomclustError(f"EXTRACT_PRECISION={precision!r}: choose float32 or bfloat16")
     core = model.get_layer(CORE_NAME)
     inputs = keras.Input(model.input.shape[1:], name="pixels")
     scaled = model.get_layer(PREPROCESS_NAME)(inputs)

@@ -74,8 +74,10 @@ class ClusterPredictor:
                                            background["BG_ITERATIONS"], background["BG_RECT_MARGIN"])
         self.image_size = int(extraction["IMAGE_SIZE"])
         self.batch_size = int(extraction["EXTRACT_BATCH_SIZE"])
+        precision = extraction.get("EXTRACT_PRECISION", "float32")
         self.extractors = [feature_extractor(keras.models.load_model(path),
-                                             extraction["FEATURE_LAYER"]) for path in model_paths]
+                                             extraction["FEATURE_LAYER"], precision)
+                           for path in model_paths]
         saved = pickle.loads((run_dir / "clusters_model.pkl").read_bytes())
         self.preparer, self.clusterer = saved["preparer"], saved["clusterer"]
 

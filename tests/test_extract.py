@@ -68,6 +68,25 @@ def test_cached_rows_are_reused_and_unreadable_marked(tmp_path):
     assert features.shape == (5, 5) and "002.png" not in kept
 
 
+def test_rows_are_reused_only_from_the_same_model(tmp_path):
+    files, paths = _images(tmp_path / "img", 6)
+    extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "out", "f",
+                     batch_size=4, model_key="model A")
+    again = extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "out", "f",
+                             batch_size=4, model_key="model A")
+    assert again["reused"] == 6
+    def model_b(pixels):
+        return _predict(pixels) + 1.0
+
+    other = extract_features(LocalExtractor(model_b, 8), files, paths, tmp_path / "out", "f",
+                             batch_size=4, model_key="model B")
+    assert other["extracted"] == 6 and other["reused"] == 0
+    extract_features(LocalExtractor(model_b, 8), files, paths, tmp_path / "fresh", "f",
+                     batch_size=4, model_key="model B")
+    np.testing.assert_array_equal(load_features(tmp_path / "out", "f")[0],
+                                  load_features(tmp_path / "fresh", "f")[0])
+
+
 def test_refuses_early_when_the_disk_is_too_small(tmp_path, monkeypatch):
     import shutil
     from collections import namedtuple
@@ -98,3 +117,22 @@ def test_stage_03_on_ray_gives_the_same_features(tiny_run, tmp_path):
         for suffix in (".npy", "_index.csv"):
             assert (features / f"{name}{suffix}").read_bytes() == \
                 (tiny_run.run_dir / "features" / f"{name}{suffix}").read_bytes(), name + suffix
+
+
+def test_stage_03_in_bfloat16_recomputes_close_features(tiny_run, tmp_path):
+    import shutil
+
+    from helpers import run_script
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run.work, work, symlinks=True)
+    result = run_script("03_extract_features.py", work, "--extract-precision", "bfloat16")
+    assert "80 extracted, 0 reused" in result.stdout      # float32 rows are not reused
+    for name in ("features", "features_pretrained"):
+        fast, _ = load_features(work / "inception_v3" / "features", name)
+        exact, _ = load_features(tiny_run.run_dir / "features", name)
+        assert fast.dtype == np.float32 and not np.array_equal(fast, exact)
+        cosine = (fast * exact).sum(1) / np.linalg.norm(fast, axis=1) / np.linalg.norm(exact, axis=1)
+        assert cosine.min() > 0.999, name
+    other_size = run_script("03_extract_features.py", work, "--image-size", "80", check=False)
+    assert other_size.returncode == 2 and "fine-tuned on 75 px images" in other_size.stderr
