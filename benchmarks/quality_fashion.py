@@ -7,6 +7,7 @@ black) in --work-dir, then prints NMI, purity, ARI, Hungarian accuracy and k̂ o
 for: the pipeline (SOM, k predicted) on fine-tuned, un-fine-tuned and both feature sets; the same
 features with KMeans / agglomerative (Ward) at the SOM's k̂,
 HDBSCAN (its own k, noise counted as one cluster) and KMeans at the true k; and pixels PCA-50 + KMeans (true k).
+Then the SOM clustering again with --cluster-seeds SOM seeds: mean ± sd of the scores and each k̂.
 """
 from __future__ import annotations
 
@@ -53,10 +54,16 @@ def main() -> None:
     parser.add_argument("--test-images", type=int, default=10000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cluster-seeds", type=int, default=5,
+                        help="also cluster each feature set with this many SOM seeds (0..n-1) "
+                             "and print the spread: k̂ and the scores move with the seed")
     args = parser.parse_args()
     import somclust
     from evaluate.baselines import pca_kmeans, pixel_matrix
     from evaluate.metrics import score_all
+    from cluster.features import FeaturePreparer
+    from cluster.n_clusters import SOMClusterer
+    from cluster.run import known_labels
     from extract.features import load_feature_set
     from preprocess.labels import read_labels
     from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
@@ -68,7 +75,7 @@ def main() -> None:
                   args.seed)
     settings = dict(WORK_DIR=str(work), BACKBONE="efficientnet_lite0", WEIGHTS="imagenet",
                     BG_METHOD="none", FT_EPOCHS=args.epochs, SEED=args.seed)
-    results = []
+    results, spreads = [], []
     for feature_set in ("finetuned", "pretrained", "both"):
         pipeline = somclust.Pipeline(**settings, FEATURE_SET=feature_set)
         pipeline.run(stages=somclust.api.STAGES[:5])
@@ -80,6 +87,19 @@ def main() -> None:
                         score_all(y, [clusters[f] for f in test])))
         features, files = load_feature_set(pipeline.config.run_dir / "features", feature_set)
         row_of = {f: i for i, f in enumerate(files)}
+        config, labels = pipeline.config, read_labels(work)
+        known = known_labels(files, {i.file: i.label for i in labels},
+                             {i.file for i in labels if i.trainable})
+        prepared = FeaturePreparer(config.FEATURE_PCA, config.SEED).fit_transform(features)
+        by_seed = []
+        for som_seed in range(args.cluster_seeds):
+            model = SOMClusterer(config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
+                                 config.K_MIN, config.K_MAX, config.K_CRITERION,
+                                 grouping=config.PROTOTYPE_GROUPING,
+                                 random_state=som_seed).fit(prepared, known)
+            by_seed.append(score_all(y, model.labels_[[row_of[f] for f in test]]))
+        if by_seed:
+            spreads.append((f"{feature_set} features + SOM, k predicted", by_seed))
         reduced = PCA(64, random_state=args.seed).fit_transform(features[[row_of[f] for f in test]])
         k = results[-1][1]["k_pred"]
         for name, model in (("KMeans, k = SOM's k̂", KMeans(k, n_init=10, random_state=args.seed)),
@@ -99,6 +119,15 @@ def main() -> None:
     for name, s in results:
         print(f"{name:<58} {s['NMI']:6.3f} {s['purity']:6.3f} {s['ARI']:6.3f} {s['ACC']:6.3f} "
               f"{s['k_pred']:>2}/{s['k_true']}")
+    if spreads:
+        print(f"\nThe same clustering with SOM seeds 0..{args.cluster_seeds - 1} "
+              "(mean ± sd over seeds; k̂ of each seed)")
+        print(f"{'method':<44} {'NMI':>13} {'purity':>13} {'ARI':>13}  k̂")
+        for name, scores in spreads:
+            cells = [f"{np.mean([s[m] for s in scores]):.3f} ± {np.std([s[m] for s in scores]):.3f}"
+                     for m in ("NMI", "purity", "ARI")]
+            print(f"{name:<44} {cells[0]:>13} {cells[1]:>13} {cells[2]:>13}  "
+                  f"{', '.join(str(s['k_pred']) for s in scores)}")
 
 
 if __name__ == "__main__":
