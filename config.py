@@ -72,7 +72,7 @@ FEATURE_PCA = 64                                  # PCA components before the SO
 PROTOTYPE_GROUPING = "ward"                       # ward (nested across k) | kmeans: how SOM units are grouped into k clusters
 K_MIN = 2
 K_MAX = 20
-K_CRITERION = "labeled"                           # labeled | silhouette | calinski_harabasz | davies_bouldin | gap
+K_CRITERION = "labeled"                           # labeled | silhouette | calinski_harabasz | davies_bouldin | gap | umatrix
 
 # --- stage 06: report, export; stage 07: predict ---------------------------------
 REPORT_DIR = "{RUN_DIR}/report"                   # report.html + its PNG figures
@@ -88,7 +88,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "FEATURE_SET": ("finetuned", "pretrained", "both"),
     "PROTOTYPE_GROUPING": ("ward", "kmeans"),
     "EXTRACT_PRECISION": ("float32", "bfloat16"),
-    "K_CRITERION": ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap"),
+    "K_CRITERION": ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap",
+                    "umatrix"),
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
 POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",

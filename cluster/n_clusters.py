@@ -8,6 +8,10 @@ or hit-weighted KMeans) and every sample takes its BMU's group. Each k is scored
 - ``gap``: the gap statistic (Tibshirani et al. 2001): log within-cluster dispersion of uniform
   reference data in the principal-axes box (KMeans, a few draws) minus that of the clustering,
   on a seeded subsample; the smallest k with gap(k) >= gap(k+1) - s(k+1) is chosen;
+- ``umatrix`` (SOM-aware, higher is better): the mean prototype distance across cluster
+  boundaries on the SOM grid over the mean within clusters (4-neighbour edges, each weighted by
+  the hits of its two units) - high when the boundaries follow the U-matrix's ridges through
+  sparsely hit units rather than cutting through dense, smooth regions;
 - ``labeled``: the Hungarian accuracy of the clustering on the images whose class is known
   (Generalized Category Discovery, Vaze et al. 2022): the k whose clusters best recover the known
   classes, while the unlabeled images - of known and unknown classes - are clustered with them.
@@ -29,7 +33,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from cluster.som import BatchSOM
 
 LOG = logging.getLogger("somclust")
-CRITERIA = ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap")
+CRITERIA = ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap", "umatrix")
 LOWER_IS_BETTER = {"davies_bouldin"}
 LABELED_TOLERANCE = 0.01
 SILHOUETTE_TOLERANCE = 0.02
@@ -117,6 +121,31 @@ def best_k_gap(ks: list[int], gaps: list[float], sds: list[float]) -> int | None
         if values[i] >= values[i + 1] - sds[i + 1]:
             return ks[i]
     return ks[int(np.nanargmax(values))]
+
+
+def umatrix_contrast(weights: np.ndarray, hits: np.ndarray, unit_clusters: np.ndarray,
+                     n_rows: int, n_cols: int) -> float:
+    """SOM-aware criterion: hit-weighted mean distance between grid-neighbour prototypes in
+    different clusters over that between neighbours in the same cluster (NaN when either set of
+    edges is empty). An edge weighs sqrt((hits_a + 1) * (hits_b + 1)): cutting between two busy
+    units costs more than cutting through empty interpolating units."""
+    grid = np.asarray(weights, np.float64).reshape(n_rows, n_cols, -1)
+    groups = np.asarray(unit_clusters).reshape(n_rows, n_cols)
+    density = np.asarray(hits, np.float64).reshape(n_rows, n_cols) + 1.0
+    sums = {True: [0.0, 0.0], False: [0.0, 0.0]}      # same cluster -> [weighted distance, weight]
+    for axis in (0, 1):
+        first = [slice(None)] * 2
+        second = [slice(None)] * 2
+        first[axis], second[axis] = slice(None, -1), slice(1, None)
+        distance = np.linalg.norm(grid[tuple(second)] - grid[tuple(first)], axis=-1)
+        weight = np.sqrt(density[tuple(first)] * density[tuple(second)])
+        same = groups[tuple(first)] == groups[tuple(second)]
+        for flag in (True, False):
+            sums[flag][0] += float((distance * weight)[same == flag].sum())
+            sums[flag][1] += float(weight[same == flag].sum())
+    if min(sums[True][1], sums[False][1]) <= 0 or sums[True][0] <= 0:
+        return float("nan")
+    return (sums[False][0] / sums[False][1]) / (sums[True][0] / sums[True][1])
 
 
 def score_clustering(X: np.ndarray, labels: np.ndarray, criterion: str, known: np.ndarray,
@@ -233,7 +262,10 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             unit_clusters = group_prototypes(self.som_.weights_, hits, k, seed, self.grouping)
             groupings[k] = unit_clusters
             for criterion in criteria:
-                if criterion == "gap":
+                if criterion == "umatrix":
+                    self.scores_["umatrix"].append(umatrix_contrast(
+                        self.som_.weights_, hits, unit_clusters, self.n_rows, self.n_cols))
+                elif criterion == "gap":
                     gap, sd = reference.gap(X, unit_clusters[units], k)
                     self.scores_["gap"].append(gap)
                     gap_sds.append(sd)

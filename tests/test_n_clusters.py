@@ -16,7 +16,8 @@ def test_best_k_direction():
     assert best_k([2, 3], [float("nan")] * 2, "silhouette") is None
 
 
-@pytest.mark.parametrize("criterion", ["labeled", "silhouette", "calinski_harabasz", "gap"])
+@pytest.mark.parametrize("criterion", ["labeled", "silhouette", "calinski_harabasz", "gap",
+                                       "umatrix"])
 def test_predicts_k_on_separated_blobs(blobs, criterion):
     X, y = blobs
     known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)  # half of 3 classes labeled
@@ -26,7 +27,7 @@ def test_predicts_k_on_separated_blobs(blobs, criterion):
     assert hungarian_accuracy(y, model.labels_) > 0.97
     np.testing.assert_array_equal(model.predict(X), model.labels_)
     assert set(model.k_by_criterion_) >= {"silhouette", "calinski_harabasz", "davies_bouldin",
-                                          "gap"}
+                                          "gap", "umatrix"}
 
 
 def test_labeled_criterion_falls_back_without_labels(blobs):
@@ -65,3 +66,17 @@ def test_labeled_rule_takes_the_largest_k_that_keeps_known_classes_and_shape():
     assert best_k_labeled(ks, labeled, [0.3, 0.4, 0.4, 0.2, 0.3], 100_000) == 4  # k=5 cuts a group
     assert best_k_labeled(ks, labeled, flat, n_labeled=100) == 6   # 0.75 is within 2 SE of 0.805
     assert best_k_labeled(ks, [float("nan")] * 5, flat, 100) is None
+
+
+def test_umatrix_contrast_prefers_boundaries_on_the_ridge():
+    from cluster.n_clusters import umatrix_contrast
+
+    # a 4 x 6 map: left and right halves are two smooth regions with a jump between them
+    cols = np.arange(6)
+    weights = np.stack([np.where(cols < 3, cols * 0.1, 5.0 + cols * 0.1)] * 4).reshape(24, 1)
+    hits = np.full(24, 10)
+    on_ridge = np.tile((cols >= 3).astype(int), 4)
+    across_ridge = np.repeat([0, 0, 1, 1], 6)
+    assert umatrix_contrast(weights, hits, on_ridge, 4, 6) > 10
+    assert umatrix_contrast(weights, hits, across_ridge, 4, 6) < 1
+    assert np.isnan(umatrix_contrast(weights, hits, np.zeros(24, int), 4, 6))
