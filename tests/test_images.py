@@ -51,3 +51,19 @@ def test_unicode_names_and_listing(tmp_path):
     found = list_images(tmp_path)
     assert [p.name for p in found] == ["ünï cödé.png"]
     assert read_rgb(found[0]).shape == (10, 10, 3)
+
+
+def test_png_size_is_read_from_the_header_like_pillow():
+    from io import BytesIO
+
+    from PIL import Image
+
+    from common.images import _image_size_from_header
+
+    buffer = BytesIO()
+    Image.new("RGB", (37, 21)).save(buffer, format="PNG")
+    assert _image_size_from_header(buffer.getvalue()) == (37, 21)
+    buffer = BytesIO()
+    Image.new("RGB", (37, 21)).save(buffer, format="JPEG")
+    assert _image_size_from_header(buffer.getvalue()) == (37, 21)
+    assert _image_size_from_header(b"\x89PNG\r\n\x1a\n" + b"\x00" * 4) is None
