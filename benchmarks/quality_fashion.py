@@ -6,7 +6,9 @@ Runs the real pipeline (stages 00-05 through the Python API, BG_METHOD=none: the
 black) in --work-dir, then prints NMI, purity, ARI, Hungarian accuracy and k̂ on the test images
 for: the pipeline (SOM, k predicted) on fine-tuned, un-fine-tuned and both feature sets; the same
 features with KMeans / agglomerative (Ward) at the SOM's k̂,
-HDBSCAN (its own k, noise counted as one cluster) and KMeans at the true k; and pixels PCA-50 + KMeans (true k).
+HDBSCAN (its own k, noise counted as one cluster) and KMeans at the true k; a co-association
+ensemble of KMeans partitions of the three feature sets (at the default SOM's k̂); and pixels
+PCA-50 + KMeans (true k).
 Then the SOM clustering again with --cluster-seeds SOM seeds: mean ± sd of the scores and each k̂.
 """
 from __future__ import annotations
@@ -46,6 +48,19 @@ def write_dataset(raw: Path, labels_csv: Path, per_class: int, test_images: int,
     atomic_write_csv(labels_csv, ("file", "label", "trainable"), rows)
 
 
+def co_association(views: list[np.ndarray], k: int, seed: int) -> np.ndarray:
+    """Consensus of KMeans partitions (k - 2, k, k + 2 clusters x 3 seeds on every view): average
+    linkage on the fraction of partitions that separate two images."""
+    from sklearn.cluster import AgglomerativeClustering, KMeans
+
+    parts = [KMeans(size, n_init=1, random_state=seed + s).fit_predict(view)
+             for view in views for size in (max(2, k - 2), k, k + 2) for s in range(3)]
+    one_hot = np.hstack([np.eye(p.max() + 1, dtype=np.float32)[p] for p in parts])
+    together = one_hot @ one_hot.T / len(parts)
+    return AgglomerativeClustering(k, metric="precomputed",
+                                   linkage="average").fit_predict(1.0 - together)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,7 +90,7 @@ def main() -> None:
                   args.seed)
     settings = dict(WORK_DIR=str(work), BACKBONE="efficientnet_lite0", WEIGHTS="imagenet",
                     BG_METHOD="none", FT_EPOCHS=args.epochs, SEED=args.seed)
-    results, spreads = [], []
+    results, spreads, views = [], [], []
     for feature_set in ("finetuned", "pretrained", "both"):
         pipeline = somclust.Pipeline(**settings, FEATURE_SET=feature_set)
         pipeline.run(stages=somclust.api.STAGES[:5])
@@ -101,6 +116,7 @@ def main() -> None:
         if by_seed:
             spreads.append((f"{feature_set} features + SOM, k predicted", by_seed))
         reduced = PCA(64, random_state=args.seed).fit_transform(features[[row_of[f] for f in test]])
+        views.append(reduced)
         k = results[-1][1]["k_pred"]
         for name, model in (("KMeans, k = SOM's k̂", KMeans(k, n_init=10, random_state=args.seed)),
                             ("Ward, k = SOM's k̂", AgglomerativeClustering(k)),
@@ -109,6 +125,8 @@ def main() -> None:
                             score_all(y, model.fit_predict(reduced))))
         results.append((f"{feature_set} features + KMeans, true k",
                         score_all(y, KMeans(10, n_init=10, random_state=args.seed).fit_predict(reduced))))
+    results.append((f"co-association ensemble, k = SOM's k̂ ({k})",
+                    score_all(y, co_association(views, k, args.seed))))
     image_of = {r: work / "raw_img" / r for r in test}
     pixels = pixel_matrix([image_of[f] for f in test], side=28)
     results.append(("pixels PCA-50 + KMeans, true k", score_all(y, pca_kmeans(pixels, 10, args.seed))))
