@@ -1,0 +1,78 @@
+"""Stage 03 over a run: the fine-tuned (and un-fine-tuned) network's features of every image."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from common.errors import SomclustError
+from common.run_index import load_run_index
+from common.stage import file_signature, read_record
+from config import Config
+from extract.features import MODEL_FILES, BatchExtractor, LocalExtractor, extract_features
+
+
+def model_key(config: Config, name: str) -> str:
+    """What the features of ``name`` depend on besides the image: cached rows made with another
+    model, image size, layer or precision are not reused."""
+    settings = config.fingerprint(("IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_PRECISION"))
+    if name == "features":           # the fine-tuned weights, rewritten when 02 re-runs
+        settings["model"] = file_signature(config.run_dir / "model" / MODEL_FILES[name])
+    else:                            # rebuilt by stage 03 from the backbone, its weights and seed
+        settings.update(config.fingerprint(("BACKBONE", "WEIGHTS", "SEED")))
+        if Path(config.WEIGHTS).is_file():
+            settings["weights_file"] = file_signature(Path(config.WEIGHTS))
+    return json.dumps(settings, sort_keys=True)
+
+
+def make_extractor(config: Config, name: str, load_model: Callable) -> BatchExtractor:
+    """Where the batches of feature file ``name`` are computed: Ray actors loading the saved
+    model (RAY_ADDRESS set), or this process with ``load_model()``."""
+    if config.RAY_ADDRESS:
+        from extract.distributed import RayExtractor
+
+        return RayExtractor(config.run_dir / "model" / MODEL_FILES[name], config.FEATURE_LAYER,
+                            config.EXTRACT_PRECISION, config.IMAGE_SIZE, config.RAY_ADDRESS,
+                            config.EXTRACT_ACTOR_CPUS)
+    from finetune.backbones import feature_extractor
+
+    network = feature_extractor(load_model(), config.FEATURE_LAYER, config.EXTRACT_PRECISION)
+    return LocalExtractor(network.predict_on_batch, config.IMAGE_SIZE,
+                          config.EXTRACT_LOADER_THREADS)
+
+
+def extract_run(config: Config) -> dict:
+    """Extract ``features`` (fine-tuned network) and, with EXTRACT_BASELINE, ``features_pretrained``
+    (the backbone before fine-tuning, saved beside it) for every processed image."""
+    import keras
+
+    from finetune.backbones import build_backbone
+    from finetune.train import save_model_atomically, set_determinism
+
+    model_dir = config.run_dir / "model"
+    model_path = model_dir / MODEL_FILES["features"]
+    if not model_path.exists():
+        raise SomclustError(f"{model_path} not found: run 02_finetune.py first")
+    trained = read_record(config.run_dir, "02_finetune").get("fingerprint", {})
+    if trained.get("IMAGE_SIZE", config.IMAGE_SIZE) != config.IMAGE_SIZE:
+        raise SomclustError(f"{model_path} was fine-tuned on {trained['IMAGE_SIZE']} px images, "
+                            f"not IMAGE_SIZE={config.IMAGE_SIZE}: run 02_finetune.py with "
+                            "the same IMAGE_SIZE first")
+    records = load_run_index(config.work_dir, config.IMG_DIR)
+    files, paths = [r.file for r in records], [r.image_path for r in records]
+    models = {"features": lambda: keras.models.load_model(model_path)}
+    if config.EXTRACT_BASELINE:
+        set_determinism(config.SEED)
+        untuned = build_backbone(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE)
+        save_model_atomically(untuned, model_dir / MODEL_FILES["features_pretrained"])
+        models["features_pretrained"] = lambda: untuned
+    summary = {}
+    for name, load_model in models.items():
+        extractor = make_extractor(config, name, load_model)
+        try:
+            summary[name] = extract_features(extractor, files, paths, config.run_dir / "features",
+                                             name, config.EXTRACT_BATCH_SIZE,
+                                             model_key(config, name))
+        finally:
+            extractor.close()
+    return summary
