@@ -10,6 +10,7 @@ from extract.features import load_feature_set
 from preprocess.labels import read_labels
 
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
+        "SOM_RESTARTS",
         "FEATURE_PCA", "PROTOTYPE_GROUPING", "K_MIN", "K_MAX", "K_CRITERION")
 
 
@@ -33,7 +34,7 @@ def main(argv=None, overrides=None) -> int:
                 features, files, known_labels(files, label_of, trainable), config.run_dir,
                 out_name, config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
                 config.FEATURE_PCA, config.K_MIN, config.K_MAX, config.K_CRITERION,
-                config.SOM_IMPL, config.SEED, config.PROTOTYPE_GROUPING)
+                config.SOM_IMPL, config.SEED, config.PROTOTYPE_GROUPING, config.SOM_RESTARTS)
         return summary
 
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),

@@ -67,6 +67,7 @@ SOM_IMPL = "batch"                                # batch (fast, default) | mini
 SOM_ROWS = 12
 SOM_COLS = 12
 SOM_EPOCHS = 20
+SOM_RESTARTS = 3                                  # SOMs trained (seeds SEED, SEED+1, ...); k criteria averaged over them, lowest-QE map kept
 FEATURE_SET = "both"                              # finetuned | pretrained | both (each L2-normalised, side by side)
 FEATURE_PCA = 64                                  # PCA components before the SOM; 0 = keep all
 PROTOTYPE_GROUPING = "ward"                       # ward (nested across k) | kmeans: how SOM units are grouped into k clusters
@@ -93,8 +94,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
 POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",
-                 "EXTRACT_BATCH_SIZE", "EXTRACT_ACTOR_CPUS", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "K_MIN", "K_MAX",
-                 "REPORT_SAMPLE", "REPORT_MONTAGE")
+                 "EXTRACT_BATCH_SIZE", "EXTRACT_ACTOR_CPUS", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
+                 "SOM_RESTARTS", "K_MIN", "K_MAX", "REPORT_SAMPLE", "REPORT_MONTAGE")
 NON_NEGATIVE_INTS = ("SEED", "EXTRACT_LOADER_THREADS", "DEMO_LABELED_PER_CLASS",
                      "DEMO_UNLABELED_PER_CLASS", "BG_WORKERS",
                      "FT_EPOCHS", "FT_PATIENCE", "FEATURE_PCA")

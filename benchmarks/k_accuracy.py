@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path("work"))
     parser.add_argument("--grid", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--restarts", type=int, default=Config().SOM_RESTARTS,
+                        help="SOMs whose criteria are averaged (SOM_RESTARTS)")
     args = parser.parse_args()
     header = f"{'dataset':<34} {'k':>3} " + " ".join(f"{c[:10]:>10}" for c in CRITERIA)
     print(header)
@@ -82,6 +84,7 @@ def main() -> None:
         k_true = len(np.unique(y))
         prepared = FeaturePreparer(64, random_state=args.seed).fit_transform(X)
         model = SOMClusterer(args.grid, args.grid, 20, 2, max(20, k_true + 5), "labeled",
+                             n_restarts=args.restarts,
                              random_state=args.seed).fit(prepared, known_subset(y, args.seed))
         predicted = [model.k_by_criterion_.get(c) for c in CRITERIA]
         for criterion, k in zip(CRITERIA, predicted):

@@ -70,8 +70,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cluster-seeds", type=int, default=5,
-                        help="also cluster each feature set with this many SOM seeds (0..n-1) "
-                             "and print the spread: k̂ and the scores move with the seed")
+                        help="also cluster each feature set with this many seeds (SEED = 0, 10, "
+                             "20, ...) and print the spread of the scores and of k̂")
     args = parser.parse_args()
     import somclust
     from evaluate.baselines import pca_kmeans, pixel_matrix
@@ -111,7 +111,8 @@ def main() -> None:
             model = SOMClusterer(config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
                                  config.K_MIN, config.K_MAX, config.K_CRITERION,
                                  grouping=config.PROTOTYPE_GROUPING,
-                                 random_state=som_seed).fit(prepared, known)
+                                 n_restarts=config.SOM_RESTARTS,
+                                 random_state=10 * som_seed).fit(prepared, known)
             by_seed.append(score_all(y, model.labels_[[row_of[f] for f in test]]))
         if by_seed:
             spreads.append((f"{feature_set} features + SOM, k predicted", by_seed))
@@ -138,8 +139,8 @@ def main() -> None:
         print(f"{name:<58} {s['NMI']:6.3f} {s['purity']:6.3f} {s['ARI']:6.3f} {s['ACC']:6.3f} "
               f"{s['k_pred']:>2}/{s['k_true']}")
     if spreads:
-        print(f"\nThe same clustering with SOM seeds 0..{args.cluster_seeds - 1} "
-              "(mean ± sd over seeds; k̂ of each seed)")
+        print(f"\nThe same clustering with SEED = 0, 10, ..., {10 * (args.cluster_seeds - 1)} "
+              f"({config.SOM_RESTARTS} SOMs each; mean ± sd over seeds; k̂ of each seed)")
         print(f"{'method':<44} {'NMI':>13} {'purity':>13} {'ARI':>13}  k̂")
         for name, scores in spreads:
             cells = [f"{np.mean([s[m] for s in scores]):.3f} ± {np.std([s[m] for s in scores]):.3f}"

@@ -197,21 +197,32 @@ def best_k_labeled(ks: list[int], labeled: list[float], silhouette: list[float],
     return ks[int(kept.max())]
 
 
+def _mean_over_maps(curves: list[list[float]]) -> list[float]:
+    """Each k's score averaged over the maps where it is defined (NaN where it never is)."""
+    values = np.array(curves, dtype=float)
+    defined = (~np.isnan(values)).sum(axis=0)
+    return np.where(defined > 0, np.nansum(values, axis=0) / np.maximum(defined, 1),
+                    np.nan).tolist()
+
+
 class SOMClusterer(ClusterMixin, BaseEstimator):
     """SOM, then prototype grouping with the number of clusters predicted.
 
     ``fit(X, y)`` takes optional known labels ``y`` (int, -1 = unknown) used by the 'labeled'
     criterion; when fewer than two known classes are given it falls back to 'silhouette'.
+    With ``n_restarts`` > 1, that many SOMs are trained (seeds random_state, +1, ...); every
+    criterion's score is averaged over them before k is chosen - k̂ no longer follows one map's
+    initialisation - and the map with the lowest quantization error gives the clusters.
 
-    Attributes: ``som_`` (fitted BatchSOM or MiniSom wrapper), ``n_clusters_`` (predicted k),
-    ``labels_``, ``unit_clusters_`` (cluster of each SOM unit), ``scores_`` ({criterion: list
-    of scores over ``k_range_``}), ``k_by_criterion_`` ({criterion: its best k}),
-    ``criterion_used_``.
+    Attributes: ``som_`` (the fitted BatchSOM or MiniSom wrapper that gives the clusters),
+    ``n_clusters_`` (predicted k), ``labels_``, ``unit_clusters_`` (cluster of each SOM unit),
+    ``scores_`` ({criterion: scores over ``k_range_``, averaged over the restarts}),
+    ``k_by_criterion_`` ({criterion: its best k}), ``criterion_used_``.
     """
 
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, k_min: int = 2,
                  k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
-                 grouping: str = "ward", random_state: int | None = None):
+                 grouping: str = "ward", n_restarts: int = 1, random_state: int | None = None):
         self.n_rows = n_rows
         self.n_cols = n_cols
         self.n_epochs = n_epochs
@@ -220,25 +231,49 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.criterion = criterion
         self.som_impl = som_impl
         self.grouping = grouping
+        self.n_restarts = n_restarts
         self.random_state = random_state
 
-    def _make_som(self):
+    def _make_som(self, seed: int):
         if self.som_impl == "batch":
-            return BatchSOM(self.n_rows, self.n_cols, n_epochs=self.n_epochs,
-                            random_state=self.random_state)
+            return BatchSOM(self.n_rows, self.n_cols, n_epochs=self.n_epochs, random_state=seed)
         if self.som_impl == "minisom":
             from cluster.minisom_adapter import MiniSomEstimator
 
             return MiniSomEstimator(self.n_rows, self.n_cols, n_epochs=self.n_epochs,
-                                    random_state=self.random_state)
+                                    random_state=seed)
         raise ValueError(f"som_impl must be 'batch' or 'minisom', got {self.som_impl!r}")
 
+    def _score_map(self, som, X: np.ndarray, known: np.ndarray, ks: list[int],
+                   criteria: list[str], reference: GapReference, seed: int):
+        """({criterion: scores over ks}, gap standard errors, {k: unit clusters}) of one map."""
+        units = som.labels_
+        hits = np.bincount(units, minlength=self.n_rows * self.n_cols).astype(np.float64)
+        scores, gap_sds, groupings = {c: [] for c in criteria}, [], {}
+        for k in ks:
+            unit_clusters = group_prototypes(som.weights_, hits, k, seed, self.grouping)
+            groupings[k] = unit_clusters
+            for criterion in criteria:
+                if criterion == "umatrix":
+                    scores["umatrix"].append(umatrix_contrast(
+                        som.weights_, hits, unit_clusters, self.n_rows, self.n_cols))
+                elif criterion == "gap":
+                    gap, sd = reference.gap(X, unit_clusters[units], k)
+                    scores["gap"].append(gap)
+                    gap_sds.append(sd)
+                else:
+                    scores[criterion].append(
+                        score_clustering(X, unit_clusters[units], criterion, known, seed))
+        return scores, gap_sds, groupings
+
     def fit(self, X, y=None) -> "SOMClusterer":
-        """Train the SOM, score every k in [k_min, k_max], keep the criterion's best."""
+        """Train the SOM(s), score every k in [k_min, k_max], keep the criterion's best."""
         if self.criterion not in CRITERIA:
             raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {self.criterion!r}")
         if not 2 <= self.k_min <= self.k_max:
             raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
+        if not isinstance(self.n_restarts, (int, np.integer)) or self.n_restarts < 1:
+            raise ValueError(f"n_restarts must be a positive integer, got {self.n_restarts!r}")
         X = check_array(X, dtype=np.float32, ensure_min_samples=3)
         known = np.full(len(X), -1) if y is None else np.asarray(y, dtype=np.int64)
         if known.shape != (len(X),):
@@ -249,29 +284,15 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             LOG.warning("K_CRITERION=labeled needs labeled images of >= 2 classes among the "
                         "clustered ones; using silhouette instead")
             self.criterion_used_ = "silhouette"
-        self.som_ = self._make_som().fit(X)
-        units = self.som_.labels_
-        hits = np.bincount(units, minlength=self.n_rows * self.n_cols).astype(np.float64)
-        max_k = min(self.k_max, int((hits > 0).sum()))
-        self.k_range_ = list(range(self.k_min, max(self.k_min, max_k) + 1))
+        soms = [self._make_som(seed + restart).fit(X) for restart in range(self.n_restarts)]
+        alive = min(int((np.bincount(som.labels_) > 0).sum()) for som in soms)
+        self.k_range_ = list(range(self.k_min, max(self.k_min, min(self.k_max, alive)) + 1))
         criteria = [c for c in CRITERIA if c != "labeled" or (known >= 0).any()]
-        self.scores_ = {c: [] for c in criteria}
-        groupings = {}
-        reference, gap_sds = GapReference(X, seed), []
-        for k in self.k_range_:
-            unit_clusters = group_prototypes(self.som_.weights_, hits, k, seed, self.grouping)
-            groupings[k] = unit_clusters
-            for criterion in criteria:
-                if criterion == "umatrix":
-                    self.scores_["umatrix"].append(umatrix_contrast(
-                        self.som_.weights_, hits, unit_clusters, self.n_rows, self.n_cols))
-                elif criterion == "gap":
-                    gap, sd = reference.gap(X, unit_clusters[units], k)
-                    self.scores_["gap"].append(gap)
-                    gap_sds.append(sd)
-                else:
-                    self.scores_[criterion].append(
-                        score_clustering(X, unit_clusters[units], criterion, known, seed))
+        reference = GapReference(X, seed)
+        maps = [self._score_map(som, X, known, self.k_range_, criteria, reference, seed)
+                for som in soms]
+        self.scores_ = {c: _mean_over_maps([m[0][c] for m in maps]) for c in criteria}
+        gap_sds = _mean_over_maps([m[1] for m in maps])
         self.k_by_criterion_ = {c: best_k(self.k_range_, s, c) for c, s in self.scores_.items()}
         self.k_by_criterion_["gap"] = best_k_gap(self.k_range_, self.scores_["gap"], gap_sds)
         if "labeled" in self.scores_:
@@ -279,8 +300,10 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
                 self.k_range_, self.scores_["labeled"], self.scores_["silhouette"],
                 int((known >= 0).sum()))
         chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
-        self.unit_clusters_ = groupings[chosen]
-        self.labels_ = self.unit_clusters_[units]
+        best_map = int(np.argmin([som.quantization_error_ for som in soms]))
+        self.som_ = soms[best_map]
+        self.unit_clusters_ = maps[best_map][2][chosen]
+        self.labels_ = self.unit_clusters_[self.som_.labels_]
         self.n_clusters_ = int(len(np.unique(self.labels_)))
         return self
 
