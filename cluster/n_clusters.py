@@ -101,12 +101,15 @@ class GapReference:
         self.references = [rng.uniform(low, high, size=projected.shape) @ axes
                            for _ in range(n_refs)]
         self.seed = seed
+        self._reference_logs: dict[int, np.ndarray] = {}     # k -> log dispersions, reused
 
     def gap(self, X: np.ndarray, labels: np.ndarray, k: int) -> tuple[float, float]:
         """(gap(k), s(k)) of the clustering ``labels`` of X."""
-        reference_logs = np.array([
-            _log_dispersion(ref, KMeans(k, n_init=1, random_state=self.seed).fit_predict(ref))
-            for ref in self.references])
+        if k not in self._reference_logs:
+            self._reference_logs[k] = np.array([
+                _log_dispersion(ref, KMeans(k, n_init=1, random_state=self.seed).fit_predict(ref))
+                for ref in self.references])
+        reference_logs = self._reference_logs[k]
         sd = float(reference_logs.std() * np.sqrt(1 + 1 / len(reference_logs)))
         observed = _log_dispersion(X[self.rows].astype(np.float64), labels[self.rows])
         return float(reference_logs.mean() - observed), sd
