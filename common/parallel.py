@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from common.errors import SomclustError
 
 LOG = logging.getLogger("somclust")
+Task = TypeVar("Task")
+Handle = TypeVar("Handle")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,3 +56,16 @@ def ordered_map(function: Callable[[Any], Any], tasks: Sequence[Any], workers: i
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             yield pool.map(function, tasks)
+
+
+def submitted_ahead(tasks: Iterable[Task], submit: Callable[[Task], Handle],
+                    depth: int) -> Iterator[Handle]:
+    """Yield ``submit(task)``'s handles (futures, Ray references) in task order, keeping up to
+    ``depth`` tasks submitted ahead of the one the caller waits on."""
+    upcoming = iter(tasks)
+    pending = deque(submit(task) for task in islice(upcoming, depth))
+    while pending:
+        handle = pending.popleft()
+        for task in islice(upcoming, 1):
+            pending.append(submit(task))
+        yield handle

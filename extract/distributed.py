@@ -6,13 +6,12 @@ and writes them, so the output and the resume points are those of a local run.
 """
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from common.parallel import connect_ray
+from common.parallel import connect_ray, submitted_ahead
 
 
 class FeatureActor:
@@ -57,21 +56,13 @@ class RayExtractor:
         self.queue_depth = queue_depth
 
     def __call__(self, batches: Sequence[Sequence[Path]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        upcoming, pending = enumerate(batches), deque()
-        limit = len(self.actors) * self.queue_depth
+        def submit(numbered: tuple[int, Sequence[Path]]):
+            number, batch = numbered
+            actor = self.actors[number % len(self.actors)]
+            return actor.extract.remote([str(Path(p).resolve()) for p in batch])
 
-        def submit_next() -> None:
-            item = next(upcoming, None)
-            if item is not None:
-                number, batch = item
-                actor = self.actors[number % len(self.actors)]
-                pending.append(actor.extract.remote([str(Path(p).resolve()) for p in batch]))
-
-        for _ in range(limit):
-            submit_next()
-        while pending:
-            reference = pending.popleft()
-            submit_next()
+        for reference in submitted_ahead(enumerate(batches), submit,
+                                         len(self.actors) * self.queue_depth):
             yield self.ray.get(reference)
 
     def close(self) -> None:

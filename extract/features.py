@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
@@ -22,6 +21,7 @@ from tqdm import tqdm
 
 from common.atomic_io import atomic_write_csv, atomic_write_json, read_csv_rows
 from common.disk import require_free_space
+from common.parallel import submitted_ahead
 from common.errors import ImageReadError, SomclustError
 from common.images import read_rgb, resize_square
 from common.stage import file_signature
@@ -52,18 +52,10 @@ def _loaded_batches(batches: Sequence[Sequence[Path]], image_size: int,
         for batch in batches:
             yield _load_images(batch, image_size)
         return
-    upcoming, pending = iter(batches), deque()
     with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
-        def submit_next() -> None:
-            batch = next(upcoming, None)
-            if batch is not None:
-                pending.append(pool.submit(_load_images, batch, image_size))
-
-        for _ in range(threads + 1):
-            submit_next()
-        while pending:
-            future = pending.popleft()
-            submit_next()
+        for future in submitted_ahead(batches, lambda batch: pool.submit(_load_images, batch,
+                                                                         image_size),
+                                      threads + 1):
             yield future.result()
 
 
