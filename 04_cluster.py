@@ -11,7 +11,8 @@ from preprocess.labels import read_labels
 
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
         "SOM_RESTARTS",
-        "FEATURE_PCA", "PROTOTYPE_GROUPING", "K_MIN", "K_MAX", "K_CRITERION")
+        "FEATURE_PCA", "PROTOTYPE_GROUPING", "K_MIN", "K_MAX", "K_CRITERION",
+        "ANCHOR_SHARE")
 
 
 def main(argv=None, overrides=None) -> int:
@@ -34,7 +35,8 @@ def main(argv=None, overrides=None) -> int:
                 features, files, known_labels(files, label_of, trainable), config.run_dir,
                 out_name, config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
                 config.FEATURE_PCA, config.K_MIN, config.K_MAX, config.K_CRITERION,
-                config.SOM_IMPL, config.SEED, config.PROTOTYPE_GROUPING, config.SOM_RESTARTS)
+                config.SOM_IMPL, config.SEED, config.PROTOTYPE_GROUPING, config.SOM_RESTARTS,
+                config.ANCHOR_SHARE)
         return summary
 
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),

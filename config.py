@@ -74,6 +74,7 @@ PROTOTYPE_GROUPING = "ward"                       # ward (nested across k) | kme
 K_MIN = 2
 K_MAX = 20
 K_CRITERION = "labeled"                           # labeled | silhouette | calinski_harabasz | davies_bouldin | gap | umatrix
+ANCHOR_SHARE = 0.5                                # label anchoring: SOM units whose labeled share is >= this x the overall share are tied to their known class (one cluster per known class); 0 = off
 
 # --- stage 06: report, export; stage 07: predict ---------------------------------
 REPORT_DIR = "{RUN_DIR}/report"                   # report.html + its PNG figures
@@ -203,6 +204,8 @@ class Config:
         if unknown:
             raise ConfigError(f"AUGMENTATIONS has unknown entries {unknown}; "
                               f"allowed: {', '.join(KNOWN_AUGMENTATIONS)}")
+        if not self.ANCHOR_SHARE >= 0:
+            raise ConfigError(f"ANCHOR_SHARE={self.ANCHOR_SHARE} must be >= 0 (0 = no anchoring)")
         if self.FT_LEARNING_RATE < 0:
             raise ConfigError(f"FT_LEARNING_RATE={self.FT_LEARNING_RATE} must be >= 0 (0 = auto)")
         weights = self.WEIGHTS

@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--restarts", type=int, default=Config().SOM_RESTARTS,
                         help="SOMs whose criteria are averaged (SOM_RESTARTS)")
+    parser.add_argument("--anchor-share", type=float, default=Config().ANCHOR_SHARE,
+                        help="label anchoring (ANCHOR_SHARE; 0 = off)")
     args = parser.parse_args()
     header = f"{'dataset':<34} {'k':>3} " + " ".join(f"{c[:10]:>10}" for c in CRITERIA)
     print(header)
@@ -84,7 +86,7 @@ def main() -> None:
         k_true = len(np.unique(y))
         prepared = FeaturePreparer(64, random_state=args.seed).fit_transform(X)
         model = SOMClusterer(args.grid, args.grid, 20, 2, max(20, k_true + 5), "labeled",
-                             n_restarts=args.restarts,
+                             n_restarts=args.restarts, anchor_share=args.anchor_share,
                              random_state=args.seed).fit(prepared, known_subset(y, args.seed))
         predicted = [model.k_by_criterion_.get(c) for c in CRITERIA]
         for criterion, k in zip(CRITERIA, predicted):

@@ -112,6 +112,7 @@ def main() -> None:
                                  config.K_MIN, config.K_MAX, config.K_CRITERION,
                                  grouping=config.PROTOTYPE_GROUPING,
                                  n_restarts=config.SOM_RESTARTS,
+                                 anchor_share=config.ANCHOR_SHARE,
                                  random_state=10 * som_seed).fit(prepared, known)
             by_seed.append(score_all(y, model.labels_[[row_of[f] for f in test]]))
         if by_seed:

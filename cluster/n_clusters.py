@@ -18,6 +18,14 @@ or hit-weighted KMeans) and every sample takes its BMU's group. Each k is scored
   Splitting the unknown classes apart costs it nothing, so the largest k within two standard
   errors (at least ``LABELED_TOLERANCE``) of its best score is chosen, unless its silhouette
   drops more than ``SILHOUETTE_TOLERANCE`` below the best among those k.
+
+Label anchoring (``anchor_share`` > 0, with labeled images of two or more classes): the SOM units
+holding the labeled images of a known class are tied together as that class's one cluster, and
+only the free units are grouped into the remaining k - (known classes) clusters - a known class
+with two distant modes (bags with and without handles) is not split, and its units are never
+merged with another known class or with the unknown classes around it. Every criterion then
+scores the anchored clusterings, except ``labeled``, which keeps scoring the unconstrained
+grouping (with the known classes tied it would be constant).
 """
 from __future__ import annotations
 
@@ -74,6 +82,49 @@ def group_prototypes(weights: np.ndarray, hits: np.ndarray, k: int, seed: int,
     distances = ((weights[:, None, :] - centres[None]) ** 2).sum(axis=-1)
     labels = distances.argmin(axis=1)
     labels[alive] = groups
+    return labels
+
+
+def anchor_units(units: np.ndarray, known: np.ndarray, n_units: int,
+                 min_share: float) -> np.ndarray:
+    """Known class tied to each SOM unit, -1 for free units.
+
+    A unit is tied to the majority class of its labeled images when its share of labeled images
+    is at least ``min_share`` times the share of labeled images over all samples: units of the
+    known classes hold labeled and unlabeled images alike, units of unknown classes hold (almost)
+    no labeled ones. Nothing is tied when ``min_share`` is 0 or fewer than two classes are known.
+    """
+    owner = np.full(n_units, -1, dtype=np.int64)
+    labeled = known >= 0
+    if min_share <= 0 or len(np.unique(known[labeled])) < 2:
+        return owner
+    hits = np.bincount(units, minlength=n_units)
+    counts = np.zeros((n_units, int(known.max()) + 1))
+    np.add.at(counts, (units[labeled], known[labeled]), 1)
+    n_labeled = counts.sum(axis=1)
+    tied = (n_labeled > 0) & (n_labeled >= min_share * labeled.mean() * hits)
+    owner[tied] = counts[tied].argmax(axis=1)
+    return owner
+
+
+def group_anchored(weights: np.ndarray, hits: np.ndarray, owner: np.ndarray, k: int, seed: int,
+                   method: str = "ward") -> np.ndarray:
+    """Cluster id of each unit: the units tied to one known class form one cluster whatever
+    their distance (GCD: a known class is one category), the free units are grouped into
+    k - (number of known classes) clusters (at least one), units without hits join the cluster
+    of the nearest unit that has one."""
+    classes = np.unique(owner[owner >= 0])
+    labels = np.full(len(weights), -1, dtype=np.int64)
+    labels[owner >= 0] = np.searchsorted(classes, owner[owner >= 0])
+    free = (owner < 0) & (hits > 0)
+    if free.any():
+        n_groups = int(np.clip(k - len(classes), 1, free.sum()))
+        labels[free] = len(classes) + group_prototypes(weights[free], hits[free], n_groups, seed,
+                                                       method)
+    unset = labels < 0
+    if unset.any() and not unset.all():
+        distances = ((weights[unset][:, None, :] - weights[~unset][None]) ** 2).sum(axis=-1)
+        labels[unset] = labels[~unset][distances.argmin(axis=1)]
     return labels
 
 
@@ -212,7 +263,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     """SOM, then prototype grouping with the number of clusters predicted.
 
     ``fit(X, y)`` takes optional known labels ``y`` (int, -1 = unknown) used by the 'labeled'
-    criterion; when fewer than two known classes are given it falls back to 'silhouette'.
+    criterion and by label anchoring (``anchor_share`` > 0: see the module docstring); when
+    fewer than two known classes are given, 'labeled' falls back to 'silhouette' and nothing is
+    anchored.
     With ``n_restarts`` > 1, that many SOMs are trained (seeds random_state, +1, ...); every
     criterion's score is averaged over them before k is chosen - k̂ no longer follows one map's
     initialisation - and the map with the lowest quantization error gives the clusters.
@@ -225,7 +278,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
 
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, k_min: int = 2,
                  k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
-                 grouping: str = "ward", n_restarts: int = 1, random_state: int | None = None):
+                 grouping: str = "ward", n_restarts: int = 1, anchor_share: float = 0.0,
+                 random_state: int | None = None):
         self.n_rows = n_rows
         self.n_cols = n_cols
         self.n_epochs = n_epochs
@@ -235,6 +289,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.som_impl = som_impl
         self.grouping = grouping
         self.n_restarts = n_restarts
+        self.anchor_share = anchor_share
         self.random_state = random_state
 
     def _make_som(self, seed: int):
@@ -252,12 +307,24 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         """({criterion: scores over ks}, gap standard errors, {k: unit clusters}) of one map."""
         units = som.labels_
         hits = np.bincount(units, minlength=self.n_rows * self.n_cols).astype(np.float64)
+        owner = anchor_units(units, known, self.n_rows * self.n_cols, self.anchor_share)
         scores, gap_sds, groupings = {c: [] for c in criteria}, [], {}
+        anchored = bool((owner >= 0).any())
         for k in ks:
-            unit_clusters = group_prototypes(som.weights_, hits, k, seed, self.grouping)
+            unconstrained = group_prototypes(som.weights_, hits, k, seed, self.grouping)
+            unit_clusters = (group_anchored(som.weights_, hits, owner, k, seed, self.grouping)
+                             if anchored else unconstrained)
             groupings[k] = unit_clusters
+            reachable = not anchored or len(np.unique(unit_clusters[hits > 0])) == k
             for criterion in criteria:
-                if criterion == "umatrix":
+                if criterion == "labeled":    # how well the grouping recovers the known classes
+                    scores[criterion].append(
+                        score_clustering(X, unconstrained[units], criterion, known, seed))
+                elif not reachable:     # fewer free units than clusters, or k <= the known classes
+                    scores[criterion].append(float("nan"))
+                    if criterion == "gap":
+                        gap_sds.append(float("nan"))
+                elif criterion == "umatrix":
                     scores["umatrix"].append(umatrix_contrast(
                         som.weights_, hits, unit_clusters, self.n_rows, self.n_cols))
                 elif criterion == "gap":
@@ -277,6 +344,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
         if not isinstance(self.n_restarts, (int, np.integer)) or self.n_restarts < 1:
             raise ValueError(f"n_restarts must be a positive integer, got {self.n_restarts!r}")
+        if not isinstance(self.anchor_share, (int, float)) or not self.anchor_share >= 0:
+            raise ValueError(f"anchor_share must be a number >= 0, got {self.anchor_share!r}")
         X = check_array(X, dtype=np.float32, ensure_min_samples=3)
         known = np.full(len(X), -1) if y is None else np.asarray(y, dtype=np.int64)
         if known.shape != (len(X),):

@@ -36,6 +36,7 @@ def test_feature_set_needs_the_baseline_features():
     ({"AUGMENTATIONS": "flip,warp"}, "AUGMENTATIONS"),
     ({"IMAGE_SIZE": "32"}, "IMAGE_SIZE"),
     ({"SOM_ROWS": "ten"}, "SOM_ROWS"),
+    ({"ANCHOR_SHARE": "-0.5"}, "ANCHOR_SHARE"),
 ])
 def test_invalid_values_name_the_key(overrides, key):
     with pytest.raises(ConfigError, match=key):

@@ -105,3 +105,45 @@ def test_mean_over_maps_ignores_undefined_scores():
     nan = float("nan")
     means = _mean_over_maps([[1.0, nan, nan], [3.0, 4.0, nan]])
     assert means[:2] == [2.0, 4.0] and np.isnan(means[2])
+
+
+def test_anchor_units_ties_units_rich_in_labeled_images_to_their_majority_class():
+    from cluster.n_clusters import anchor_units
+
+    units = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3])
+    known = np.array([1, 1, 2, -1, 2, -1, -1, -1, -1, -1, -1, -1, 1, -1])
+    # overall labeled share 5/14; unit 1 has 1/4 = 0.7x it, unit 2 none
+    np.testing.assert_array_equal(anchor_units(units, known, 5, 0.5), [1, 2, -1, 1, -1])
+    np.testing.assert_array_equal(anchor_units(units, known, 5, 1.0), [1, -1, -1, 1, -1])
+    assert (anchor_units(units, known, 5, 0.0) == -1).all()
+    one_class = np.where(known == 1, 1, -1)
+    assert (anchor_units(units, one_class, 5, 0.5) == -1).all()
+
+
+def test_group_anchored_keeps_a_known_class_whole_and_groups_the_free_units():
+    from cluster.n_clusters import group_anchored
+
+    weights = np.array([[0, 0], [50, 50], [10, 0], [10.5, 0], [0, 10], [0, 10.4], [10, 0.2]])
+    hits = np.array([5, 5, 5, 5, 5, 5, 0])
+    owner = np.array([3, 3, -1, -1, -1, -1, -1])        # two distant units of known class 3
+    labels = group_anchored(weights, hits, owner, k=3, seed=0)
+    assert labels[0] == labels[1]
+    assert labels[2] == labels[3] != labels[4] == labels[5]
+    assert len(set(labels[:6])) == 3
+    assert labels[6] == labels[2]                       # no hits: joins the nearest unit
+
+
+def test_anchoring_keeps_a_two_mode_known_class_in_one_cluster(blobs):
+    X, y = blobs
+    merged = np.where(y == 1, 0, y)                     # known class 0 = blobs 0 and 1
+    known = np.where((merged <= 2) & (np.arange(len(y)) % 2 == 0), merged, -1)
+    anchored = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="silhouette",
+                            anchor_share=0.5, random_state=0).fit(X, known)
+    assert anchored.n_clusters_ == 5
+    assert hungarian_accuracy(merged, anchored.labels_) > 0.97
+    np.testing.assert_array_equal(anchored.predict(X), anchored.labels_)
+    free = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="silhouette",
+                        random_state=0).fit(X, known)
+    assert len(np.unique(free.labels_[merged == 0])) == 2
+    with pytest.raises(ValueError, match="anchor_share"):
+        SOMClusterer(anchor_share=-1).fit(X)
