@@ -74,7 +74,7 @@ PROTOTYPE_GROUPING = "ward"                       # ward (nested across k) | kme
 K_MIN = 2
 K_MAX = 20
 K_CRITERION = "labeled"                           # labeled | silhouette | calinski_harabasz | davies_bouldin | gap | umatrix
-ANCHOR_SHARE = 0.5                                # label anchoring: SOM units whose labeled share is >= this x the overall share are tied to their known class (one cluster per known class); 0 = off
+ANCHOR_SHARE = 0.5                                # label anchoring: SOM units whose labeled share is >= this x the overall share are tied to their known class; known classes never merge (constrained Ward); 0 = off
 
 # --- stage 06: report, export; stage 07: predict ---------------------------------
 REPORT_DIR = "{RUN_DIR}/report"                   # report.html + its PNG figures

@@ -63,7 +63,7 @@ def known_subset(y: np.ndarray, seed: int) -> np.ndarray:
     classes = np.unique(y)
     first_half = set(classes[: max(2, len(classes) // 2)].tolist())
     chosen = (rng.random(len(y)) < 0.1) & np.isin(y, list(first_half))
-    return np.where(chosen, y, -1)
+    return np.where(chosen, y.astype(np.int64), -1)     # uint8 labels would wrap -1 to 255
 
 
 def main() -> None:

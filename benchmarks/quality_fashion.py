@@ -9,7 +9,8 @@ features with KMeans / agglomerative (Ward) at the SOM's k̂,
 HDBSCAN (its own k, noise counted as one cluster) and KMeans at the true k; a co-association
 ensemble of KMeans partitions of the three feature sets (at the default SOM's k̂); and pixels
 PCA-50 + KMeans (true k).
-Then the SOM clustering again with --cluster-seeds SOM seeds: mean ± sd of the scores and each k̂.
+Then the SOM clustering again with --cluster-seeds SOM seeds, with the configured label
+anchoring and without it (ANCHOR_SHARE=0): mean ± sd of the scores and each k̂.
 """
 from __future__ import annotations
 
@@ -106,17 +107,17 @@ def main() -> None:
         known = known_labels(files, {i.file: i.label for i in labels},
                              {i.file for i in labels if i.trainable})
         prepared = FeaturePreparer(config.FEATURE_PCA, config.SEED).fit_transform(features)
-        by_seed = []
-        for som_seed in range(args.cluster_seeds):
-            model = SOMClusterer(config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
-                                 config.K_MIN, config.K_MAX, config.K_CRITERION,
-                                 grouping=config.PROTOTYPE_GROUPING,
-                                 n_restarts=config.SOM_RESTARTS,
-                                 anchor_share=config.ANCHOR_SHARE,
-                                 random_state=10 * som_seed).fit(prepared, known)
-            by_seed.append(score_all(y, model.labels_[[row_of[f] for f in test]]))
-        if by_seed:
-            spreads.append((f"{feature_set} features + SOM, k predicted", by_seed))
+        for share in sorted({config.ANCHOR_SHARE, 0.0}, reverse=True):
+            by_seed = []
+            for som_seed in range(args.cluster_seeds):
+                model = SOMClusterer(config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
+                                     config.K_MIN, config.K_MAX, config.K_CRITERION,
+                                     grouping=config.PROTOTYPE_GROUPING,
+                                     n_restarts=config.SOM_RESTARTS, anchor_share=share,
+                                     random_state=10 * som_seed).fit(prepared, known)
+                by_seed.append(score_all(y, model.labels_[[row_of[f] for f in test]]))
+            if by_seed:
+                spreads.append((f"{feature_set} + SOM, ANCHOR_SHARE={share:g}", by_seed))
         reduced = PCA(64, random_state=args.seed).fit_transform(features[[row_of[f] for f in test]])
         views.append(reduced)
         k = results[-1][1]["k_pred"]

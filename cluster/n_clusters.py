@@ -20,12 +20,13 @@ or hit-weighted KMeans) and every sample takes its BMU's group. Each k is scored
   drops more than ``SILHOUETTE_TOLERANCE`` below the best among those k.
 
 Label anchoring (``anchor_share`` > 0, with labeled images of two or more classes): the SOM units
-holding the labeled images of a known class are tied together as that class's one cluster, and
-only the free units are grouped into the remaining k - (known classes) clusters - a known class
-with two distant modes (bags with and without handles) is not split, and its units are never
-merged with another known class or with the unknown classes around it. Every criterion then
-scores the anchored clusterings, except ``labeled``, which keeps scoring the unconstrained
-grouping (with the known classes tied it would be constant).
+rich in labeled images of a known class are tied together as that class's one cluster, and the
+prototypes are grouped by a constrained Ward agglomeration in which two known classes never merge
+(:func:`anchored_ward`): a known class with two distant modes (bags with and without handles) is
+not split, two known classes are not merged, and the free units join a known class or form the
+new ones. Every criterion then scores the anchored clusterings (k >= the number of known
+classes), except ``labeled``, which keeps scoring the unconstrained grouping (with the known
+classes tied it would be constant). ``grouping`` applies to the unconstrained grouping.
 """
 from __future__ import annotations
 
@@ -107,25 +108,54 @@ def anchor_units(units: np.ndarray, known: np.ndarray, n_units: int,
     return owner
 
 
-def group_anchored(weights: np.ndarray, hits: np.ndarray, owner: np.ndarray, k: int, seed: int,
-                   method: str = "ward") -> np.ndarray:
-    """Cluster id of each unit: the units tied to one known class form one cluster whatever
-    their distance (GCD: a known class is one category), the free units are grouped into
-    k - (number of known classes) clusters (at least one), units without hits join the cluster
-    of the nearest unit that has one."""
-    classes = np.unique(owner[owner >= 0])
-    labels = np.full(len(weights), -1, dtype=np.int64)
-    labels[owner >= 0] = np.searchsorted(classes, owner[owner >= 0])
-    free = (owner < 0) & (hits > 0)
-    if free.any():
-        n_groups = int(np.clip(k - len(classes), 1, free.sum()))
-        labels[free] = len(classes) + group_prototypes(weights[free], hits[free], n_groups, seed,
-                                                       method)
-    unset = labels < 0
-    if unset.any() and not unset.all():
-        distances = ((weights[unset][:, None, :] - weights[~unset][None]) ** 2).sum(axis=-1)
-        labels[unset] = labels[~unset][distances.argmin(axis=1)]
-    return labels
+def anchored_ward(weights: np.ndarray, hits: np.ndarray, owner: np.ndarray,
+                  ks: list[int]) -> dict[int, np.ndarray]:
+    """Constrained Ward agglomeration of the SOM units: the units tied to one known class start
+    as one cluster whatever their distance (GCD: a known class is one category), free units start
+    alone, and two clusters holding different known classes never merge - free units of a known
+    class join it, the rest form the new clusters. Returns {k: cluster id of each unit} for every
+    k in ``ks`` the agglomeration passes through (at least one cluster per known class; the
+    last partition when it reaches none of them); units without hits join the cluster of the
+    nearest unit that has one."""
+    alive = np.flatnonzero(hits > 0)
+    classes = np.unique(owner[alive][owner[alive] >= 0])
+    members = [alive[owner[alive] == c].tolist() for c in classes]
+    members += [[unit] for unit in alive[owner[alive] < 0]]
+    known = np.array([True] * len(classes) + [False] * (len(members) - len(classes)))
+    sizes = np.array([len(m) for m in members], dtype=np.float64)
+    centres = np.stack([weights[m].mean(axis=0) for m in members]).astype(np.float64)
+    active = np.ones(len(members), dtype=bool)
+
+    def costs(i: int) -> np.ndarray:
+        """Ward merge cost of cluster i with every cluster (inf where not allowed)."""
+        cost = sizes[i] * sizes / (sizes[i] + sizes) * ((centres - centres[i]) ** 2).sum(axis=1)
+        cost[~active | (known & known[i])] = np.inf
+        cost[i] = np.inf
+        return cost
+
+    table = np.stack([costs(i) for i in range(len(members))])
+    nearest = ((weights[:, None, :] - weights[alive][None]) ** 2).sum(axis=-1).argmin(axis=1)
+    partitions = {}
+    wanted = set(ks)
+    while True:
+        count = int(active.sum())
+        flat = int(np.argmin(table))
+        last = count <= min(wanted) or not np.isfinite(table.flat[flat])
+        if count in wanted or (last and not partitions):
+            cluster_of = np.empty(len(weights), dtype=np.int64)
+            for label, index in enumerate(np.flatnonzero(active)):
+                cluster_of[members[index]] = label
+            partitions[count] = cluster_of[alive][nearest]
+        if last:
+            return partitions
+        i, j = sorted(divmod(flat, len(members)))
+        centres[i] = (sizes[i] * centres[i] + sizes[j] * centres[j]) / (sizes[i] + sizes[j])
+        sizes[i] += sizes[j]
+        members[i] += members[j]
+        known[i] |= known[j]
+        active[j] = False
+        table[j, :] = table[:, j] = np.inf
+        table[i, :] = table[:, i] = costs(i)
 
 
 def _log_dispersion(X: np.ndarray, labels: np.ndarray) -> float:
@@ -309,18 +339,19 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         hits = np.bincount(units, minlength=self.n_rows * self.n_cols).astype(np.float64)
         owner = anchor_units(units, known, self.n_rows * self.n_cols, self.anchor_share)
         scores, gap_sds, groupings = {c: [] for c in criteria}, [], {}
-        anchored = bool((owner >= 0).any())
+        anchored = anchored_ward(som.weights_, hits, owner, ks) if (owner >= 0).any() else None
+        groupings.update(anchored or {})
         for k in ks:
             unconstrained = group_prototypes(som.weights_, hits, k, seed, self.grouping)
-            unit_clusters = (group_anchored(som.weights_, hits, owner, k, seed, self.grouping)
-                             if anchored else unconstrained)
-            groupings[k] = unit_clusters
-            reachable = not anchored or len(np.unique(unit_clusters[hits > 0])) == k
+            reachable = anchored is None or k in anchored
+            if anchored is None:
+                groupings[k] = unconstrained
+            unit_clusters = groupings.get(k)
             for criterion in criteria:
                 if criterion == "labeled":    # how well the grouping recovers the known classes
                     scores[criterion].append(
                         score_clustering(X, unconstrained[units], criterion, known, seed))
-                elif not reachable:     # fewer free units than clusters, or k <= the known classes
+                elif not reachable:     # fewer clusters than known classes, or more than units
                     scores[criterion].append(float("nan"))
                     if criterion == "gap":
                         gap_sds.append(float("nan"))
@@ -374,7 +405,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
         best_map = int(np.argmin([som.quantization_error_ for som in soms]))
         self.som_ = soms[best_map]
-        self.unit_clusters_ = maps[best_map][2][chosen]
+        groupings = maps[best_map][2]      # anchored: only the k the agglomeration reached
+        chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))
+        self.unit_clusters_ = groupings[chosen]
         self.labels_ = self.unit_clusters_[self.som_.labels_]
         self.n_clusters_ = int(len(np.unique(self.labels_)))
         return self

@@ -120,17 +120,24 @@ def test_anchor_units_ties_units_rich_in_labeled_images_to_their_majority_class(
     assert (anchor_units(units, one_class, 5, 0.5) == -1).all()
 
 
-def test_group_anchored_keeps_a_known_class_whole_and_groups_the_free_units():
-    from cluster.n_clusters import group_anchored
+def test_anchored_ward_never_merges_known_classes_and_lets_free_units_join_them():
+    from cluster.n_clusters import anchored_ward
 
-    weights = np.array([[0, 0], [50, 50], [10, 0], [10.5, 0], [0, 10], [0, 10.4], [10, 0.2]])
-    hits = np.array([5, 5, 5, 5, 5, 5, 0])
-    owner = np.array([3, 3, -1, -1, -1, -1, -1])        # two distant units of known class 3
-    labels = group_anchored(weights, hits, owner, k=3, seed=0)
-    assert labels[0] == labels[1]
-    assert labels[2] == labels[3] != labels[4] == labels[5]
-    assert len(set(labels[:6])) == 3
-    assert labels[6] == labels[2]                       # no hits: joins the nearest unit
+    weights = np.array([[0, 0], [50, 50], [10, 0], [10.5, 0], [100, 0], [100, 0.4], [10, 0.2],
+                        [50, 51]], dtype=float)
+    hits = np.array([5, 5, 5, 5, 5, 5, 0, 5])
+    owner = np.array([3, 3, 1, -1, -1, -1, -1, -1])   # class 3: two distant units; class 1
+    partitions = anchored_ward(weights, hits, owner, [2, 3, 4, 9])
+    assert set(partitions) == {2, 3, 4}
+    three = partitions[3]
+    assert three[0] == three[1] == three[7]           # a free unit joins the known class next to it
+    assert three[2] == three[3] != three[0]           # ... and the other known class
+    assert three[4] == three[5] not in (three[0], three[2])
+    assert three[6] == three[2]                       # no hits: joins the nearest unit
+    two = partitions[2]
+    assert two[0] != two[2] and len(set(two)) == 2    # known classes stay apart
+    assert len(set(partitions[4])) == 4
+    assert set(anchored_ward(weights, hits, owner, [1])) == {2}   # as far as it gets
 
 
 def test_anchoring_keeps_a_two_mode_known_class_in_one_cluster(blobs):
@@ -145,5 +152,9 @@ def test_anchoring_keeps_a_two_mode_known_class_in_one_cluster(blobs):
     free = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="silhouette",
                         random_state=0).fit(X, known)
     assert len(np.unique(free.labels_[merged == 0])) == 2
+    sparse = np.where((merged <= 2) & (np.arange(len(y)) % 10 == 0), merged, -1)   # 10% labeled
+    few = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="silhouette", anchor_share=0.5,
+                       random_state=0).fit(X, sparse)
+    assert few.n_clusters_ == 5 and hungarian_accuracy(merged, few.labels_) > 0.97
     with pytest.raises(ValueError, match="anchor_share"):
         SOMClusterer(anchor_share=-1).fit(X)
