@@ -135,6 +135,7 @@ def anchored_ward(weights: np.ndarray, hits: np.ndarray, owner: np.ndarray,
 
     table = np.stack([costs(i) for i in range(len(members))])
     nearest = ((weights[:, None, :] - weights[alive][None]) ** 2).sum(axis=-1).argmin(axis=1)
+    nearest[alive] = np.arange(len(alive))       # (identical prototypes: each keeps its own)
     partitions = {}
     wanted = set(ks)
     while True:
