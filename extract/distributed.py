@@ -34,9 +34,9 @@ class FeatureActor:
     def extract(self, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(features (n, dim) float32, valid (n,) bool) of one batch; unreadable images are
         zeros and marked invalid."""
-        from extract.features import _load_images
+        from extract.features import load_images
 
-        pixels, valid = _load_images([Path(p) for p in paths], self.image_size)
+        pixels, valid = load_images([Path(p) for p in paths], self.image_size)
         return np.asarray(self.model.predict_on_batch(pixels), np.float32), valid
 
 

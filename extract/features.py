@@ -30,7 +30,7 @@ LOG = logging.getLogger("somclust")
 INDEX_HEADER = ("row", "file", "valid", "signature")
 
 
-def _load_images(paths: Sequence[Path], image_size: int) -> tuple[np.ndarray, np.ndarray]:
+def load_images(paths: Sequence[Path], image_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixels (n, size, size, 3) uint8 (the models cast them) and a validity mask (unreadable
     images are zeros)."""
     batch = np.zeros((len(paths), image_size, image_size, 3), np.uint8)
@@ -50,10 +50,10 @@ def _loaded_batches(batches: Sequence[Sequence[Path]], image_size: int,
     batches are decoded ahead (OpenCV releases the GIL) while the caller runs the model."""
     if threads <= 0:
         for batch in batches:
-            yield _load_images(batch, image_size)
+            yield load_images(batch, image_size)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
-        for future in submitted_ahead(batches, lambda batch: pool.submit(_load_images, batch,
+        for future in submitted_ahead(batches, lambda batch: pool.submit(load_images, batch,
                                                                          image_size),
                                       threads + 1):
             yield future.result()
