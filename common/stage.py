@@ -1,6 +1,6 @@
 """Stage bookkeeping: a finished stage leaves a marker holding the config it ran with.
 
-Re-running a finished stage with the same config is a no-op unless forced.
+Re-running a finished stage with the same config, inputs and code is a no-op unless forced.
 """
 from __future__ import annotations
 
@@ -44,6 +44,25 @@ def folder_signature(root: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+# the packages whose code decides a stage's outputs: the stage re-runs after they change.
+# Stages 01-03 are left out: they resume per image / per epoch / per batch from caches keyed on
+# their settings, so a re-run would rebuild nothing (and re-saving the model would make 03
+# extract every row again).
+STAGE_CODE = {"00_make_labels": ("preprocess",), "04_cluster": ("cluster",),
+              "05_evaluate": ("evaluate",), "06_report": ("evaluate",)}
+
+
+def code_signature(packages: tuple[str, ...], root: str | Path = SOURCE_ROOT) -> str:
+    """Digest of the Python sources of ``packages`` (folders below ``root``)."""
+    digest = hashlib.sha256()
+    for package in packages:
+        for path in sorted((Path(root) / package).rglob("*.py")):
+            digest.update(f"{path.relative_to(root)}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _marker(work_dir: str | Path, stage: str) -> Path:
     return Path(work_dir) / ".stages" / f"{stage}.json"
 
@@ -82,8 +101,12 @@ def run_once(work_dir: str | Path, stage: str, fingerprint: dict[str, Any], forc
              work: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
     """Run ``work`` unless the stage already finished with this fingerprint (and not forced).
 
+    The fingerprint also holds the signature of the stage's code (``STAGE_CODE``), so a finished
+    stage re-runs after an upgrade changed how it computes its outputs.
     Returns the summary ``work`` produced, or None when the stage was skipped as done.
     """
+    if stage in STAGE_CODE:
+        fingerprint = {**fingerprint, "code": code_signature(STAGE_CODE[stage])}
     if not force and is_done(work_dir, stage, fingerprint):
         LOG.info("%s: already done with this config (use --force to redo)", stage)
         return None
