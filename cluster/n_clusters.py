@@ -121,7 +121,7 @@ def anchored_ward(weights: np.ndarray, hits: np.ndarray, owner: np.ndarray,
     classes = np.unique(owner[alive][owner[alive] >= 0])
     members = [alive[owner[alive] == c].tolist() for c in classes]
     members += [[unit] for unit in alive[owner[alive] < 0]]
-    known = np.array([True] * len(classes) + [False] * (len(members) - len(classes)))
+    holds_class = np.array([True] * len(classes) + [False] * (len(members) - len(classes)))
     sizes = np.array([len(m) for m in members], dtype=np.float64)
     centres = np.stack([weights[m].mean(axis=0) for m in members]).astype(np.float64)
     active = np.ones(len(members), dtype=bool)
@@ -129,7 +129,7 @@ def anchored_ward(weights: np.ndarray, hits: np.ndarray, owner: np.ndarray,
     def costs(i: int) -> np.ndarray:
         """Ward merge cost of cluster i with every cluster (inf where not allowed)."""
         cost = sizes[i] * sizes / (sizes[i] + sizes) * ((centres - centres[i]) ** 2).sum(axis=1)
-        cost[~active | (known & known[i])] = np.inf
+        cost[~active | (holds_class & holds_class[i])] = np.inf
         cost[i] = np.inf
         return cost
 
@@ -153,7 +153,7 @@ def anchored_ward(weights: np.ndarray, hits: np.ndarray, owner: np.ndarray,
         centres[i] = (sizes[i] * centres[i] + sizes[j] * centres[j]) / (sizes[i] + sizes[j])
         sizes[i] += sizes[j]
         members[i] += members[j]
-        known[i] |= known[j]
+        holds_class[i] |= holds_class[j]
         active[j] = False
         table[j, :] = table[:, j] = np.inf
         table[i, :] = table[:, i] = costs(i)
