@@ -10,7 +10,8 @@ HDBSCAN (its own k, noise counted as one cluster) and KMeans at the true k; a co
 ensemble of KMeans partitions of the three feature sets (at the default SOM's k̂); and pixels
 PCA-50 + KMeans (true k).
 Then the SOM clustering again with --cluster-seeds SOM seeds, with the configured label
-anchoring and without it (ANCHOR_SHARE=0): mean ± sd of the scores and each k̂.
+anchoring and without it (ANCHOR_SHARE=0), each with the configured refinement of the clusters
+on the images and without it (REFINE_ITER=0): mean ± sd of the scores and each k̂.
 """
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ def main() -> None:
     from evaluate.metrics import score_all
     from cluster.features import FeaturePreparer
     from cluster.n_clusters import SOMClusterer
+    from cluster.refine import pinned_kmeans
     from cluster.run import known_labels
     from extract.features import load_feature_set
     from preprocess.labels import read_labels
@@ -108,16 +110,19 @@ def main() -> None:
                              {i.file for i in labels if i.trainable})
         prepared = FeaturePreparer(config.FEATURE_PCA, config.SEED).fit_transform(features)
         for share in sorted({config.ANCHOR_SHARE, 0.0}, reverse=True):
-            by_seed = []
+            by_seed = {refine: [] for refine in sorted({config.REFINE_ITER, 0}, reverse=True)}
             for som_seed in range(args.cluster_seeds):
                 model = SOMClusterer(config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
                                      config.K_MIN, config.K_MAX, config.K_CRITERION,
                                      grouping=config.PROTOTYPE_GROUPING,
                                      n_restarts=config.SOM_RESTARTS, anchor_share=share,
                                      random_state=10 * som_seed).fit(prepared, known)
-                by_seed.append(score_all(y, model.labels_[[row_of[f] for f in test]]))
-            if by_seed:
-                spreads.append((f"{feature_set} + SOM, ANCHOR_SHARE={share:g}", by_seed))
+                for refine in by_seed:      # the refinement SOMClusterer runs with refine_iter
+                    labels = pinned_kmeans(prepared, model.labels_, known, refine)[0] \
+                        if refine else model.labels_
+                    by_seed[refine].append(score_all(y, labels[[row_of[f] for f in test]]))
+            spreads += [(f"{feature_set} + SOM, ANCHOR_SHARE={share:g}, REFINE_ITER={refine}",
+                         scores) for refine, scores in by_seed.items() if scores]
         reduced = PCA(64, random_state=args.seed).fit_transform(features[[row_of[f] for f in test]])
         views.append(reduced)
         k = results[-1][1]["k_pred"]
@@ -143,11 +148,11 @@ def main() -> None:
     if spreads:
         print(f"\nThe same clustering with SEED = 0, 10, ..., {10 * (args.cluster_seeds - 1)} "
               f"({config.SOM_RESTARTS} SOMs each; mean ± sd over seeds; k̂ of each seed)")
-        print(f"{'method':<44} {'NMI':>13} {'purity':>13} {'ARI':>13}  k̂")
+        print(f"{'method':<58} {'NMI':>13} {'purity':>13} {'ARI':>13}  k̂")
         for name, scores in spreads:
             cells = [f"{np.mean([s[m] for s in scores]):.3f} ± {np.std([s[m] for s in scores]):.3f}"
                      for m in ("NMI", "purity", "ARI")]
-            print(f"{name:<44} {cells[0]:>13} {cells[1]:>13} {cells[2]:>13}  "
+            print(f"{name:<58} {cells[0]:>13} {cells[1]:>13} {cells[2]:>13}  "
                   f"{', '.join(str(s['k_pred']) for s in scores)}")
 
 

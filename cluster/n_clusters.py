@@ -27,6 +27,10 @@ not split, two known classes are not merged, and the free units join a known cla
 new ones. Every criterion then scores the anchored clusterings (k >= the number of known
 classes), except ``labeled``, which keeps scoring the unconstrained grouping (with the known
 classes tied it would be constant). ``grouping`` applies to the unconstrained grouping.
+
+Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
+semi-supervised k-means with the labeled samples pinned to their class's cluster
+(:func:`cluster.refine.pinned_kmeans`); new samples then go to the nearest cluster mean.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from cluster.refine import cluster_means, pinned_kmeans, squared_distances
 from cluster.som import BatchSOM
 
 LOG = logging.getLogger("somclust")
@@ -310,7 +315,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, k_min: int = 2,
                  k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
                  grouping: str = "ward", n_restarts: int = 1, anchor_share: float = 0.0,
-                 random_state: int | None = None):
+                 refine_iter: int = 0, random_state: int | None = None):
         self.n_rows = n_rows
         self.n_cols = n_cols
         self.n_epochs = n_epochs
@@ -321,6 +326,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.grouping = grouping
         self.n_restarts = n_restarts
         self.anchor_share = anchor_share
+        self.refine_iter = refine_iter
         self.random_state = random_state
 
     def _make_som(self, seed: int):
@@ -378,6 +384,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(f"n_restarts must be a positive integer, got {self.n_restarts!r}")
         if not isinstance(self.anchor_share, (int, float)) or not self.anchor_share >= 0:
             raise ValueError(f"anchor_share must be a number >= 0, got {self.anchor_share!r}")
+        if not isinstance(self.refine_iter, (int, np.integer)) or self.refine_iter < 0:
+            raise ValueError(f"refine_iter must be an integer >= 0, got {self.refine_iter!r}")
         X = check_array(X, dtype=np.float32, ensure_min_samples=3)
         known = np.full(len(X), -1) if y is None else np.asarray(y, dtype=np.int64)
         if known.shape != (len(X),):
@@ -410,10 +418,23 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))
         self.unit_clusters_ = groupings[chosen]
         self.labels_ = self.unit_clusters_[self.som_.labels_]
+        if self.refine_iter:
+            self.labels_, self.cluster_centers_ = pinned_kmeans(X, self.labels_, known,
+                                                                self.refine_iter)
+            self.unit_clusters_ = self._nearest_centre(self.som_.weights_)
+        else:
+            self.cluster_centers_ = cluster_means(X, self.labels_, int(self.labels_.max()) + 1)[0]
         self.n_clusters_ = int(len(np.unique(self.labels_)))
         return self
 
+    def _nearest_centre(self, X: np.ndarray) -> np.ndarray:
+        return squared_distances(np.asarray(X, dtype=np.float64), self.cluster_centers_).argmin(axis=1)
+
     def predict(self, X) -> np.ndarray:
-        """Cluster of each sample: the cluster of its best-matching SOM unit."""
+        """Cluster of each sample: the nearest cluster centre when refined, else the cluster of
+        its best-matching SOM unit."""
         check_is_fitted(self, "unit_clusters_")
+        X = check_array(X, dtype=np.float32)
+        if self.refine_iter:
+            return self._nearest_centre(X)
         return self.unit_clusters_[self.som_.predict(X)]

@@ -22,9 +22,23 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()   # what an ordinary new file gets; mkstemp's are owner-only
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a file holding exactly ``data``."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (parents are created). Returns the path."""
+    """Write ``data`` to ``path`` atomically (parents are created). Returns the path.
+
+    A file that already holds exactly ``data`` is left untouched: its modification time - part
+    of the next stages' fingerprints - stays, so re-running a stage that produces the same
+    output does not make every later stage run again."""
     path = Path(path)
+    if _holds(path, data):
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -43,7 +43,9 @@ def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path,
         raise SomclustError(f"{main_path} not found: run 04_cluster.py first")
     clusters = read_clusters(main_path)
     write_predictions(work_dir, run_dir, clusters)
-    truth = {i.file: i.label for i in read_labels(work_dir) if i.label}
+    labels = read_labels(work_dir)
+    truth = {i.file: i.label for i in labels if i.label}
+    trainable = {i.file for i in labels if i.trainable}
     scored = [f for f in clusters if f in truth]
     if len(scored) < 2 or len({truth[f] for f in scored}) < 2:
         LOG.warning("fewer than 2 true classes among the clustered images: nothing to score "
@@ -54,10 +56,15 @@ def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path,
     date = time.strftime("%Y-%m-%d")
     rows = []
 
-    def add(method: str, y_pred) -> None:
-        rows.append({"run": run_key, "method": method, **score_all(y_true, y_pred),
-                     "images": len(scored), "date": date})
+    def add(method: str, y_pred, among: list[str] | None = None) -> None:
+        among = scored if among is None else among
+        rows.append({"run": run_key, "method": method,
+                     **score_all([truth[f] for f in among], y_pred), "images": len(among),
+                     "date": date})
 
+    unseen = [f for f in scored if f not in trainable]     # the score without the labeled images
+    if len(unseen) == len(scored) or len({truth[f] for f in unseen}) < 2:
+        unseen = None
     clusterings = {"clusters": f"{FEATURE_SET_NAMES[feature_set]} + SOM, k predicted",
                    "clusters_pretrained": "not fine-tuned + SOM, k predicted"}
     for name, method in clusterings.items():
@@ -65,6 +72,9 @@ def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path,
         if path.exists():
             assigned = read_clusters(path)
             add(method, [assigned.get(f, -1) for f in scored])
+            if name == "clusters" and unseen is not None:
+                add(f"{method} (images not used for training)",
+                    [assigned.get(f, -1) for f in unseen], unseen)
     features, files = load_features(run_dir / "features", "features")
     row_of = {f: i for i, f in enumerate(files)}
     add("fine-tuned features, PCA-50 + KMeans (true k)",

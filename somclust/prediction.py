@@ -107,8 +107,9 @@ class ClusterPredictor:
             batch_pixels = np.stack(pixels)
             features = combine_features([np.asarray(e.predict_on_batch(batch_pixels), np.float32)
                                          for e in self.extractors])
-            nodes = self.clusterer.som_.predict(self.preparer.transform(features))
-            clusters = self.clusterer.unit_clusters_[nodes]
+            prepared = self.preparer.transform(features)
+            nodes = self.clusterer.som_.predict(prepared)
+            clusters = self.clusterer.predict(prepared)
             results.extend(Prediction(str(p), int(c), int(n))
                            for p, c, n in zip(usable, clusters, nodes))
         order = {str(p): i for i, p in enumerate(paths)}

@@ -1,6 +1,7 @@
 """All stage scripts, in order, as a user runs them, on a tiny generated dataset."""
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 
@@ -16,8 +17,11 @@ def test_pipeline_end_to_end(tiny_run):
     clusters = (run_dir / "clusters.csv").read_text().splitlines()
     assert len(clusters) == n_images + 1
     assert len((run_dir / "labels_pred.txt").read_text().splitlines()) == n_images
-    board = (work / "leaderboard.csv").read_text().splitlines()
-    assert len(board) == 1 + 4 and "pixels, PCA-50 + KMeans" in outputs["05_evaluate.py"]
+    with open(work / "leaderboard.csv", newline="") as handle:
+        board = list(csv.DictReader(handle))
+    assert len(board) == 5 and "pixels, PCA-50 + KMeans" in outputs["05_evaluate.py"]
+    unseen = [r for r in board if r["method"].endswith("(images not used for training)")]
+    assert len(unseen) == 1 and int(unseen[0]["images"]) == 4 * 10     # the unlabeled images
     assert (run_dir / "report.png").stat().st_size > 10_000
     assert (run_dir / "report" / "report.html").exists()
 

@@ -29,3 +29,19 @@ def test_a_finished_stage_reruns_only_when_config_or_code_changed(tmp_path, monk
     monkeypatch.setattr(stage, "code_signature", lambda packages: "upgraded")
     assert run_once(tmp_path, "04_cluster", {"K_MAX": 21}, False, work) == {"n": 3}
     assert run_once(tmp_path, "04_cluster", {"K_MAX": 21}, False, work) is None
+
+
+def test_rewriting_the_same_output_keeps_the_next_stage_done(tmp_path):
+    import os
+
+    from common.atomic_io import atomic_write_text
+    from common.stage import input_signatures
+
+    labels = atomic_write_text(tmp_path / "labels_true.csv", "file,label\na.png,bag\n")
+    os.utime(labels, ns=(1, 1))                      # as if written long ago
+    before = input_signatures(tmp_path, ("labels_true.csv",))
+    atomic_write_text(labels, "file,label\na.png,bag\n")       # a re-run, same labels
+    assert input_signatures(tmp_path, ("labels_true.csv",)) == before
+    atomic_write_text(labels, "file,label\na.png,coat\n")
+    assert input_signatures(tmp_path, ("labels_true.csv",)) != before
+    assert labels.read_text() == "file,label\na.png,coat\n"
