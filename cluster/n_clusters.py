@@ -428,7 +428,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         return self
 
     def _nearest_centre(self, X: np.ndarray) -> np.ndarray:
-        return squared_distances(np.asarray(X, dtype=np.float64), self.cluster_centers_).argmin(axis=1)
+        """Index of the cluster centre nearest each row of ``X``."""
+        distances = squared_distances(np.asarray(X, dtype=np.float64), self.cluster_centers_)
+        return distances.argmin(axis=1)
 
     def predict(self, X) -> np.ndarray:
         """Cluster of each sample: the nearest cluster centre when refined, else the cluster of

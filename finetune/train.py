@@ -140,7 +140,8 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
                                        settings.seed, shuffle=False) if len(val_idx) else None)
     monitor = "val_loss" if validation_data is not None else "loss"
     start = int(state.get("epochs_done", 0))
-    if start < settings.epochs and not state.get("stopped_early"):
+    trains = start < settings.epochs and not state.get("stopped_early")
+    if trains:
         model.fit(train_data, validation_data=validation_data, epochs=settings.epochs,
                   initial_epoch=start, verbose=2,
                   callbacks=[EpochSetter(train_data),
@@ -148,8 +149,10 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
                              keras.callbacks.CSVLogger(str(model_dir / "training_log.csv"),
                                                        append=True)])
     best_path = model_dir / "best.keras"
-    final = keras.models.load_model(best_path) if best_path.exists() else model
-    save_model_atomically(final, model_dir / FINAL_MODEL)
+    if trains or not (model_dir / FINAL_MODEL).exists():
+        # (a finished fine-tuning resumed: the saved model stays, and so do features made with it)
+        final = keras.models.load_model(best_path) if best_path.exists() else model
+        save_model_atomically(final, model_dir / FINAL_MODEL)
     return {"classes": len(classes), "train_images": len(train_idx),
             "validation_images": len(val_idx), "epochs_done": int(state.get("epochs_done", 0)),
             "best_epoch": int(state.get("best_epoch", 0)),

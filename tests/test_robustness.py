@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -183,6 +184,12 @@ def test_killed_stages_resume_to_the_uninterrupted_result(tiny_run, tmp_path):
         assert (run_dir / "features" / name).read_bytes() == \
             (reference_run / "features" / name).read_bytes()
     assert (run_dir / "clusters.csv").read_bytes() == (reference_run / "clusters.csv").read_bytes()
+    model = run_dir / "model" / "finetuned.keras"
+    signature = (model.stat().st_size, model.stat().st_mtime_ns)
+    os.utime(killed / "labels_true.csv")       # 02 re-runs, its fine-tuning already finished
+    assert "resuming fine-tuning after epoch 2" in run_script("02_finetune.py", killed,
+                                                              **settings).stderr
+    assert (model.stat().st_size, model.stat().st_mtime_ns) == signature   # features still valid
     run_script("05_evaluate.py", reference, **settings)
     scores = [json.loads((d / ".stages" / "05_evaluate.json").read_text())["summary"]["rows"]
               for d in (reference_run, run_dir)]
