@@ -43,8 +43,8 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from cluster.refine import cluster_means, pinned_kmeans, squared_distances
-from cluster.som import BatchSOM
+from cluster.refine import cluster_means, pinned_kmeans
+from cluster.som import BatchSOM, squared_distances
 
 LOG = logging.getLogger("somclust")
 CRITERIA = ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap", "umatrix")

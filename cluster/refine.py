@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cluster.som import squared_distances
+
 
 def pinned_clusters(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Cluster each sample is pinned to: for a labeled sample (``known`` >= 0), the cluster that
@@ -19,12 +21,6 @@ def pinned_clusters(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
         of_class = known == label
         pinned[of_class] = np.bincount(labels[of_class]).argmax()
     return pinned
-
-
-def squared_distances(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distance of every row of ``X`` to every centre."""
-    return ((X ** 2).sum(axis=1)[:, None] - 2.0 * X @ centres.T
-            + (centres ** 2).sum(axis=1)[None, :])
 
 
 def cluster_means(X: np.ndarray, labels: np.ndarray,

@@ -186,9 +186,7 @@ class BatchSOM(ClusterMixin, TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Euclidean distances (n_samples, n_units) from each sample to every prototype."""
         X = self._check(X)
-        squared = (np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * X @ self.weights_.T
-                   + np.einsum("ij,ij->i", self.weights_, self.weights_)[None, :])
-        return np.sqrt(np.maximum(squared, 0.0))
+        return np.sqrt(np.maximum(squared_distances(X, self.weights_), 0.0))
 
     def quantization_error(self, X) -> float:
         """Mean distance from each sample to its BMU."""
@@ -213,6 +211,13 @@ class BatchSOM(ClusterMixin, TransformerMixin, BaseEstimator):
         """(n_rows, n_cols) mean distance of each prototype to its 4-neighbours' prototypes."""
         check_is_fitted(self, "weights_")
         return umatrix(self.weights_, self.n_rows, self.n_cols)
+
+
+def squared_distances(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distance (n_samples, n_centres) of every row of ``X`` to every centre,
+    by the matmul identity (may be slightly negative from round-off)."""
+    return (np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * X @ centres.T
+            + np.einsum("ij,ij->i", centres, centres)[None, :])
 
 
 def umatrix(weights: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
