@@ -154,6 +154,7 @@ def test_python_api(tiny_run):
     assert pipeline.report_path.exists()
     files = sorted(pipeline.clusters())[:6]
     predictions = somclust.predict([tiny_run.work / "raw_img" / f for f in files], **settings)
-    assert [p.cluster for p in predictions] == [_model_clusters(tiny_run.run_dir)[f] for f in files]
+    expected = _model_clusters(tiny_run.run_dir)
+    assert [p.cluster for p in predictions] == [expected[f] for f in files]
     with pytest.raises(ConfigError, match="SOM_ROWS"):
         somclust.Pipeline(SOM_ROWS=-1)
