@@ -12,7 +12,7 @@ from preprocess.labels import read_labels
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
         "SOM_RESTARTS",
         "FEATURE_PCA", "PROTOTYPE_GROUPING", "K_MIN", "K_MAX", "K_CRITERION",
-        "ANCHOR_SHARE", "REFINE_ITER")
+        "ANCHOR_SHARE", "REFINE_ITER", "CLUSTER_LABELED_PER_CLASS")
 
 
 def main(argv=None, overrides=None) -> int:
@@ -36,7 +36,7 @@ def main(argv=None, overrides=None) -> int:
                 out_name, config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
                 config.FEATURE_PCA, config.K_MIN, config.K_MAX, config.K_CRITERION,
                 config.SOM_IMPL, config.SEED, config.PROTOTYPE_GROUPING, config.SOM_RESTARTS,
-                config.ANCHOR_SHARE, config.REFINE_ITER)
+                config.ANCHOR_SHARE, config.REFINE_ITER, config.CLUSTER_LABELED_PER_CLASS)
         return summary
 
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),

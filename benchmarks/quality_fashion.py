@@ -32,8 +32,13 @@ LABELED = (0, 2, 4, 6, 8)
 
 
 def write_dataset(raw: Path, labels_csv: Path, per_class: int, test_images: int, seed: int) -> None:
-    """Labeled train images in raw/<class>/, test images in raw/unlabeled/ + a labels CSV."""
+    """Labeled train images in raw/<class>/, test images in raw/unlabeled/ + a labels CSV
+    (kept when already written with the same sizes, else an error naming the folder)."""
     if labels_csv.exists():
+        written = len(list((raw / CLASS_NAMES[LABELED[0]]).glob("*.png")))
+        if written != min(per_class, 6000):
+            raise SystemExit(f"{raw} holds {written} train images per labeled class, not "
+                             f"{per_class}: choose another --work-dir or delete {raw.parent}")
         return
     directory = Config().FASHION_MNIST_DIR
     train_x, train_y = load_fashion_mnist(directory, "train")
@@ -66,10 +71,14 @@ def co_association(views: list[np.ndarray], k: int, seed: int) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work-dir", type=Path, default=Path("runs/fashion"))
-    parser.add_argument("--per-class", type=int, default=1000, help="train images per labeled class")
+    parser.add_argument("--work-dir", type=Path,
+                        help="default: runs/fashion_<per-class>")
+    parser.add_argument("--per-class", type=int, default=6000,
+                        help="train images per labeled class (6,000 = all of them)")
     parser.add_argument("--test-images", type=int, default=10000)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--image-size", type=int, default=Config().IMAGE_SIZE,
+                        help="network input side in pixels (config IMAGE_SIZE)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cluster-seeds", type=int, default=5,
                         help="also cluster each feature set with this many seeds (SEED = 0, 10, "
@@ -80,7 +89,6 @@ def main() -> None:
     from evaluate.metrics import score_all
     from cluster.features import FeaturePreparer
     from cluster.n_clusters import SOMClusterer
-    from cluster.refine import pinned_kmeans
     from cluster.run import known_labels
     from extract.features import load_feature_set
     from preprocess.labels import read_labels
@@ -88,11 +96,12 @@ def main() -> None:
     from sklearn.decomposition import PCA
 
     start = time.perf_counter()
-    work = args.work_dir
+    work = args.work_dir or Path(f"runs/fashion_{args.per_class}")
     write_dataset(work / "raw_img", work / "raw_labels.csv", args.per_class, args.test_images,
                   args.seed)
     settings = dict(WORK_DIR=str(work), BACKBONE="efficientnet_lite0", WEIGHTS="imagenet",
-                    BG_METHOD="none", FT_EPOCHS=args.epochs, SEED=args.seed)
+                    BG_METHOD="none", FT_EPOCHS=args.epochs, SEED=args.seed,
+                    IMAGE_SIZE=args.image_size)
     results, spreads, views = [], [], []
     for feature_set in ("finetuned", "pretrained", "both"):
         pipeline = somclust.Pipeline(**settings, FEATURE_SET=feature_set)
@@ -109,21 +118,20 @@ def main() -> None:
         known = known_labels(files, {i.file: i.label for i in labels},
                              {i.file for i in labels if i.trainable})
         prepared = FeaturePreparer(config.FEATURE_PCA, config.SEED).fit_transform(features)
+        test_rows = [row_of[f] for f in test]
         for share in sorted({config.ANCHOR_SHARE, 0.0}, reverse=True):
-            by_seed = {refine: [] for refine in sorted({config.REFINE_ITER, 0}, reverse=True)}
-            for som_seed in range(args.cluster_seeds):
-                model = SOMClusterer(config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
-                                     config.K_MIN, config.K_MAX, config.K_CRITERION,
-                                     grouping=config.PROTOTYPE_GROUPING,
-                                     n_restarts=config.SOM_RESTARTS, anchor_share=share,
-                                     random_state=10 * som_seed).fit(prepared, known)
-                for refine in by_seed:      # the refinement SOMClusterer runs with refine_iter
-                    labels = pinned_kmeans(prepared, model.labels_, known, refine)[0] \
-                        if refine else model.labels_
-                    by_seed[refine].append(score_all(y, labels[[row_of[f] for f in test]]))
-            spreads += [(f"{feature_set} + SOM, ANCHOR_SHARE={share:g}, REFINE_ITER={refine}",
-                         scores) for refine, scores in by_seed.items() if scores]
-        reduced = PCA(64, random_state=args.seed).fit_transform(features[[row_of[f] for f in test]])
+            for refine in sorted({config.REFINE_ITER, 0}, reverse=True):
+                scores = [score_all(y, SOMClusterer(
+                    config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS, config.K_MIN,
+                    config.K_MAX, config.K_CRITERION, grouping=config.PROTOTYPE_GROUPING,
+                    n_restarts=config.SOM_RESTARTS, anchor_share=share, refine_iter=refine,
+                    max_labeled_per_class=config.CLUSTER_LABELED_PER_CLASS,
+                    random_state=10 * som_seed).fit(prepared, known).labels_[test_rows])
+                    for som_seed in range(args.cluster_seeds)]
+                if scores:
+                    spreads.append((f"{feature_set} + SOM, ANCHOR_SHARE={share:g}, "
+                                    f"REFINE_ITER={refine}", scores))
+        reduced = PCA(64, random_state=args.seed).fit_transform(features[test_rows])
         views.append(reduced)
         k = results[-1][1]["k_pred"]
         for name, model in (("KMeans, k = SOM's k̂", KMeans(k, n_init=10, random_state=args.seed)),
@@ -140,7 +148,7 @@ def main() -> None:
     results.append(("pixels PCA-50 + KMeans, true k", score_all(y, pca_kmeans(pixels, 10, args.seed))))
     print(f"\nFashion-MNIST test split ({len(test)} images, 10 classes); fine-tuned on "
           f"{args.per_class} train images x classes {LABELED}, {args.epochs} epochs; "
-          f"EfficientNet-Lite0 ImageNet, 96 px; {time.perf_counter() - start:.0f} s")
+          f"EfficientNet-Lite0 ImageNet, {args.image_size} px; {time.perf_counter() - start:.0f} s")
     print(f"{'method':<58} {'NMI':>6} {'purity':>6} {'ARI':>6} {'ACC':>6} {'k':>5}")
     for name, s in results:
         print(f"{name:<58} {s['NMI']:6.3f} {s['purity']:6.3f} {s['ARI']:6.3f} {s['ACC']:6.3f} "

@@ -31,6 +31,12 @@ classes tied it would be constant). ``grouping`` applies to the unconstrained gr
 Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
 semi-supervised k-means with the labeled samples pinned to their class's cluster
 (:func:`cluster.refine.pinned_kmeans`); new samples then go to the nearest cluster mean.
+
+Many labeled images (``max_labeled_per_class``): the SOM, the criteria and the refinement are
+fitted on every unlabeled sample and at most that many labeled samples of each known class (a
+seeded draw; :func:`fitting_rows`); the other labeled samples are assigned like new ones. Without
+the cap, 30,000 labeled images of 5 classes beside 10,000 to be clustered fill the map with the
+known classes and k̂ collapses to their number.
 """
 from __future__ import annotations
 
@@ -111,6 +117,19 @@ def anchor_units(units: np.ndarray, known: np.ndarray, n_units: int,
     tied = (n_labeled > 0) & (n_labeled >= min_share * labeled.mean() * hits)
     owner[tied] = counts[tied].argmax(axis=1)
     return owner
+
+
+def fitting_rows(known: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Sorted indices of every unlabeled sample (``known`` < 0) and of at most ``per_class``
+    samples of each known class (a seeded draw; every sample when ``per_class`` is 0)."""
+    keep = known < 0
+    rng = np.random.default_rng(seed)
+    for label in np.unique(known[known >= 0]):
+        members = np.flatnonzero(known == label)
+        if 0 < per_class < len(members):
+            members = rng.choice(members, per_class, replace=False)
+        keep[members] = True
+    return np.flatnonzero(keep)
 
 
 def anchored_ward(weights: np.ndarray, hits: np.ndarray, owner: np.ndarray,
@@ -306,8 +325,13 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     criterion's score is averaged over them before k is chosen - k̂ no longer follows one map's
     initialisation - and the map with the lowest quantization error gives the clusters.
 
+    With ``max_labeled_per_class`` > 0, the fit uses every unlabeled sample and at most that many
+    labeled samples of each class (see the module docstring); ``labels_`` still covers every
+    sample.
+
     Attributes: ``som_`` (the fitted BatchSOM or MiniSom wrapper that gives the clusters),
-    ``n_clusters_`` (predicted k), ``labels_``, ``unit_clusters_`` (cluster of each SOM unit),
+    ``n_clusters_`` (predicted k), ``labels_``, ``units_`` (best-matching SOM unit of each
+    sample), ``unit_clusters_`` (cluster of each SOM unit), ``fit_rows_`` (the samples fitted on),
     ``scores_`` ({criterion: scores over ``k_range_``, averaged over the restarts}),
     ``k_by_criterion_`` ({criterion: its best k}), ``criterion_used_``.
     """
@@ -315,7 +339,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, k_min: int = 2,
                  k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
                  grouping: str = "ward", n_restarts: int = 1, anchor_share: float = 0.0,
-                 refine_iter: int = 0, random_state: int | None = None):
+                 refine_iter: int = 0, max_labeled_per_class: int = 0,
+                 random_state: int | None = None):
         self.n_rows = n_rows
         self.n_cols = n_cols
         self.n_epochs = n_epochs
@@ -327,6 +352,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.n_restarts = n_restarts
         self.anchor_share = anchor_share
         self.refine_iter = refine_iter
+        self.max_labeled_per_class = max_labeled_per_class
         self.random_state = random_state
 
     def _make_som(self, seed: int):
@@ -386,11 +412,17 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(f"anchor_share must be a number >= 0, got {self.anchor_share!r}")
         if not isinstance(self.refine_iter, (int, np.integer)) or self.refine_iter < 0:
             raise ValueError(f"refine_iter must be an integer >= 0, got {self.refine_iter!r}")
+        if (not isinstance(self.max_labeled_per_class, (int, np.integer))
+                or self.max_labeled_per_class < 0):
+            raise ValueError("max_labeled_per_class must be an integer >= 0 (0 = all), got "
+                             f"{self.max_labeled_per_class!r}")
         X = check_array(X, dtype=np.float32, ensure_min_samples=3)
         known = np.full(len(X), -1) if y is None else np.asarray(y, dtype=np.int64)
         if known.shape != (len(X),):
             raise ValueError(f"y must have one label per sample ({len(X)}), got shape {known.shape}")
         seed = 0 if self.random_state is None else int(self.random_state)
+        self.fit_rows_ = fitting_rows(known, self.max_labeled_per_class, seed)
+        X_all, X, known = X, X[self.fit_rows_], known[self.fit_rows_]
         self.criterion_used_ = self.criterion
         if self.criterion == "labeled" and len(np.unique(known[known >= 0])) < 2:
             LOG.warning("K_CRITERION=labeled needs labeled images of >= 2 classes among the "
@@ -417,13 +449,16 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         groupings = maps[best_map][2]      # anchored: only the k the agglomeration reached
         chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))
         self.unit_clusters_ = groupings[chosen]
-        self.labels_ = self.unit_clusters_[self.som_.labels_]
+        fitted = self.unit_clusters_[self.som_.labels_]
         if self.refine_iter:
-            self.labels_, self.cluster_centers_ = pinned_kmeans(X, self.labels_, known,
-                                                                self.refine_iter)
+            fitted, self.cluster_centers_ = pinned_kmeans(X, fitted, known, self.refine_iter)
             self.unit_clusters_ = self._nearest_centre(self.som_.weights_)
         else:
-            self.cluster_centers_ = cluster_means(X, self.labels_, int(self.labels_.max()) + 1)[0]
+            self.cluster_centers_ = cluster_means(X, fitted, int(fitted.max()) + 1)[0]
+        subsampled = len(self.fit_rows_) < len(X_all)
+        self.units_ = self.som_.predict(X_all) if subsampled else self.som_.labels_
+        self.labels_ = self.predict(X_all) if subsampled else fitted
+        self.labels_[self.fit_rows_] = fitted
         self.n_clusters_ = int(len(np.unique(self.labels_)))
         return self
 

@@ -23,17 +23,17 @@ def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarra
                         n_components: int, k_min: int, k_max: int, criterion: str,
                         som_impl: str, seed: int, grouping: str = "ward",
                         n_restarts: int = 1, anchor_share: float = 0.0,
-                        refine_iter: int = 0) -> dict:
+                        refine_iter: int = 0, max_labeled_per_class: int = 0) -> dict:
     """Cluster ``features``; write ``<name>.csv`` (file, som_node, cluster),
     ``<name>_k_scores.csv`` and ``<name>_model.pkl`` (preparer + clusterer) into ``out_dir``."""
     out_dir = Path(out_dir)
     preparer = FeaturePreparer(n_components, random_state=seed)
     prepared = preparer.fit_transform(features)
     model = SOMClusterer(n_rows, n_cols, n_epochs, k_min, k_max, criterion, som_impl, grouping,
-                         n_restarts, anchor_share, refine_iter,
+                         n_restarts, anchor_share, refine_iter, max_labeled_per_class,
                          random_state=seed).fit(prepared, known)
     atomic_write_csv(out_dir / f"{name}.csv", ("file", "som_node", "cluster"),
-                     zip(files, model.som_.labels_.tolist(), model.labels_.tolist()))
+                     zip(files, model.units_.tolist(), model.labels_.tolist()))
     criteria = list(model.scores_)
     atomic_write_csv(out_dir / f"{name}_k_scores.csv", ["k", *criteria],
                      [[k, *(f"{model.scores_[c][i]:.6g}" for c in criteria)]

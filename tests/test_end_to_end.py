@@ -41,7 +41,12 @@ def test_rerun_is_noop_and_force_reproduces(tiny_run):
     nodes = {int(line.split(",")[1])
              for line in (run_dir / "clusters.csv").read_text().splitlines()[1:]}
     assert max(nodes) < 6 and "already done" not in run_script("05_evaluate.py", work).stderr
-    run_script("04_cluster.py", work)          # back to the fixture's grid, same clusters
+    # fitted on 3 labeled images per class (of 8): every image still gets a cluster
+    run_script("04_cluster.py", work, "--cluster-labeled-per-class", "3")
+    files = [line.split(",")[0] for line in before.decode().splitlines()]
+    capped = (run_dir / "clusters.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in capped] == files and capped != before.decode().splitlines()
+    run_script("04_cluster.py", work)          # back to the fixture's defaults, same clusters
     assert (run_dir / "clusters.csv").read_bytes() == before
     run_script("05_evaluate.py", work)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cluster.n_clusters import (SOMClusterer, best_k, best_k_gap, best_k_labeled,
+from cluster.n_clusters import (SOMClusterer, best_k, best_k_gap, best_k_labeled, fitting_rows,
                                 hungarian_accuracy)
 
 
@@ -158,3 +158,31 @@ def test_anchoring_keeps_a_two_mode_known_class_in_one_cluster(blobs):
     assert few.n_clusters_ == 5 and hungarian_accuracy(merged, few.labels_) > 0.97
     with pytest.raises(ValueError, match="anchor_share"):
         SOMClusterer(anchor_share=-1).fit(X)
+
+
+def test_fitting_rows_keep_every_unlabeled_sample_and_cap_each_known_class():
+    known = np.array([-1] * 5 + [0] * 10 + [1] * 3)
+    rows = fitting_rows(known, 4, seed=0)
+    assert set(range(5)) <= set(rows.tolist())
+    assert np.bincount(known[rows][known[rows] >= 0]).tolist() == [4, 3]
+    np.testing.assert_array_equal(rows, np.sort(rows))
+    np.testing.assert_array_equal(rows, fitting_rows(known, 4, seed=0))
+    np.testing.assert_array_equal(fitting_rows(known, 0, seed=0), np.arange(len(known)))
+
+
+def test_capped_labeled_samples_fit_the_map_and_the_rest_are_assigned():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=8.0, size=(6, 16))
+    y = np.concatenate([np.repeat(np.arange(6), 80), np.repeat(np.arange(3), 1500)])
+    known = np.where(np.arange(len(y)) >= 480, y, -1)     # 1,500 labeled of each of 3 classes
+    X = (centers[y] + rng.normal(size=(len(y), 16))).astype(np.float32)
+    model = SOMClusterer(8, 8, n_epochs=15, k_max=10, anchor_share=0.5, refine_iter=20,
+                         max_labeled_per_class=80, random_state=0).fit(X, known)
+    assert len(model.fit_rows_) == 480 + 3 * 80
+    assert model.labels_.shape == model.units_.shape == (len(X),)
+    assert model.n_clusters_ == 6 and hungarian_accuracy(y, model.labels_) > 0.99
+    left_out = np.setdiff1d(np.arange(len(X)), model.fit_rows_)
+    np.testing.assert_array_equal(model.labels_[left_out], model.predict(X[left_out]))
+    np.testing.assert_array_equal(model.units_, model.som_.predict(X))
+    with pytest.raises(ValueError, match="max_labeled_per_class"):
+        SOMClusterer(max_labeled_per_class=-1).fit(X, known)
