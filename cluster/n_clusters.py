@@ -455,10 +455,10 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             self.unit_clusters_ = self._nearest_centre(self.som_.weights_)
         else:
             self.cluster_centers_ = cluster_means(X, fitted, int(fitted.max()) + 1)[0]
-        subsampled = len(self.fit_rows_) < len(X_all)
-        self.units_ = self.som_.predict(X_all) if subsampled else self.som_.labels_
-        self.labels_ = self.predict(X_all) if subsampled else fitted
-        self.labels_[self.fit_rows_] = fitted
+        self.units_, self.labels_ = self.som_.labels_, fitted
+        if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
+            self.units_, self.labels_ = self.som_.predict(X_all), self.predict(X_all)
+            self.labels_[self.fit_rows_] = fitted
         self.n_clusters_ = int(len(np.unique(self.labels_)))
         return self
 
