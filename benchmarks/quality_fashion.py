@@ -29,6 +29,7 @@ from config import Config  # noqa: E402
 from preprocess.fashion_mnist import CLASS_NAMES, load_fashion_mnist  # noqa: E402
 
 LABELED = (0, 2, 4, 6, 8)
+TRAIN_PER_CLASS = 6000                  # Fashion-MNIST train images of each class
 
 
 def write_dataset(raw: Path, labels_csv: Path, per_class: int, test_images: int, seed: int) -> None:
@@ -36,7 +37,7 @@ def write_dataset(raw: Path, labels_csv: Path, per_class: int, test_images: int,
     (kept when already written with the same sizes, else an error naming the folder)."""
     if labels_csv.exists():
         written = len(list((raw / CLASS_NAMES[LABELED[0]]).glob("*.png")))
-        if written != min(per_class, 6000):
+        if written != min(per_class, TRAIN_PER_CLASS):
             raise SystemExit(f"{raw} holds {written} train images per labeled class, not "
                              f"{per_class}: choose another --work-dir or delete {raw.parent}")
         return
@@ -73,7 +74,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", type=Path,
                         help="default: runs/fashion_<per-class>")
-    parser.add_argument("--per-class", type=int, default=6000,
+    parser.add_argument("--per-class", type=int, default=TRAIN_PER_CLASS,
                         help="train images per labeled class (6,000 = all of them)")
     parser.add_argument("--test-images", type=int, default=10000)
     parser.add_argument("--epochs", type=int, default=2)
