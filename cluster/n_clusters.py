@@ -30,7 +30,11 @@ classes tied it would be constant). ``grouping`` applies to the unconstrained gr
 
 Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
 semi-supervised k-means with the labeled samples pinned to their class's cluster
-(:func:`cluster.refine.pinned_kmeans`); new samples then go to the nearest cluster mean.
+(:func:`cluster.refine.pinned_kmeans`); new samples then go to the nearest cluster mean. With
+label anchoring as well, the refinement is open-set (:class:`cluster.refine.OpenSetRefiner`):
+unlabeled samples whose nearest neighbours hold at least ``anchor_share`` times the overall share
+of labeled samples go to the known class a classifier on the labeled samples predicts, the
+others only to the clusters that hold no known class; new samples are assigned the same way.
 
 Many labeled images (``max_labeled_per_class``): the SOM, the criteria and the refinement are
 fitted on every unlabeled sample and at most that many labeled samples of each known class (a
@@ -49,7 +53,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from cluster.refine import cluster_means, pinned_kmeans
+from cluster.refine import OpenSetRefiner, cluster_means, pinned_kmeans
 from cluster.som import BatchSOM, squared_distances
 
 LOG = logging.getLogger("somclust")
@@ -333,7 +337,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     ``n_clusters_`` (predicted k), ``labels_``, ``units_`` (best-matching SOM unit of each
     sample), ``unit_clusters_`` (cluster of each SOM unit), ``fit_rows_`` (the samples fitted on),
     ``scores_`` ({criterion: scores over ``k_range_``, averaged over the restarts}),
-    ``k_by_criterion_`` ({criterion: its best k}), ``criterion_used_``.
+    ``k_by_criterion_`` ({criterion: its best k}), ``criterion_used_``, ``refiner_`` (the
+    fitted :class:`~cluster.refine.OpenSetRefiner`, or None when it did not run).
     """
 
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, k_min: int = 2,
@@ -450,7 +455,16 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))
         self.unit_clusters_ = groupings[chosen]
         fitted = self.unit_clusters_[self.som_.labels_]
-        if self.refine_iter:
+        self.refiner_ = None
+        if self.refine_iter and self.anchor_share > 0 and len(np.unique(known[known >= 0])) > 1:
+            self.refiner_ = OpenSetRefiner(self.anchor_share, self.refine_iter).fit(
+                X, fitted, known)
+            fitted, self.cluster_centers_ = self.refiner_.labels_, self.refiner_.cluster_centers_
+            LOG.info("open-set refinement: %d unlabeled images assigned to a known class, %d "
+                     "to the others", self.refiner_.known_like_.sum(),
+                     ((known < 0) & ~self.refiner_.known_like_).sum())
+            self.unit_clusters_ = self.refiner_.predict(self.som_.weights_)
+        elif self.refine_iter:
             fitted, self.cluster_centers_ = pinned_kmeans(X, fitted, known, self.refine_iter)
             self.unit_clusters_ = self._nearest_centre(self.som_.weights_)
         else:
@@ -468,10 +482,13 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         return distances.argmin(axis=1)
 
     def predict(self, X) -> np.ndarray:
-        """Cluster of each sample: the nearest cluster centre when refined, else the cluster of
-        its best-matching SOM unit."""
+        """Cluster of each sample: as the open-set refinement assigns it when that ran, the
+        nearest cluster centre when refined otherwise, else the cluster of its best-matching SOM
+        unit."""
         check_is_fitted(self, "unit_clusters_")
         X = check_array(X, dtype=np.float32)
+        if getattr(self, "refiner_", None) is not None:
+            return self.refiner_.predict(X)
         if self.refine_iter:
             return self._nearest_centre(X)
         return self.unit_clusters_[self.som_.predict(X)]

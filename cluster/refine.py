@@ -5,12 +5,24 @@ cluster boundaries run along unit borders. A few k-means iterations on the sampl
 started from those clusters, move the boundaries to where the samples are (GCD's SS-k-means,
 Vaze et al. 2022): each labeled sample stays in the cluster that holds most of its class, the
 others go to the nearest cluster mean, until nothing changes.
+
+With label anchoring the refinement is open-set (:class:`OpenSetRefiner`): the labeled images
+are a random draw from the known classes, so an unlabeled image of a known class has labeled
+images among its nearest neighbours (about the overall labeled share), while one of an unknown
+class has almost none. Images that pass that test are assigned to a known class by a classifier
+trained on the labeled images; the others may only join the new clusters. Plain k-means instead
+lets a new class that lies next to a known one (dresses beside T-shirts) be absorbed by it, and
+assigns the known classes by their cluster means only.
 """
 from __future__ import annotations
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import NearestNeighbors
 
 from cluster.som import squared_distances
+
+N_NEIGHBORS = 20
 
 
 def pinned_clusters(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -60,3 +72,84 @@ def pinned_kmeans(X: np.ndarray, labels: np.ndarray, known: np.ndarray,
             break
         current = updated
     return current, centres
+
+
+def labeled_share(neighbours: np.ndarray, labeled: np.ndarray) -> np.ndarray:
+    """Share of labeled samples among each row of ``neighbours`` (indices into ``labeled``),
+    over the share of labeled samples in all of ``labeled``: about 1 or more inside the known
+    classes, about 0 inside unknown ones."""
+    return labeled[neighbours].mean(axis=1) / max(labeled.mean(), 1e-12)
+
+
+class OpenSetRefiner:
+    """Open-set refinement of a clustering whose known classes have one cluster each.
+
+    ``fit(X, labels, known)``: labeled samples (``known`` >= 0) stay pinned to their class's
+    cluster (:func:`pinned_clusters`); an unlabeled sample whose ``N_NEIGHBORS`` nearest
+    neighbours hold at least ``min_share`` times the overall labeled share is known-like and goes
+    to the cluster of the class a logistic regression on the labeled samples predicts; the other
+    unlabeled samples move by k-means among the clusters that hold no known class (among all when
+    there are none) for at most ``max_iter`` iterations.
+
+    Attributes: ``labels_``, ``cluster_centers_`` (each cluster's mean; an emptied cluster keeps
+    its starting mean), ``known_like_`` (unlabeled samples assigned by the classifier),
+    ``class_clusters_`` (cluster of each known class), ``classifier_``, ``neighbors_``.
+    """
+
+    def __init__(self, min_share: float = 0.5, max_iter: int = 30):
+        self.min_share = min_share
+        self.max_iter = max_iter
+
+    def fit(self, X: np.ndarray, labels: np.ndarray, known: np.ndarray) -> "OpenSetRefiner":
+        X = np.asarray(X, dtype=np.float64)
+        labels, known = np.asarray(labels, dtype=np.int64), np.asarray(known, dtype=np.int64)
+        self._labeled = known >= 0
+        if len(np.unique(known[self._labeled])) < 2:
+            raise ValueError("open-set refinement needs labeled samples of >= 2 classes")
+        n_clusters = int(labels.max()) + 1
+        pinned = pinned_clusters(labels, known)
+        self.class_clusters_ = np.full(int(known.max()) + 1, -1, dtype=np.int64)
+        for label in np.unique(known[self._labeled]):
+            self.class_clusters_[label] = pinned[known == label][0]
+        self._new = ~np.isin(np.arange(n_clusters), self.class_clusters_)
+        self.neighbors_ = NearestNeighbors(n_neighbors=min(N_NEIGHBORS, len(X) - 1)).fit(X)
+        share = labeled_share(self.neighbors_.kneighbors(return_distance=False), self._labeled)
+        self.known_like_ = ~self._labeled & (share >= self.min_share)
+        self.classifier_ = LogisticRegression(max_iter=1000).fit(X[self._labeled],
+                                                                 known[self._labeled])
+        current = np.where(self._labeled, pinned, labels)
+        current[self.known_like_] = self._classify(X[self.known_like_])
+        moving = ~self._labeled & ~self.known_like_
+        self.cluster_centers_ = cluster_means(X, labels, n_clusters)[0]
+        for _ in range(self.max_iter + 1):
+            means, counts = cluster_means(X, current, n_clusters)
+            self.cluster_centers_[counts > 0] = means[counts > 0]
+            updated = self._nearest_allowed(X[moving])
+            if np.array_equal(updated, current[moving]):
+                break
+            current[moving] = updated
+        self.labels_ = current
+        return self
+
+    def _classify(self, X: np.ndarray) -> np.ndarray:
+        return self.class_clusters_[self.classifier_.predict(X)]
+
+    def _nearest_allowed(self, X: np.ndarray) -> np.ndarray:
+        """Nearest cluster centre among the new clusters (among all when there are none)."""
+        distances = squared_distances(X, self.cluster_centers_)
+        if self._new.any():
+            distances[:, ~self._new] = np.inf
+        return distances.argmin(axis=1)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Cluster of new samples: the classifier's known class when the fitted samples nearest
+        them pass the labeled-share test, else the nearest new cluster's centre."""
+        X = np.asarray(X, dtype=np.float64)
+        neighbours = self.neighbors_.kneighbors(X, return_distance=False)
+        known_like = labeled_share(neighbours, self._labeled) >= self.min_share
+        out = np.empty(len(X), dtype=np.int64)
+        if known_like.any():
+            out[known_like] = self._classify(X[known_like])
+        if (~known_like).any():
+            out[~known_like] = self._nearest_allowed(X[~known_like])
+        return out
