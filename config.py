@@ -73,10 +73,10 @@ FEATURE_PCA = 64                                  # PCA components before the SO
 PROTOTYPE_GROUPING = "ward"                       # ward (nested across k) | kmeans: how SOM units are grouped into k clusters
 K_MIN = 2
 K_MAX = 20
-K_CRITERION = "labeled"                           # labeled | silhouette | calinski_harabasz | davies_bouldin | gap | umatrix
+K_CRITERION = "stability"                         # stability (known classes + stable clusters of the new-looking images) | labeled | silhouette | calinski_harabasz | davies_bouldin | gap | umatrix
 REFINE_ITER = 30                                  # semi-supervised k-means iterations refining the chosen clusters on the images (labeled ones pinned to their class; open-set with ANCHOR_SHARE); 0 = off
 CLUSTER_LABELED_PER_CLASS = 1000                  # labeled images per known class the clustering is fitted on (a seeded draw; the others are assigned like new images); 0 = all
-ANCHOR_SHARE = 0.5                                # label anchoring: SOM units whose labeled share is >= this x the overall share are tied to their known class; known classes never merge (constrained Ward); in the refinement, unlabeled images whose 20 nearest images pass the same test go to the known class a classifier on the labeled images predicts, the others only to new clusters; 0 = off
+ANCHOR_SHARE = 0.5                                # label anchoring: SOM units whose labeled share is >= this x the overall share are tied to their known class; known classes never merge (constrained Ward); in the refinement, unlabeled images whose nearest images (20, more when labels are sparse) pass the same test go to the known class a classifier on the labeled images predicts, the others only to new clusters; 0 = off
 
 # --- stage 06: report, export; stage 07: predict ---------------------------------
 REPORT_DIR = "{RUN_DIR}/report"                   # report.html + its PNG figures
@@ -92,7 +92,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "FEATURE_SET": ("finetuned", "pretrained", "both"),
     "PROTOTYPE_GROUPING": ("ward", "kmeans"),
     "EXTRACT_PRECISION": ("float32", "bfloat16"),
-    "K_CRITERION": ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap",
+    "K_CRITERION": ("labeled", "stability", "silhouette", "calinski_harabasz", "davies_bouldin", "gap",
                     "umatrix"),
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")

@@ -55,9 +55,11 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from cluster.refine import OpenSetRefiner, cluster_means, pinned_kmeans
 from cluster.som import BatchSOM, squared_distances
+from cluster.stability import stability_k
 
 LOG = logging.getLogger("somclust")
-CRITERIA = ("labeled", "silhouette", "calinski_harabasz", "davies_bouldin", "gap", "umatrix")
+CRITERIA = ("labeled", "stability", "silhouette", "calinski_harabasz", "davies_bouldin", "gap",
+            "umatrix")
 LOWER_IS_BETTER = {"davies_bouldin"}
 LABELED_TOLERANCE = 0.01
 SILHOUETTE_TOLERANCE = 0.02
@@ -436,7 +438,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         soms = [self._make_som(seed + restart).fit(X) for restart in range(self.n_restarts)]
         alive = min(int((np.bincount(som.labels_) > 0).sum()) for som in soms)
         self.k_range_ = list(range(self.k_min, max(self.k_min, min(self.k_max, alive)) + 1))
-        criteria = [c for c in CRITERIA if c != "labeled" or (known >= 0).any()]
+        criteria = [c for c in CRITERIA
+                    if c != "stability" and (c != "labeled" or (known >= 0).any())]
         reference = GapReference(X, seed)
         maps = [self._score_map(som, X, known, self.k_range_, criteria, reference, seed)
                 for som in soms]
@@ -444,6 +447,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         gap_sds = _mean_over_maps([m[1] for m in maps])
         self.k_by_criterion_ = {c: best_k(self.k_range_, s, c) for c, s in self.scores_.items()}
         self.k_by_criterion_["gap"] = best_k_gap(self.k_range_, self.scores_["gap"], gap_sds)
+        self.k_by_criterion_["stability"], self.scores_["stability"] = stability_k(
+            X, known, self.k_range_, seed)
         if "labeled" in self.scores_:
             self.k_by_criterion_["labeled"] = best_k_labeled(
                 self.k_range_, self.scores_["labeled"], self.scores_["silhouette"],

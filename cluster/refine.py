@@ -8,7 +8,7 @@ others go to the nearest cluster mean, until nothing changes.
 
 With label anchoring the refinement is open-set (:class:`OpenSetRefiner`): the labeled images
 are a random draw from the known classes, so an unlabeled image of a known class has labeled
-images among its nearest neighbours (about the overall labeled share), while one of an unknown
+images among its nearest neighbours (about its class's labeled share), while one of an unknown
 class has almost none. Images that pass that test are assigned to a known class by a classifier
 trained on the labeled images; the others may only join the new clusters. Plain k-means instead
 lets a new class that lies next to a known one (dresses beside T-shirts) be absorbed by it, and
@@ -22,7 +22,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from cluster.som import squared_distances
 
-N_NEIGHBORS = 20
+EXPECTED_LABELED = 10             # labeled images a known-class image should expect among its neighbours
+MIN_NEIGHBORS, MAX_NEIGHBORS = 20, 500
 
 
 def pinned_clusters(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -74,6 +75,23 @@ def pinned_kmeans(X: np.ndarray, labels: np.ndarray, known: np.ndarray,
     return current, centres
 
 
+def neighbourhood_size(labeled: np.ndarray) -> int:
+    """Neighbours in the labeled-share test: enough that an image of a known class expects
+    ``EXPECTED_LABELED`` labeled ones among them (the overall labeled share is a lower bound of
+    a known class's), within [MIN_NEIGHBORS, MAX_NEIGHBORS] and fewer than the samples: with
+    few labels, a small neighbourhood often holds none by chance."""
+    share = max(float(np.mean(labeled)), 1e-12)
+    wanted = int(np.clip(np.ceil(EXPECTED_LABELED / share), MIN_NEIGHBORS, MAX_NEIGHBORS))
+    return max(1, min(wanted, len(labeled) - 1))
+
+
+def known_class_neighbourhood(X: np.ndarray, labeled: np.ndarray) -> tuple[NearestNeighbors, np.ndarray]:
+    """(nearest-neighbour index of ``X``, labeled share among each row's neighbours, itself
+    excluded; see :func:`neighbourhood_size` and :func:`labeled_share`)."""
+    index = NearestNeighbors(n_neighbors=neighbourhood_size(labeled)).fit(X)
+    return index, labeled_share(index.kneighbors(return_distance=False), labeled)
+
+
 def labeled_share(neighbours: np.ndarray, labeled: np.ndarray) -> np.ndarray:
     """Share of labeled samples among each row of ``neighbours`` (indices into ``labeled``),
     over the share of labeled samples in all of ``labeled``: about 1 or more inside the known
@@ -85,8 +103,8 @@ class OpenSetRefiner:
     """Open-set refinement of a clustering whose known classes have one cluster each.
 
     ``fit(X, labels, known)``: labeled samples (``known`` >= 0) stay pinned to their class's
-    cluster (:func:`pinned_clusters`); an unlabeled sample whose ``N_NEIGHBORS`` nearest
-    neighbours hold at least ``min_share`` times the overall labeled share is known-like and goes
+    cluster (:func:`pinned_clusters`); an unlabeled sample whose nearest neighbours
+    (:func:`neighbourhood_size`) hold at least ``min_share`` times the overall labeled share is known-like and goes
     to the cluster of the class a logistic regression on the labeled samples predicts; the other
     unlabeled samples move by k-means among the clusters that hold no known class (among all when
     there are none) for at most ``max_iter`` iterations.
@@ -112,8 +130,7 @@ class OpenSetRefiner:
         for label in np.unique(known[self._labeled]):
             self.class_clusters_[label] = pinned[known == label][0]
         self._new = ~np.isin(np.arange(n_clusters), self.class_clusters_)
-        self.neighbors_ = NearestNeighbors(n_neighbors=min(N_NEIGHBORS, len(X) - 1)).fit(X)
-        share = labeled_share(self.neighbors_.kneighbors(return_distance=False), self._labeled)
+        self.neighbors_, share = known_class_neighbourhood(X, self._labeled)
         self.known_like_ = ~self._labeled & (share >= self.min_share)
         self.classifier_ = LogisticRegression(max_iter=1000).fit(X[self._labeled],
                                                                  known[self._labeled])

@@ -88,11 +88,11 @@ def test_open_set_refinement_frees_a_new_class_absorbed_by_a_known_one():
     refiner = OpenSetRefiner(min_share=0.5, max_iter=30).fit(X, start, known)
     new, unlabeled = y == 2, known < 0
     # nearest-mean k-means leaves the new class's near side with the known class
-    assert (refiner.labels_[new] == 2).mean() > 0.85 > (plain[new] == 2).mean()
+    assert (refiner.labels_[new] == 2).mean() > 0.8 > (plain[new] == 2).mean()
     assert (refiner.labels_[unlabeled & (y == 0)] == 0).all()
     np.testing.assert_array_equal(refiner.class_clusters_, [0, 1])
     assert refiner.known_like_[unlabeled & (y < 2)].mean() > 0.95
-    assert refiner.known_like_[new].mean() < 0.15           # those inside class 0
+    assert refiner.known_like_[new].mean() < 0.2            # those inside class 0
     X_new, y_new, _ = known_next_to_new(seed=1)
     predicted = refiner.predict(X_new)
     assert (predicted[y_new == 2] == 2).mean() > 0.85

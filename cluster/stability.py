@@ -1,0 +1,105 @@
+"""The ``stability`` cluster-count criterion: how many new classes the unlabeled images hold.
+
+With labeled images of known classes, an unlabeled image whose nearest images hold (almost) no
+labeled ones looks new (:func:`cluster.refine.labeled_share`). The known classes each get one
+cluster (label anchoring), so the question left is how many clusters the new-looking images
+form. A k that matches real structure gives the same clusters whatever the sample (Ben-Hur et
+al. 2002; Hennig 2007): for each k, KMeans is fitted on two random subsamples, both clusterings
+are applied to all the images, and each cluster is matched to its most similar cluster of the
+other (Jaccard index); the k's stability is the worst cluster's match (median over a few
+pairs). One more cluster than there are classes cuts a class in two at a random place, so its
+worst match falls to about 0.3-0.5; a whole-dataset index such as the adjusted Rand index hides
+that behind the clusters that did not change (0.8-0.9 on separated blobs). Fewer clusters than
+classes can also be unstable (5 classes merge into 3 clusters in several equally good ways), so
+the answer is the largest stable k (worst match >= ``STABLE_JACCARD``, Hennig's level for a
+stable cluster), scanning upwards until ``UNSTABLE_RUN`` successive k are unstable after a
+stable k >= 2 (far above the answer a chance split can look stable). The number of clusters is
+the number of known classes plus that. Without labels, the same scan runs on all images.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from cluster.refine import known_class_neighbourhood
+
+STABLE_JACCARD = 0.75
+UNSTABLE_RUN = 3
+NEW_CLASS_SHARE = 0.5             # labeled-share test of a new-looking image (as ANCHOR_SHARE)
+MIN_NEW_SHARE = 0.02              # fewer new-looking images than this share of the unlabeled: none
+PAIRS = 10
+SUBSAMPLE = 0.8
+MAX_ROWS = 5000
+
+
+def new_looking(X: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Unlabeled samples whose nearest samples hold less than ``NEW_CLASS_SHARE`` times the
+    overall share of labeled samples (:func:`cluster.refine.known_class_neighbourhood`)."""
+    labeled = known >= 0
+    return ~labeled & (known_class_neighbourhood(X, labeled)[1] < NEW_CLASS_SHARE)
+
+
+def worst_cluster_match(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """The smallest, over the clusters of both clusterings (ids 0..k-1), of the Jaccard index
+    with the most similar cluster of the other clustering."""
+    overlap = np.zeros((k, k))
+    np.add.at(overlap, (a, b), 1)
+    union = overlap.sum(axis=1)[:, None] + overlap.sum(axis=0)[None, :] - overlap
+    jaccard = overlap / np.maximum(union, 1)
+    return float(min(jaccard.max(axis=1).min(), jaccard.max(axis=0).min()))
+
+
+def clustering_stability(X: np.ndarray, k: int, rng: np.random.Generator) -> float:
+    """Median, over ``PAIRS`` pairs of KMeans clusterings (``k`` clusters) fitted on two random
+    subsamples of ``SUBSAMPLE`` of the rows and applied to all rows, of their worst cluster
+    match (:func:`worst_cluster_match`); 1 for k = 1."""
+    if k == 1:
+        return 1.0
+    size = max(k, int(SUBSAMPLE * len(X)))
+    matches = []
+    for _ in range(PAIRS):
+        fits = [KMeans(k, n_init=3, random_state=int(rng.integers(2**31))).fit(
+            X[rng.choice(len(X), size, replace=False)]) for _ in range(2)]
+        matches.append(worst_cluster_match(fits[0].predict(X), fits[1].predict(X), k))
+    return float(np.median(matches))
+
+
+def largest_stable_k(X: np.ndarray, ks: list[int], seed: int) -> tuple[int | None, list[float]]:
+    """(the largest stable k, or None when no k in ``ks`` is stable; the stability of each k
+    in ``ks``, NaN past the point where the scan stopped: ``UNSTABLE_RUN`` successive unstable
+    k after a stable k >= 2, or k above half the samples)."""
+    rng = np.random.default_rng(seed)
+    if len(X) > MAX_ROWS:
+        X = X[rng.choice(len(X), MAX_ROWS, replace=False)]
+    scores = [float("nan")] * len(ks)
+    chosen, unstable_run = None, 0
+    for i, k in enumerate(ks):
+        if k > len(X) // 2 or (unstable_run == UNSTABLE_RUN and (chosen or 0) >= 2):
+            break
+        scores[i] = clustering_stability(X, k, rng)
+        if scores[i] >= STABLE_JACCARD:
+            chosen, unstable_run = k, 0
+        else:
+            unstable_run += 1
+    return chosen, scores
+
+
+def stability_k(X: np.ndarray, known: np.ndarray, ks: list[int],
+                seed: int) -> tuple[int | None, list[float]]:
+    """The ``stability`` criterion over the total cluster counts ``ks``: (its k̂, or None; the
+    stability behind each k in ``ks``, NaN where not computed). With labeled samples of >= 2
+    classes, k = number of known classes + the number of clusters of the new-looking samples
+    (0 when fewer than ``MIN_NEW_SHARE`` of the unlabeled samples look new); otherwise the scan
+    runs on all samples."""
+    classes = np.unique(known[known >= 0])
+    if len(classes) < 2:
+        return largest_stable_k(X, ks, seed)
+    new = new_looking(X, known)
+    n_known = len(classes)
+    if new.sum() < max(2, MIN_NEW_SHARE * (known < 0).sum()):
+        return (n_known if n_known in ks else None), [float("nan")] * len(ks)
+    extra = [k - n_known for k in ks if k > n_known]
+    k_new, stability = largest_stable_k(X[new], extra, seed)
+    by_total = dict(zip([n_known + e for e in extra], stability))
+    return (None if k_new is None else n_known + k_new), [by_total.get(k, float("nan"))
+                                                          for k in ks]

@@ -1,0 +1,56 @@
+import numpy as np
+
+from cluster.stability import largest_stable_k, new_looking, stability_k, worst_cluster_match
+
+
+def blobs(n_classes: int, seed: int = 0, per_class: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=10.0, size=(n_classes, 8))
+    y = np.repeat(np.arange(n_classes), per_class)
+    return (centres[y] + rng.normal(size=(len(y), 8))).astype(np.float32), y
+
+
+def test_worst_cluster_match():
+    assert worst_cluster_match(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0]), 2) == 1.0
+    # cluster 0 of a split in two: its best match covers half of it
+    assert worst_cluster_match(np.array([0, 0, 0, 0, 1, 1]),
+                               np.array([0, 0, 1, 1, 1, 1]), 2) == 0.5
+
+
+def test_largest_stable_k_finds_the_blobs_and_stops_after_unstable_k():
+    X, _ = blobs(4)
+    k, scores = largest_stable_k(X, list(range(2, 12)), seed=0)
+    assert k == 4
+    assert all(s >= 0.75 for s in scores[:3]) and max(scores[3:6]) < 0.6
+    assert np.isnan(scores[6:]).all()                 # 3 unstable k: the scan stopped
+    assert np.isnan(largest_stable_k(X[:12], [2, 6, 7], seed=0)[1][2])  # k > half the samples
+    again = largest_stable_k(X, list(range(2, 12)), seed=0)                  # seeded
+    assert again[0] == k
+    np.testing.assert_array_equal(again[1], scores)
+
+
+def test_no_structure_gives_no_stable_k():
+    X = np.random.default_rng(0).uniform(size=(400, 8)).astype(np.float32)
+    assert largest_stable_k(X, [2, 3, 4, 5], seed=0)[0] is None
+
+
+def test_new_looking_samples_are_the_unlabeled_ones_far_from_labeled_ones():
+    X, y = blobs(5)
+    known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)
+    new = new_looking(X, known)
+    np.testing.assert_array_equal(new, y >= 3)
+
+
+def test_stability_k_adds_the_new_clusters_to_the_known_classes():
+    X, y = blobs(7)                                   # 3 known classes + 4 new ones
+    known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)
+    k, scores = stability_k(X, known, list(range(2, 13)), seed=0)
+    assert k == 7
+    assert np.isnan(scores[:2]).all()                 # k <= 3: no new cluster to score
+    assert scores[5] >= 0.75 > scores[6]              # k = 7: the 4 new blobs, stable
+
+
+def test_stability_k_without_new_looking_samples_is_the_known_classes():
+    X, y = blobs(3)
+    known = np.where(np.arange(len(y)) % 2 == 0, y, -1)
+    assert stability_k(X, known, list(range(2, 8)), seed=0)[0] == 3
