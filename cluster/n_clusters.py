@@ -12,6 +12,9 @@ or hit-weighted KMeans) and every sample takes its BMU's group. Each k is scored
   boundaries on the SOM grid over the mean within clusters (4-neighbour edges, each weighted by
   the hits of its two units) - high when the boundaries follow the U-matrix's ridges through
   sparsely hit units rather than cutting through dense, smooth regions;
+- ``stability`` (:mod:`cluster.stability`): the number of known classes plus the largest k at
+  which KMeans clusters of the new-looking images (unlabeled images with few labeled neighbours)
+  are reproducible across subsamples; computed on the samples, not per map;
 - ``labeled``: the Hungarian accuracy of the clustering on the images whose class is known
   (Generalized Category Discovery, Vaze et al. 2022): the k whose clusters best recover the known
   classes, while the unlabeled images - of known and unknown classes - are clustered with them.
