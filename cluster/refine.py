@@ -22,7 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from cluster.som import squared_distances
 
-EXPECTED_LABELED = 10             # labeled images a known-class image should expect among its neighbours
+EXPECTED_LABELED = 10             # labeled neighbours a known-class image should expect
 MIN_NEIGHBORS, MAX_NEIGHBORS = 20, 500
 
 
@@ -85,7 +85,8 @@ def neighbourhood_size(labeled: np.ndarray) -> int:
     return max(1, min(wanted, len(labeled) - 1))
 
 
-def known_class_neighbourhood(X: np.ndarray, labeled: np.ndarray) -> tuple[NearestNeighbors, np.ndarray]:
+def known_class_neighbourhood(X: np.ndarray,
+                              labeled: np.ndarray) -> tuple[NearestNeighbors, np.ndarray]:
     """(nearest-neighbour index of ``X``, labeled share among each row's neighbours, itself
     excluded; see :func:`neighbourhood_size` and :func:`labeled_share`)."""
     index = NearestNeighbors(n_neighbors=neighbourhood_size(labeled)).fit(X)
@@ -104,10 +105,10 @@ class OpenSetRefiner:
 
     ``fit(X, labels, known)``: labeled samples (``known`` >= 0) stay pinned to their class's
     cluster (:func:`pinned_clusters`); an unlabeled sample whose nearest neighbours
-    (:func:`neighbourhood_size`) hold at least ``min_share`` times the overall labeled share is known-like and goes
-    to the cluster of the class a logistic regression on the labeled samples predicts; the other
-    unlabeled samples move by k-means among the clusters that hold no known class (among all when
-    there are none) for at most ``max_iter`` iterations.
+    (:func:`neighbourhood_size`) hold at least ``min_share`` times the overall labeled share is
+    known-like and goes to the cluster of the class a logistic regression on the labeled samples
+    predicts; the other unlabeled samples move by k-means among the clusters that hold no known
+    class (among all when there are none) for at most ``max_iter`` iterations.
 
     Attributes: ``labels_``, ``cluster_centers_`` (each cluster's mean; an emptied cluster keeps
     its starting mean), ``known_like_`` (unlabeled samples assigned by the classifier),
