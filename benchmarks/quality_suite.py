@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""Quality on many image sets: does a default carry to data nobody tuned it on?
+
+Every set of ``benchmarks/datasets`` (grayscale items, handwritten digits, coloured glyphs, two
+colour icon themes, photo crops) runs the competition protocol: every other class (sorted) is
+known, and of the known classes 10 %, 30 % and 50 % of the images are labeled (three budgets);
+all other images are unlabeled, and every file has an anonymous name. The real pipeline (stages
+00-04 through the Python API, config defaults plus ``--set KEY=VALUE``) clusters each set at
+each budget; printed per set and budget: NMI, purity, ARI, ACC and k̂ on the **unlabeled
+images** (the headline) and NMI on all images, beside - on the same cached features - the
+un-fine-tuned pipeline (the ``clusters_pretrained`` clustering stage 04 writes), KMeans at the
+true k on the pipeline's own features, and pixels (PCA-50 + KMeans, true k). Then the mean over
+sets per budget, and how often k̂ is within 1 of the true k.
+
+Work folder layout: ``<work>/<set>/raw_img`` (built once), ``<set>/img_<background key>`` + ``masks_...``
+(shared by the budgets), ``<set>/b<budget>/`` (labels CSV, stage records) and its run folders
+``<set>/b<budget>/<model key>/`` (model, features, clusters), so images and features are cached
+per set, budget, background removal, model and image size; a re-run only clusters again. The table is also written to
+``<work>/results/<label>.csv`` (``--label``).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.datasets import DatasetUnavailable, builders  # noqa: E402
+from common.atomic_io import atomic_write_bytes, atomic_write_csv, read_csv_rows  # noqa: E402
+
+BUDGETS = (0.1, 0.3, 0.5)
+QUICK_PER_CLASS = 40
+# the keys that decide the fine-tuned model and its features: one run folder per combination
+MODEL_KEYS = ("BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "FT_EPOCHS", "FT_BATCH_SIZE",
+              "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS",
+              "EXTRACT_PRECISION", "SEED")
+# the keys that decide the background-removed images: one image folder per combination
+BACKGROUND_KEYS = ("BG_METHOD", "BG_WORK_SIZE", "BG_ITERATIONS", "BG_RECT_MARGIN")
+METRICS = ("NMI", "purity", "ARI", "ACC")
+
+
+def write_set(folder: Path, name: str, per_class: int, seed: int) -> list[dict[str, str]]:
+    """Build set ``name`` into ``folder/raw_img`` under anonymous names (kept when already built
+    with the same size); returns the rows of ``folder/truth.csv`` (file, label)."""
+    truth = folder / "truth.csv"
+    stamp = folder / "built.json"
+    wanted = {"set": name, "per_class": per_class, "seed": seed}
+    if truth.exists() and stamp.exists() and json.loads(stamp.read_text()) == wanted:
+        return read_csv_rows(truth)
+    pictures = builders()[name](per_class=per_class, seed=seed)
+    order = np.random.default_rng(seed).permutation(len(pictures))
+    rows = []
+    for number, index in enumerate(order):
+        picture = pictures[index]
+        file = f"img_{number:05d}{picture.suffix}"
+        atomic_write_bytes(folder / "raw_img" / file, picture.data)
+        rows.append({"file": file, "label": picture.label})
+    atomic_write_csv(truth, ("file", "label"), [(r["file"], r["label"]) for r in rows])
+    atomic_write_bytes(stamp, json.dumps(wanted).encode())
+    return rows
+
+
+def labeled_draw(rows: list[dict[str, str]], budget: float, seed: int) -> set[str]:
+    """Files labeled at ``budget``: that share (at least 2) of each known class - every other
+    class in sorted order."""
+    classes = sorted({r["label"] for r in rows})
+    rng = np.random.default_rng(seed)
+    labeled = set()
+    for label in classes[::2]:
+        members = sorted(r["file"] for r in rows if r["label"] == label)
+        count = max(2, int(round(budget * len(members))))
+        labeled.update(members[i] for i in rng.permutation(len(members))[:count])
+    return labeled
+
+
+def settings_key(config, keys: tuple[str, ...]) -> str:
+    """Short digest of the values of ``keys``."""
+    settings = json.dumps(config.fingerprint(keys), sort_keys=True, default=str)
+    return hashlib.sha1(settings.encode()).hexdigest()[:8]
+
+
+def score_subset(truth: dict[str, str], clusters: dict[str, int], files: list[str]) -> dict:
+    from evaluate.metrics import score_all
+
+    files = [f for f in files if f in clusters]
+    return score_all([truth[f] for f in files], [clusters[f] for f in files])
+
+
+def kmeans_true_k(features: np.ndarray, k: int, n_components: int, seed: int) -> np.ndarray:
+    """KMeans at the true k on the features prepared as stage 04 prepares them."""
+    from sklearn.cluster import KMeans
+
+    from cluster.features import FeaturePreparer
+
+    prepared = FeaturePreparer(n_components, random_state=seed).fit_transform(features)
+    return KMeans(k, n_init=10, random_state=seed).fit_predict(prepared)
+
+
+def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides: dict,
+             seed: int, pixel_clusters: dict[str, int]) -> dict:
+    """The pipeline and its baselines on one set at one budget: {row name: scores}."""
+    import somclust
+    from config import load_config
+    from evaluate.run import read_clusters
+    from extract.features import load_feature_set
+
+    work = set_dir / f"b{int(round(budget * 100)):02d}"
+    labeled = labeled_draw(rows, budget, seed)
+    atomic_write_csv(work / "labels.csv", ("file", "label", "trainable"),
+                     [(r["file"], r["label"], int(r["file"] in labeled)) for r in rows])
+    settings = {"RAW_DIR": str(set_dir / "raw_img"), "WORK_DIR": str(work),
+                "LABELS_CSV": str(work / "labels.csv"), "LABEL_SOURCE": "csv", **overrides}
+    config = load_config(settings)
+    background = f"{config.BG_METHOD}_{settings_key(config, BACKGROUND_KEYS)}"
+    settings.update(IMG_DIR=str(set_dir / f"img_{background}"),
+                    MASK_DIR=str(set_dir / f"masks_{background}"),
+                    RUN_DIR=str(work / f"{config.BACKBONE}_{config.IMAGE_SIZE}_"
+                                       f"{background}_{settings_key(config, MODEL_KEYS)}"))
+    pipeline = somclust.Pipeline(**settings)
+    pipeline.run(stages=somclust.api.STAGES[:5])
+    config = pipeline.config
+    truth = {r["file"]: r["label"] for r in rows}
+    unlabeled = [r["file"] for r in rows if r["file"] not in labeled]
+    everyone = [r["file"] for r in rows]
+    clusters = read_clusters(config.run_dir / "clusters.csv")
+    cell = {"pipeline": score_subset(truth, clusters, unlabeled),
+            "pipeline (all images)": score_subset(truth, clusters, everyone)}
+    cell["pipeline"]["k_pred"] = len(set(clusters.values()))
+    untuned = config.run_dir / "clusters_pretrained.csv"
+    if untuned.exists():
+        cell["un-fine-tuned pipeline"] = score_subset(truth, read_clusters(untuned), unlabeled)
+    features, files = load_feature_set(config.run_dir / "features", config.FEATURE_SET)
+    k_true = len(set(truth.values()))
+    assigned = kmeans_true_k(features, k_true, config.FEATURE_PCA, seed)
+    cell["KMeans, true k"] = score_subset(truth, dict(zip(files, assigned.tolist())), unlabeled)
+    cell["pixels, KMeans, true k"] = score_subset(truth, pixel_clusters, unlabeled)
+    cell["k_true"] = k_true
+    return cell
+
+
+def pixel_clustering(set_dir: Path, rows: list[dict[str, str]], seed: int) -> dict[str, int]:
+    """Pixels (32 x 32 RGB) PCA-50 + KMeans at the true k, on every image of the set."""
+    from evaluate.baselines import pca_kmeans, pixel_matrix
+
+    files = [r["file"] for r in rows]
+    pixels = pixel_matrix([set_dir / "raw_img" / f for f in files])
+    assigned = pca_kmeans(pixels, len({r["label"] for r in rows}), seed)
+    return dict(zip(files, assigned.tolist()))
+
+
+def print_table(results: list[dict], budgets: tuple[float, ...]) -> None:
+    """Per set and budget, then the mean over sets per budget, and the k̂ hit rate."""
+    print(f"\n{'set':<13} {'lab':>4} | {'NMI':>5} {'pur':>5} {'ARI':>5} {'ACC':>5} {'k̂/k':>6} | "
+          f"{'all':>5} | {'untun':>5} {'KM k':>5} {'pix':>5}   (NMI on the unlabeled images)")
+    for r in results:
+        print(f"{r['set']:<13} {r['budget']:>4.0%} | {r['NMI']:5.3f} {r['purity']:5.3f} "
+              f"{r['ARI']:5.3f} {r['ACC']:5.3f} {r['k_pred']:>3}/{r['k_true']:<2} | "
+              f"{r['NMI_all']:5.3f} | {r['NMI_untuned']:5.3f} {r['NMI_kmeans']:5.3f} "
+              f"{r['NMI_pixels']:5.3f}")
+    for budget in budgets:
+        part = [r for r in results if r["budget"] == budget]
+        if not part:
+            continue
+        mean = {key: np.nanmean([r[key] for r in part]) for key in
+                ("NMI", "purity", "ARI", "ACC", "NMI_all", "NMI_untuned", "NMI_kmeans",
+                 "NMI_pixels")}
+        print(f"{'mean':<13} {budget:>4.0%} | {mean['NMI']:5.3f} {mean['purity']:5.3f} "
+              f"{mean['ARI']:5.3f} {mean['ACC']:5.3f} {'':>6} | {mean['NMI_all']:5.3f} | "
+              f"{mean['NMI_untuned']:5.3f} {mean['NMI_kmeans']:5.3f} {mean['NMI_pixels']:5.3f}")
+    hits = [abs(r["k_pred"] - r["k_true"]) <= 1 for r in results]
+    print(f"k̂ within 1 of k: {sum(hits)}/{len(hits)} cells ({np.mean(hits):.0%}); "
+          f"mean NMI over all cells {np.mean([r['NMI'] for r in results]):.3f}")
+
+
+def flatten(name: str, budget: float, cell: dict) -> dict:
+    """One result row: the pipeline's scores plus the baselines' NMI."""
+    row = {"set": name, "budget": budget, **{m: cell["pipeline"][m] for m in METRICS},
+           "k_pred": cell["pipeline"]["k_pred"], "k_true": cell["k_true"],
+           "NMI_all": cell["pipeline (all images)"]["NMI"],
+           "NMI_untuned": cell.get("un-fine-tuned pipeline", {}).get("NMI", float("nan")),
+           "NMI_kmeans": cell["KMeans, true k"]["NMI"],
+           "NMI_pixels": cell["pixels, KMeans, true k"]["NMI"]}
+    return row
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE")
+        overrides[key.strip()] = value
+    return overrides
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work-dir", type=Path, default=Path("runs/suite"))
+    parser.add_argument("--sets", nargs="+", help=f"default: all ({', '.join(builders())})")
+    parser.add_argument("--budgets", nargs="+", type=float, default=list(BUDGETS),
+                        help="shares of the known classes' images that are labeled")
+    parser.add_argument("--per-class", type=int, default=0,
+                        help="images per class (0 = each set's default)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_PER_CLASS} images per class, the 30 %% budget only "
+                             "(about 10 min)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="config override for every cell (repeatable)")
+    parser.add_argument("--label", default="", help="name of the results file")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    overrides = parse_overrides(args.overrides)
+    budgets = (0.3,) if args.quick else tuple(args.budgets)
+    per_class = QUICK_PER_CLASS if args.quick else args.per_class
+    work = args.work_dir / ("quick" if args.quick else "full")
+    start, results = time.perf_counter(), []
+    for name in args.sets or list(builders()):
+        set_dir = work / name
+        try:
+            rows = (write_set(set_dir, name, per_class, args.seed) if per_class
+                    else write_set_default(set_dir, name, args.seed))
+        except DatasetUnavailable as error:
+            print(f"{name}: skipped - {error}")
+            continue
+        pixels = pixel_clustering(set_dir, rows, args.seed)
+        for budget in budgets:
+            began = time.perf_counter()
+            cell = run_cell(set_dir, rows, budget, overrides, args.seed, pixels)
+            results.append(flatten(name, budget, cell))
+            r = results[-1]
+            print(f"{name} {budget:.0%}: NMI {r['NMI']:.3f} (untuned {r['NMI_untuned']:.3f}, "
+                  f"KMeans true k {r['NMI_kmeans']:.3f}), k̂ {r['k_pred']}/{r['k_true']}, "
+                  f"{time.perf_counter() - began:.0f} s", flush=True)
+    if not results:
+        raise SystemExit("no set could be built; see the lines above")
+    print(f"\nquality suite ({len(results)} cells, overrides {overrides or 'none'}): "
+          f"{time.perf_counter() - start:.0f} s")
+    print_table(results, budgets)
+    label = args.label or "_".join(f"{k}-{v}" for k, v in overrides.items()) or "default"
+    columns = list(results[0])
+    atomic_write_csv(work / "results" / f"{label}.csv", columns,
+                     [[r[c] for c in columns] for r in results])
+
+
+def write_set_default(set_dir: Path, name: str, seed: int) -> list[dict[str, str]]:
+    """``write_set`` with the set's own default size."""
+    import inspect
+
+    per_class = inspect.signature(builders()[name]).parameters["per_class"].default
+    return write_set(set_dir, name, per_class, seed)
+
+
+if __name__ == "__main__":
+    main()
