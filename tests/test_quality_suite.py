@@ -1,0 +1,121 @@
+"""The quality suite's dataset builders (on tiny fixtures) and its competition protocol."""
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks.datasets import DatasetUnavailable, LabeledPicture, balanced
+from common.images import encode_png
+
+
+def _decoded(picture: LabeledPicture) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(picture.data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image is not None, picture.label
+    return image
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_balanced_caps_each_class_and_drops_thin_ones():
+    pictures = [LabeledPicture(label, b"") for label in "a" * 5 + "b" * 3 + "c"]
+    kept = balanced(pictures, per_class=4, min_per_class=2, seed=0)
+    assert Counter(p.label for p in kept) == {"a": 4, "b": 3}
+    assert kept == balanced(pictures, per_class=4, min_per_class=2, seed=0)
+
+
+def test_fashion_builder_reads_the_idx_files(tmp_path):
+    from benchmarks.datasets import fashion
+
+    labels = np.repeat(np.arange(10), 3)
+    images = np.random.default_rng(0).integers(0, 255, size=(30, 28, 28))
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
+    pictures = fashion.build(per_class=2, directory=tmp_path)
+    assert len(pictures) == 20 and len({p.label for p in pictures}) == 10
+    assert _decoded(pictures[0]).shape == (28, 28)
+    with pytest.raises(DatasetUnavailable, match="dataset-fashion-mnist"):
+        fashion.build(directory=tmp_path / "missing")
+
+
+def test_digits_builder_gives_ten_classes():
+    from benchmarks.datasets import digits
+
+    pictures = digits.build(per_class=3)
+    assert Counter(p.label for p in pictures) == {f"digit_{d}": 3 for d in range(10)}
+    assert _decoded(pictures[0]).shape == (32, 32)
+
+
+def test_glyph_builder_renders_one_picture_per_font_and_character(tmp_path):
+    import matplotlib
+
+    from benchmarks.datasets import glyphs
+
+    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"       # DejaVu, STIX, cm fonts
+    pictures = glyphs.build(per_class=16, font_dirs=[fonts], characters="Ag")
+    assert Counter(p.label for p in pictures) == {"char_0041": 16, "char_0067": 16}
+    image = _decoded(pictures[0])
+    assert image.shape == (glyphs.SIDE, glyphs.SIDE, 3) and image.std() > 10
+    with pytest.raises(DatasetUnavailable, match="apt-get install"):
+        glyphs.build(font_dirs=[tmp_path])
+
+
+def test_icon_theme_builder_groups_by_context_and_drops_copies(tmp_path):
+    from benchmarks.datasets import icon_themes
+
+    rng = np.random.default_rng(0)
+    for context, count in (("apps", 16), ("places", 15), ("emblems", 3)):
+        for size in (32, 48):
+            folder = tmp_path / f"{size}x{size}" / context
+            folder.mkdir(parents=True)
+            for i in range(count):
+                icon = rng.integers(0, 255, size=(size, size, 4), dtype=np.uint8)
+                cv2.imwrite(str(folder / f"icon{i}.png"), icon)
+    same = tmp_path / "48x48" / "apps"
+    (same / "copy.png").write_bytes((same / "icon0.png").read_bytes())     # identical bytes
+    (same / "link.png").symlink_to(same / "icon1.png")
+    pictures = icon_themes.build_gnome(per_class=80, theme_dir=tmp_path)
+    assert Counter(p.label for p in pictures) == {"apps": 16, "places": 15}   # emblems: < 15
+    assert {_decoded(p).shape for p in pictures} == {(48, 48, 4)}            # as shipped, 48 px
+    with pytest.raises(DatasetUnavailable, match="oxygen-icon-theme"):
+        icon_themes.build_oxygen(theme_dir=tmp_path / "none")
+
+
+def test_photo_crop_builder_crops_each_photo(tmp_path):
+    from benchmarks.datasets import photo_crops
+
+    paths = {}
+    for name, colour in (("red", (0, 0, 255)), ("blue", (255, 0, 0))):
+        paths[name] = tmp_path / f"{name}.png"
+        cv2.imwrite(str(paths[name]), np.full((200, 300, 3), colour, np.uint8))
+    pictures = photo_crops.build(per_class=3, paths=paths)
+    assert Counter(p.label for p in pictures) == {"red": 3, "blue": 3}
+    assert _decoded(pictures[0]).shape == (photo_crops.SIDE, photo_crops.SIDE, 3)
+    assert set(photo_crops.photo_paths()) >= {"astronaut", "grace_hopper"}
+    assert all(path.is_file() for path in photo_crops.photo_paths().values())
+
+
+def test_suite_protocol_labels_a_share_of_every_other_class(tmp_path, monkeypatch):
+    from benchmarks import quality_suite
+
+    pictures = [LabeledPicture(label, encode_png(np.full((16, 16), i, np.uint8)))
+                for label in ("a", "b", "c", "d") for i in range(20)]
+    monkeypatch.setattr(quality_suite, "builders", lambda: {"toy": lambda **_: pictures})
+    rows = quality_suite.write_set(tmp_path / "toy", "toy", per_class=20, seed=0)
+    assert len(rows) == 80 and all(r["file"].startswith("img_") for r in rows)   # anonymous
+    assert sorted(p.name for p in (tmp_path / "toy" / "raw_img").iterdir()) == \
+        sorted(r["file"] for r in rows)
+    label_of = {r["file"]: r["label"] for r in rows}
+    for budget, per_class in ((0.1, 2), (0.3, 6), (0.5, 10)):
+        labeled = quality_suite.labeled_draw(rows, budget, seed=0)
+        assert Counter(label_of[f] for f in labeled) == {"a": per_class, "c": per_class}
+        assert labeled == quality_suite.labeled_draw(rows, budget, seed=0)
+    assert quality_suite.write_set(tmp_path / "toy", "toy", per_class=20, seed=0) == rows
