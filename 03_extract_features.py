@@ -20,7 +20,8 @@ def main(argv=None, overrides=None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS + EXECUTION_KEYS), argv, overrides)
     summary = run_once(config.run_dir, "03_extract_features",
                        {**config.fingerprint(KEYS + ("SEED",)),
-                        "inputs": input_signatures(config.run_dir, ("model/finetuned.keras",))},
+                        "inputs": input_signatures(config.run_dir, ("model/finetuned.keras",
+                                                                     "model/image_source.json"))},
                        args.force, lambda: extract_run(config))
     for name, part in (summary or {}).items():
         print(f"{name}: {part['images']} images x {part['dim']} dims ({part['extracted']} "

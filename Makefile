@@ -4,7 +4,7 @@ PYTHON ?= python3
 WORK_DIR ?= work
 export WORK_DIR
 
-.PHONY: install test-deps demo stages model-stages test clean
+.PHONY: install test-deps suite-deps demo stages model-stages test clean
 
 install:
 	@if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then \
@@ -18,13 +18,22 @@ test-deps:
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || \
 		echo "could not install chromium + chromium-driver; the browser test will be skipped"; fi
 
-# The demo runs stages 02-05 for both backbones; both land in $(WORK_DIR)/leaderboard.md.
+# The image sets of benchmarks/quality_suite.py (Debian fonts and icon themes).
+suite-deps: install
+	@if command -v apt-get >/dev/null; then (apt-get update -qq && apt-get install -y -qq \
+		fonts-urw-base35 fonts-dejavu-core fonts-liberation2 fonts-freefont-ttf fonts-noto-core \
+		oxygen-icon-theme gnome-icon-theme) || echo "could not install the suite's packages"; fi
+
+# The demo runs every stage with the defaults (EfficientNet-Lite0, ImageNet weights); another
+# network: `make model-stages BACKBONE=inception_v3 WEIGHTS=imagenet` (its rows join the leaderboard).
+BACKBONE ?= efficientnet_lite0
+WEIGHTS ?= imagenet
+
 stages:
 	$(PYTHON) make_demo_dataset.py
 	$(PYTHON) 00_make_labels.py
 	$(PYTHON) 01_remove_background.py
-	$(MAKE) --no-print-directory model-stages BACKBONE=efficientnet_lite0 WEIGHTS=imagenet
-	$(MAKE) --no-print-directory model-stages BACKBONE=inception_v3 WEIGHTS=none
+	$(MAKE) --no-print-directory model-stages
 
 model-stages:
 	$(PYTHON) 02_finetune.py --backbone $(BACKBONE) --weights $(WEIGHTS)

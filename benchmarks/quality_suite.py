@@ -154,28 +154,47 @@ def pixel_clustering(set_dir: Path, rows: list[dict[str, str]], seed: int) -> di
     return dict(zip(files, assigned.tolist()))
 
 
-def print_table(results: list[dict], budgets: tuple[float, ...]) -> None:
-    """Per set and budget, then the mean over sets per budget, and the k̂ hit rate."""
-    print(f"\n{'set':<13} {'lab':>4} | {'NMI':>5} {'pur':>5} {'ARI':>5} {'ACC':>5} {'k̂/k':>6} | "
-          f"{'all':>5} | {'untun':>5} {'KM k':>5} {'pix':>5}   (NMI on the unlabeled images)")
-    for r in results:
-        print(f"{r['set']:<13} {r['budget']:>4.0%} | {r['NMI']:5.3f} {r['purity']:5.3f} "
-              f"{r['ARI']:5.3f} {r['ACC']:5.3f} {r['k_pred']:>3}/{r['k_true']:<2} | "
-              f"{r['NMI_all']:5.3f} | {r['NMI_untuned']:5.3f} {r['NMI_kmeans']:5.3f} "
-              f"{r['NMI_pixels']:5.3f}")
+SCORES = ("NMI", "purity", "ARI", "ACC", "NMI_all", "NMI_untuned", "NMI_kmeans", "NMI_pixels")
+
+
+def with_means(results: list[dict], budgets: tuple[float, ...]) -> list[dict]:
+    """The result rows, then one row per budget with the mean over sets of every score."""
+    means = []
     for budget in budgets:
         part = [r for r in results if r["budget"] == budget]
-        if not part:
-            continue
-        mean = {key: np.nanmean([r[key] for r in part]) for key in
-                ("NMI", "purity", "ARI", "ACC", "NMI_all", "NMI_untuned", "NMI_kmeans",
-                 "NMI_pixels")}
-        print(f"{'mean':<13} {budget:>4.0%} | {mean['NMI']:5.3f} {mean['purity']:5.3f} "
-              f"{mean['ARI']:5.3f} {mean['ACC']:5.3f} {'':>6} | {mean['NMI_all']:5.3f} | "
-              f"{mean['NMI_untuned']:5.3f} {mean['NMI_kmeans']:5.3f} {mean['NMI_pixels']:5.3f}")
+        if part:
+            means.append({"set": "mean", "budget": budget, "k_pred": "", "k_true": "",
+                          **{key: float(np.nanmean([r[key] for r in part])) for key in SCORES}})
+    return results + means
+
+
+def hit_rate(results: list[dict]) -> str:
     hits = [abs(r["k_pred"] - r["k_true"]) <= 1 for r in results]
-    print(f"k̂ within 1 of k: {sum(hits)}/{len(hits)} cells ({np.mean(hits):.0%}); "
-          f"mean NMI over all cells {np.mean([r['NMI'] for r in results]):.3f}")
+    return f"k̂ within 1 of k: {sum(hits)}/{len(hits)} cells ({np.mean(hits):.0%})"
+
+
+def text_table(rows: list[dict]) -> str:
+    lines = [f"{'set':<13} {'lab':>4} | {'NMI':>5} {'pur':>5} {'ARI':>5} {'ACC':>5} {'k̂/k':>6} | "
+             f"{'all':>5} | {'untun':>5} {'KM k':>5} {'pix':>5}   (NMI on the unlabeled images)"]
+    for r in rows:
+        k = f"{r['k_pred']:>3}/{r['k_true']:<2}" if r["k_true"] != "" else ""
+        lines.append(f"{r['set']:<13} {r['budget']:>4.0%} | {r['NMI']:5.3f} {r['purity']:5.3f} "
+                     f"{r['ARI']:5.3f} {r['ACC']:5.3f} {k:>6} | {r['NMI_all']:5.3f} | "
+                     f"{r['NMI_untuned']:5.3f} {r['NMI_kmeans']:5.3f} {r['NMI_pixels']:5.3f}")
+    return "\n".join(lines)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| set | labeled | NMI | purity | ARI | ACC | k̂ / k | NMI, all images | "
+             "un-fine-tuned pipeline | KMeans, true k | pixels, true k |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        name = f"**{r['set']}**" if r["set"] == "mean" else r["set"]
+        k = f"{r['k_pred']} / {r['k_true']}" if r["k_true"] != "" else ""
+        lines.append(f"| {name} | {r['budget']:.0%} | " + " | ".join(
+            f"{r[key]:.3f}" for key in SCORES[:4]) + f" | {k} | " + " | ".join(
+            f"{r[key]:.3f}" for key in SCORES[4:]) + " |")
+    return "\n".join(lines)
 
 
 def flatten(name: str, budget: float, cell: dict) -> dict:
@@ -243,11 +262,15 @@ def main() -> None:
         raise SystemExit("no set could be built; see the lines above")
     print(f"\nquality suite ({len(results)} cells, overrides {overrides or 'none'}): "
           f"{time.perf_counter() - start:.0f} s")
-    print_table(results, budgets)
+    rows = with_means(results, budgets)
+    print(text_table(rows))
+    print(f"{hit_rate(results)}; mean NMI over all cells {np.mean([r['NMI'] for r in results]):.3f}")
     label = args.label or "_".join(f"{k}-{v}" for k, v in overrides.items()) or "default"
     columns = list(results[0])
     atomic_write_csv(work / "results" / f"{label}.csv", columns,
                      [[r[c] for c in columns] for r in results])
+    atomic_write_bytes(work / "results" / f"{label}.md",
+                       f"{markdown_table(rows)}\n\n{hit_rate(results)}\n".encode())
 
 
 def write_set_default(set_dir: Path, name: str, seed: int) -> list[dict[str, str]]:

@@ -34,7 +34,9 @@ classes tied it would be constant). ``grouping`` applies to the unconstrained gr
 Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
 semi-supervised k-means with the labeled samples pinned to their class's cluster
 (:func:`cluster.refine.pinned_kmeans`); new samples then go to the nearest cluster mean. With
-label anchoring as well, the refinement is open-set (:class:`cluster.refine.OpenSetRefiner`):
+label anchoring as well, and labels dense enough for the labeled-share test
+(:func:`cluster.refine.labeled_share_test_holds`), the refinement is open-set
+(:class:`cluster.refine.OpenSetRefiner`):
 unlabeled samples whose nearest neighbours hold at least ``anchor_share`` times the overall share
 of labeled samples go to the known class a classifier on the labeled samples predicts, the
 others only to the clusters that hold no known class; new samples are assigned the same way.
@@ -56,7 +58,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from cluster.refine import OpenSetRefiner, cluster_means, pinned_kmeans
+from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
 from cluster.som import BatchSOM, squared_distances
 from cluster.stability import stability_k
 
@@ -464,7 +466,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.unit_clusters_ = groupings[chosen]
         fitted = self.unit_clusters_[self.som_.labels_]
         self.refiner_ = None
-        if self.refine_iter and self.anchor_share > 0 and len(np.unique(known[known >= 0])) > 1:
+        open_set = (self.anchor_share > 0 and len(np.unique(known[known >= 0])) > 1
+                    and labeled_share_test_holds(known >= 0, int(fitted.max()) + 1))
+        if self.refine_iter and open_set:
             self.refiner_ = OpenSetRefiner(self.anchor_share, self.refine_iter).fit(
                 X, fitted, known)
             fitted, self.cluster_centers_ = self.refiner_.labels_, self.refiner_.cluster_centers_

@@ -85,6 +85,14 @@ def neighbourhood_size(labeled: np.ndarray) -> int:
     return max(1, min(wanted, len(labeled) - 1))
 
 
+def labeled_share_test_holds(labeled: np.ndarray, n_clusters: int) -> bool:
+    """Whether the labeled-share test can tell known from new classes here: the neighbourhood it
+    needs (:func:`neighbourhood_size`) fits within half of an average cluster (n / 2k). With
+    sparser labels the neighbourhood spans several classes, every image has labeled neighbours,
+    and the test calls new classes known."""
+    return neighbourhood_size(labeled) <= len(labeled) / (2 * max(n_clusters, 1))
+
+
 def known_class_neighbourhood(X: np.ndarray,
                               labeled: np.ndarray) -> tuple[NearestNeighbors, np.ndarray]:
     """(nearest-neighbour index of ``X``, labeled share among each row's neighbours, itself

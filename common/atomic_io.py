@@ -19,7 +19,8 @@ def _umask() -> int:
     return umask
 
 
-FILE_MODE = 0o666 & ~_umask()   # what an ordinary new file gets; mkstemp's are owner-only
+FILE_MODE = 0o666 & ~_umask()
+TEMP_NAME_KEPT = 200            # bytes of the final name kept in a temporary file's name   # what an ordinary new file gets; mkstemp's are owner-only
 
 
 def _holds(path: Path, data: bytes) -> bool:
@@ -40,7 +41,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     if _holds(path, data):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # the name is cut so that the temporary one fits wherever the final one does (255 bytes)
+    kept = path.name.encode("utf-8", "surrogateescape")[:TEMP_NAME_KEPT]
+    prefix = f".{kept.decode('utf-8', 'ignore')}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

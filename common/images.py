@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import cv2
@@ -29,6 +30,26 @@ def list_images(root: str | os.PathLike) -> list[Path]:
     return sorted(found)
 
 
+def name_problem(name: str) -> str:
+    """Why a file name cannot be carried through the run's outputs ("" when it can): one with a
+    line break would take two lines of the line-based outputs (img_paths.txt, labels_true.txt,
+    labels_pred.txt), one that is not valid UTF-8 cannot be written into them at all."""
+    if "\n" in name or "\r" in name:
+        return ("line break in the file name: the line-based outputs need one line per image; "
+                "rename the file")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8 (bytes from another system): rename the file"
+    return ""
+
+
+def printable_name(name: str) -> str:
+    """``name`` with undecodable bytes as \\xNN and line breaks as \\n, for logs and CSVs."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _image_size_from_header(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the header without decoding: read directly for PNG (the common
     case, 4x cheaper than asking Pillow), else where Pillow can tell."""
@@ -54,6 +75,9 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     try:
+        mode = path.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):   # a FIFO would block the read forever
+            raise ImageReadError("not a regular file (a FIFO, socket or device): skipped")
         data = path.read_bytes()
     except IsADirectoryError:
         raise ImageReadError("is a folder, not an image file") from None
@@ -70,12 +94,33 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError("truncated JPEG (no end-of-image marker): re-copy or re-export it")
     buffer = np.frombuffer(data, dtype=np.uint8)
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF orientation applied
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image is not None else _scaled_samples(data)
     if image is None:
         raise ImageReadError("not a decodable image (corrupt, truncated or not an image format)")
     height, width = image.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise ImageReadError(f"too small ({width}x{height} px, need at least {MIN_SIDE} px a side)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
+
+
+def _scaled_samples(data: bytes) -> np.ndarray | None:
+    """RGB uint8 of a one-channel image OpenCV cannot decode (32-bit float or integer samples,
+    as in scientific TIFFs), its value range stretched to 0-255; None if Pillow cannot read it."""
+    try:
+        from io import BytesIO
+
+        from PIL import Image
+
+        with Image.open(BytesIO(data)) as opened:
+            if opened.mode not in ("F", "I", "I;16", "I;16B"):
+                return None
+            values = np.asarray(opened, dtype=np.float64)
+    except Exception:  # noqa: BLE001 - whatever Pillow cannot read is not decodable
+        return None
+    finite = values[np.isfinite(values)]
+    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+    scaled = np.nan_to_num((values - low) / max(high - low, 1e-12) * 255.0)
+    return np.repeat(np.clip(scaled, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:

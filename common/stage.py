@@ -38,9 +38,10 @@ def folder_signature(root: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     for path in list_images(root):
         try:
-            digest.update(f"{path.relative_to(root)}:{file_signature(path)}\n".encode())
+            entry = f"{path.relative_to(root)}:{file_signature(path)}\n"
         except OSError:                      # a dangling link or a loop: its name still counts
-            digest.update(f"{path.relative_to(root)}:?\n".encode())
+            entry = f"{path.relative_to(root)}:?\n"
+        digest.update(entry.encode("utf-8", "surrogateescape"))   # names need not be UTF-8
     return digest.hexdigest()
 
 

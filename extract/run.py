@@ -9,6 +9,7 @@ from common.errors import SomclustError
 from common.run_index import load_run_index
 from common.stage import file_signature, read_record
 from config import Config
+from finetune.image_source import read_image_source, with_source
 from extract.features import MODEL_FILES, BatchExtractor, LocalExtractor, extract_features
 
 
@@ -16,6 +17,7 @@ def model_key(config: Config, name: str) -> str:
     """What the features of ``name`` depend on besides the image: cached rows made with another
     model, image size, layer or precision are not reused."""
     settings = config.fingerprint(("IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_PRECISION"))
+    settings["image_source"] = read_image_source(config.run_dir)
     if name == "features":           # the fine-tuned weights, rewritten when 02 re-runs
         settings["model"] = file_signature(config.run_dir / "model" / MODEL_FILES[name])
     else:                            # rebuilt by stage 03 from the backbone, its weights and seed
@@ -43,7 +45,8 @@ def make_extractor(config: Config, name: str, load_model: Callable) -> BatchExtr
 
 def extract_run(config: Config) -> dict:
     """Extract ``features`` (fine-tuned network) and, with EXTRACT_BASELINE, ``features_pretrained``
-    (the backbone before fine-tuning, saved beside it) for every processed image."""
+    (the backbone before fine-tuning, saved beside it) for every processed image, in the version
+    (background removed or raw) stage 02 chose."""
     import keras
 
     from finetune.backbones import build_backbone
@@ -58,7 +61,8 @@ def extract_run(config: Config) -> dict:
         raise SomclustError(f"{model_path} was fine-tuned on {trained['IMAGE_SIZE']} px images, "
                             f"not IMAGE_SIZE={config.IMAGE_SIZE}: run 02_finetune.py with "
                             "the same IMAGE_SIZE first")
-    records = load_run_index(config.work_dir, config.IMG_DIR)
+    records = with_source(load_run_index(config.work_dir, config.IMG_DIR),
+                          read_image_source(config.run_dir), config.RAW_DIR)
     files, paths = [r.file for r in records], [r.image_path for r in records]
     models = {"features": lambda: keras.models.load_model(model_path)}
     if config.EXTRACT_BASELINE:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable, Sequence
 
 import keras
+import numpy as np
 
 from common.errors import SomclustError
 
@@ -128,3 +130,20 @@ def feature_extractor(model: keras.Model, layer_name: str = "",
     if len(features.shape) == 4:
         features = keras.layers.GlobalAveragePooling2D()(features)
     return keras.Model(inputs, features, name="feature_extractor")
+
+
+def pretrained_features(name: str, weights: str, image_size: int, seed: int,
+                        batch_size: int = 64) -> Callable[[Sequence[str | Path]], np.ndarray]:
+    """A function giving the pooled features (N, D) of image files by the backbone as it is."""
+    from finetune.data import load_batch
+    from finetune.train import set_determinism
+
+    set_determinism(seed)
+    network = build_backbone(name, weights, image_size)
+
+    def features_of(paths: Sequence[str | Path]) -> np.ndarray:
+        return np.concatenate([np.asarray(network.predict_on_batch(
+            load_batch(paths[start:start + batch_size], image_size)), np.float32)
+            for start in range(0, len(paths), batch_size)])
+
+    return features_of

@@ -91,6 +91,36 @@ def split_train_validation(labels: np.ndarray, fraction: float,
     return np.sort(np.array(train, dtype=int)), np.sort(np.array(validation, dtype=int))
 
 
+def _json_settings(settings: FineTuneSettings) -> dict:
+    """The settings a saved model depends on (not how long it trains), as JSON values."""
+    return json.loads(json.dumps({k: v for k, v in asdict(settings).items()
+                                  if k not in ("epochs", "patience")}))
+
+
+def keep_backbone(model_dir: Path, settings: FineTuneSettings, n_classes: int,
+                  n_images: int) -> dict:
+    """Save the backbone as it is as the run's model (nothing to fine-tune on, or FT_EPOCHS=0);
+    returns the summary, with ``epochs_done`` 0."""
+    why = ("FT_EPOCHS=0" if settings.epochs == 0 else
+           f"labeled images of {n_classes} class{'es' if n_classes != 1 else ''}, need 2")
+    LOG.warning("not fine-tuning (%s): the %s network (%s weights) is used as it is",
+                why, settings.backbone, settings.weights)
+    if settings.weights == "none":
+        LOG.warning("WEIGHTS=none gives a random network whose features carry little: use "
+                    "pretrained weights, or fine-tune it on thousands of labeled images")
+    state_path, kept = model_dir / "state.json", {"kept_backbone": _json_settings(settings)}
+    saved = state_path.exists() and json.loads(state_path.read_text()) == kept
+    if not (saved and (model_dir / FINAL_MODEL).exists()):    # (else: features made with it stay)
+        for stale in ("training_log.csv", "best.keras", "last.keras", "state.json"):
+            (model_dir / stale).unlink(missing_ok=True)
+        set_determinism(settings.seed)
+        backbone = build_backbone(settings.backbone, settings.weights, settings.image_size)
+        save_model_atomically(backbone, model_dir / FINAL_MODEL)
+        atomic_write_json(state_path, kept)
+    return {"classes": n_classes, "train_images": 0, "validation_images": 0, "epochs_done": 0,
+            "best_epoch": 0, "labeled_images": n_images}
+
+
 def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str | Path,
               settings: FineTuneSettings) -> dict:
     """Fine-tune the backbone to classify ``labels``; returns a summary.
@@ -101,18 +131,15 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise SomclustError(f"fine-tuning needs labeled images of at least 2 classes, found "
-                            f"{len(classes)}; put labeled images in RAW_DIR/<class_name>/ folders "
-                            "or set FT_EPOCHS=0 to use the backbone as it is")
+    if len(classes) < 2 or settings.epochs == 0:
+        return keep_backbone(model_dir, settings, len(classes), len(paths))
     y = np.array([classes.index(label) for label in labels], dtype=np.int32)
     train_idx, val_idx = split_train_validation(y, settings.validation_split, settings.seed)
     paths = [str(p) for p in paths]
     set_determinism(settings.seed)
     state_path = model_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    resumable = {k: v for k, v in asdict(settings).items() if k not in ("epochs", "patience")}
-    resumable = json.loads(json.dumps(resumable))
+    resumable = _json_settings(settings)
     if state.get("settings") == resumable and (model_dir / "last.keras").exists():
         model = keras.models.load_model(model_dir / "last.keras")
         LOG.info("resuming fine-tuning after epoch %d", state.get("epochs_done", 0))

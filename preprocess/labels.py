@@ -16,7 +16,7 @@ from pathlib import Path
 
 from common.atomic_io import atomic_write_csv, atomic_write_text, read_csv_rows
 from common.errors import SomclustError
-from common.images import list_images
+from common.images import list_images, name_problem, printable_name
 from common.skips import SkipLog
 
 LOG = logging.getLogger("somclust")
@@ -61,7 +61,14 @@ def collect_labels(raw_dir: str | Path, source: str, labels_csv: str | Path | No
     if not raw_dir.is_dir():
         raise SomclustError(f"RAW_DIR {raw_dir} does not exist; put your images there or pass "
                             "--raw-dir (run make_demo_dataset.py for the demo data)")
-    files = [str(p.relative_to(raw_dir)) for p in list_images(raw_dir)]
+    files = []
+    for path in list_images(raw_dir):
+        file = str(path.relative_to(raw_dir))
+        problem = name_problem(file)
+        if problem:
+            skips.skip(printable_name(file), problem)
+        else:
+            files.append(file)
     if not files:
         raise SomclustError(f"no images (.png, .jpg, ...) found in RAW_DIR {raw_dir}")
     csv_path = Path(labels_csv) if labels_csv else None

@@ -17,9 +17,10 @@ import numpy as np
 from tqdm import tqdm
 
 from common.errors import ImageReadError, SomclustError
-from common.images import list_images, read_rgb, resize_square
+from common.images import list_images, name_problem, printable_name, read_rgb, resize_square
 from common.stage import read_record
 from extract.features import FEATURE_SETS, MODEL_FILES, combine_features
+from finetune.image_source import read_image_source
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask
 
 LOG = logging.getLogger("somclust")
@@ -72,6 +73,7 @@ class ClusterPredictor:
                                     "03_extract_features.py for this run first")
         self.background = BackgroundParams(background["BG_METHOD"], background["BG_WORK_SIZE"],
                                            background["BG_ITERATIONS"], background["BG_RECT_MARGIN"])
+        self.removes_background = read_image_source(run_dir) == "removed"
         self.image_size = int(extraction["IMAGE_SIZE"])
         self.batch_size = int(extraction["EXTRACT_BATCH_SIZE"])
         precision = extraction.get("EXTRACT_PRECISION", "float32")
@@ -83,9 +85,10 @@ class ClusterPredictor:
 
     def _pixels(self, path: Path) -> np.ndarray:
         image = read_rgb(path)
-        cleaned = apply_mask(image, foreground_mask(image, self.background),
-                             self.background.fill_value)
-        return resize_square(cleaned, self.image_size).astype(np.float32)
+        if self.removes_background:         # as the run's network saw its images (stage 02)
+            image = apply_mask(image, foreground_mask(image, self.background),
+                               self.background.fill_value)
+        return resize_square(image, self.image_size).astype(np.float32)
 
     def predict(self, paths: Sequence[str | os.PathLike]) -> list[Prediction]:
         """One Prediction per image (folders are expanded), in order."""
@@ -96,6 +99,11 @@ class ClusterPredictor:
             batch, pixels = paths[start:start + self.batch_size], []
             usable = []
             for path in batch:
+                problem = name_problem(str(path))
+                if problem:                  # such a name cannot be written to the CSV
+                    LOG.warning("skipped %s: %s", printable_name(str(path)), problem)
+                    results.append(Prediction(printable_name(str(path)), -1, error=problem))
+                    continue
                 try:
                     pixels.append(self._pixels(path))
                     usable.append(path)
@@ -112,5 +120,5 @@ class ClusterPredictor:
             clusters = self.clusterer.predict(prepared)
             results.extend(Prediction(str(p), int(c), int(n))
                            for p, c, n in zip(usable, clusters, nodes))
-        order = {str(p): i for i, p in enumerate(paths)}
-        return sorted(results, key=lambda r: order[r.path])
+        order = {printable_name(str(p)): i for i, p in enumerate(paths)}
+        return sorted(results, key=lambda r: order[printable_name(r.path)])

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -107,8 +108,11 @@ def make_corpus(raw: Path) -> Corpus:
     usable("unlabeled/bitmap.bmp", "BMP", _shape_image("square", 70))
     usable("unlabeled/scan.tiff", "TIFF", _shape_image("circle", 71))
     usable("unlabeled/web.webp", "WebP", _shape_image("square", 72), lossless=True)
+    usable("unlabeled/float.tif", "32-bit float TIFF",
+           Image.fromarray(_shape_image("circle", 77)[..., 0].astype(np.float32) * 3.5))   # mode F
     usable("circle/deeper/nested.png", "image in a nested folder", _shape_image("circle", 73))
     usable("lonely/only_one.png", "a class with one image", _shape_image("square", 74))
+    usable(f"unlabeled/{'n' * 246}.png", "a 250-character file name", _shape_image("circle", 76))
 
     (raw / "unlabeled/loop_a.png").symlink_to("loop_b.png")
     (raw / "unlabeled/loop_b.png").symlink_to("loop_a.png")
@@ -122,6 +126,20 @@ def make_corpus(raw: Path) -> Corpus:
     corpus.kinds.append("folder named like an image")
     (raw / "unlabeled/notes.txt").write_text("not an image, ignored by extension")
     corpus.kinds.append("non-image file")
+    odd_names = {"unlabeled/two\nlines.png": "line break in the file name",
+                 os.fsdecode(b"unlabeled/\xff\xfe.png"): "not valid UTF-8"}
+    for number, (file, reason) in enumerate(odd_names.items()):
+        _save(raw / file, _shape_image("circle", 80 + number))
+        corpus.skipped[file.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                       .replace("\n", "\\n")] = reason
+    corpus.kinds += ["line break in a file name", "file name that is not valid UTF-8"]
+    os.mkfifo(raw / "unlabeled/pipe.png")            # reading it would wait for a writer forever
+    corpus.skipped["unlabeled/pipe.png"] = "not a regular file"
+    corpus.kinds.append("FIFO named like an image")
+    with socket.socket(socket.AF_UNIX) as server:      # the socket file outlives the socket
+        server.bind(str(raw / "unlabeled/socket.png"))
+    corpus.skipped["unlabeled/socket.png"] = "not a regular file"
+    corpus.kinds.append("Unix socket named like an image")
     locked = raw / "unlabeled/unreadable.png"
     _save(locked, _shape_image("circle", 75))
     locked.chmod(0)

@@ -37,5 +37,5 @@ def tiny_run(tmp_path_factory):
     run_script(STAGES[0], work)
     raw_hash = tree_hash(work / "raw_img")
     outputs = {script: run_script(script, work).stdout for script in STAGES[1:]}
-    return SimpleNamespace(work=work, run_dir=work / "inception_v3", raw_hash=raw_hash,
+    return SimpleNamespace(work=work, run_dir=work / "efficientnet_lite0", raw_hash=raw_hash,
                            outputs=outputs)

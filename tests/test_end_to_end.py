@@ -67,3 +67,24 @@ def test_invalid_config_is_one_clear_line(tmp_path):
 def test_missing_inputs_name_the_previous_stage(tmp_path):
     result = run_script("04_cluster.py", tmp_path, check=False)
     assert result.returncode == 2 and "run 00_make_labels.py first" in result.stderr
+
+
+def test_flat_folder_without_labels_runs_every_stage(tiny_run, tmp_path):
+    """No class folders, no CSV: 02 keeps the pretrained network (one line says so), the rest
+    clusters with it; a second 02 keeps the saved model (features are not recomputed)."""
+    import shutil
+
+    raw = tmp_path / "photos"
+    raw.mkdir()
+    for i, path in enumerate(sorted((tiny_run.work / "raw_img").rglob("*.png"))[:30]):
+        shutil.copy(path, raw / f"photo_{i:02d}.png")
+    work = tmp_path / "work"
+    outputs = {script: run_script(script, work, RAW_DIR=str(raw)) for script in STAGES[1:6]}
+    assert "not fine-tuning (labeled images of 0 classes, need 2)" in outputs["02_finetune.py"].stderr
+    assert "kept as it is" in outputs["02_finetune.py"].stdout
+    clusters = (work / "efficientnet_lite0" / "clusters.csv").read_text().splitlines()
+    assert len(clusters) == 31
+    model = work / "efficientnet_lite0" / "model" / "finetuned.keras"
+    saved = model.stat().st_mtime_ns
+    run_script("02_finetune.py", work, "--ft-patience", "5", RAW_DIR=str(raw))    # runs again
+    assert model.stat().st_mtime_ns == saved

@@ -108,7 +108,7 @@ def test_stage_03_on_ray_gives_the_same_features(tiny_run, tmp_path):
 
     work = tmp_path / "work"
     shutil.copytree(tiny_run.work, work, symlinks=True)
-    features = work / "inception_v3" / "features"
+    features = work / "efficientnet_lite0" / "features"
     shutil.rmtree(features)                        # nothing to reuse: every row is computed
     result = run_script("03_extract_features.py", work, "--ray", "local",
                         EXTRACT_ACTOR_CPUS="1", EXTRACT_BATCH_SIZE="16")
@@ -129,10 +129,10 @@ def test_stage_03_in_bfloat16_recomputes_close_features(tiny_run, tmp_path):
     result = run_script("03_extract_features.py", work, "--extract-precision", "bfloat16")
     assert "80 extracted, 0 reused" in result.stdout      # float32 rows are not reused
     for name in ("features", "features_pretrained"):
-        fast, _ = load_features(work / "inception_v3" / "features", name)
+        fast, _ = load_features(work / "efficientnet_lite0" / "features", name)
         exact, _ = load_features(tiny_run.run_dir / "features", name)
         assert fast.dtype == np.float32 and not np.array_equal(fast, exact)
         cosine = (fast * exact).sum(1) / np.linalg.norm(fast, axis=1) / np.linalg.norm(exact, axis=1)
-        assert cosine.min() > 0.999, name
+        assert cosine.min() > 0.98, name      # EfficientNet-Lite0 (ImageNet): 0.983 at 75 px
     other_size = run_script("03_extract_features.py", work, "--image-size", "80", check=False)
     assert other_size.returncode == 2 and "fine-tuned on 75 px images" in other_size.stderr

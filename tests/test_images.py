@@ -67,3 +67,28 @@ def test_png_size_is_read_from_the_header_like_pillow():
     Image.new("RGB", (37, 21)).save(buffer, format="JPEG")
     assert _image_size_from_header(buffer.getvalue()) == (37, 21)
     assert _image_size_from_header(b"\x89PNG\r\n\x1a\n" + b"\x00" * 4) is None
+
+
+def test_names_that_cannot_reach_the_line_based_outputs():
+    import os
+
+    from common.images import name_problem, printable_name
+
+    assert name_problem("café/photo 1.png") == ""
+    assert "line break" in name_problem("two\nlines.png")
+    odd = os.fsdecode(b"\xff\xfe.png")
+    assert "not valid UTF-8" in name_problem(odd)
+    assert printable_name(odd) == "\\xff\\xfe.png" and printable_name("a\nb") == "a\\nb"
+
+
+def test_a_float_tiff_is_read_with_its_range_stretched(tmp_path):
+    from PIL import Image
+
+    from common.images import read_rgb
+
+    values = np.linspace(-2.0, 5000.0, 40 * 30, dtype=np.float32).reshape(30, 40)
+    Image.fromarray(values).save(tmp_path / "float.tif")        # mode F
+    image = read_rgb(tmp_path / "float.tif")
+    assert image.shape == (30, 40, 3) and image.dtype == np.uint8
+    assert image.min() == 0 and image.max() == 255
+    assert np.all(np.diff(image[..., 0].ravel().astype(int)) >= 0)      # order kept

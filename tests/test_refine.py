@@ -112,3 +112,14 @@ def test_open_set_refinement_needs_two_known_classes():
     X, y, known = known_next_to_new()
     with pytest.raises(ValueError, match=">= 2 classes"):
         OpenSetRefiner().fit(X, np.minimum(y, 1), np.where(known == 0, 0, -1))
+
+
+def test_labeled_share_test_needs_a_neighbourhood_within_half_a_cluster():
+    from cluster.refine import labeled_share_test_holds
+
+    dense = np.zeros(1000, dtype=bool)
+    dense[::3] = True                         # a third labeled: 30 neighbours, half a cluster 50
+    assert labeled_share_test_holds(dense, n_clusters=10)
+    sparse = np.zeros(1000, dtype=bool)
+    sparse[::20] = True                       # 5 % labeled: 200 neighbours span several classes
+    assert not labeled_share_test_holds(sparse, n_clusters=10)

@@ -150,7 +150,7 @@ def test_python_api(tiny_run):
     settings = {**TINY, "WORK_DIR": str(tiny_run.work)}
     pipeline = somclust.Pipeline(**settings).run()          # every stage already done: no-ops
     assert pipeline.clusters() == _clusters(tiny_run.run_dir)
-    assert pipeline.leaderboard()[0]["run"].startswith("inception_v3/")
+    assert pipeline.leaderboard()[0]["run"].startswith("efficientnet_lite0/")
     assert pipeline.report_path.exists()
     files = sorted(pipeline.clusters())[:6]
     predictions = somclust.predict([tiny_run.work / "raw_img" / f for f in files], **settings)

@@ -45,3 +45,11 @@ def test_rewriting_the_same_output_keeps_the_next_stage_done(tmp_path):
     atomic_write_text(labels, "file,label\na.png,coat\n")
     assert input_signatures(tmp_path, ("labels_true.csv",)) != before
     assert labels.read_text() == "file,label\na.png,coat\n"
+
+
+def test_a_long_file_name_gets_a_temporary_name_that_fits(tmp_path):
+    from common.atomic_io import atomic_write_bytes
+
+    path = tmp_path / f"{'x' * 246}.png"            # 250 characters: legal, no room for more
+    atomic_write_bytes(path, b"data")
+    assert path.read_bytes() == b"data" and [p.name for p in tmp_path.iterdir()] == [path.name]

@@ -1,0 +1,74 @@
+"""Choosing by the labels whether the network sees background-removed or raw images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from common.run_index import ImageRecord
+from finetune.image_source import (choose_image_source, clearly_better, comparison_draw,
+                                   neighbour_accuracy, read_image_source, save_image_source,
+                                   with_source)
+
+
+def test_neighbour_accuracy_prefers_the_view_that_carries_the_classes(blobs):
+    X, y = blobs
+    noise = np.random.default_rng(1).normal(size=X.shape)
+    assert neighbour_accuracy(X, y) == 1.0
+    assert neighbour_accuracy(noise, y) < 0.4                   # six classes: chance is 1/6
+    assert neighbour_accuracy(X[[0, 80]], y[[0, 80]]) == 0.0 and np.isnan(neighbour_accuracy(X[:1], y[:1]))
+
+
+def test_clearly_better_is_a_sign_test():
+    many = np.ones(40, dtype=bool)
+    assert clearly_better(many, np.zeros(40, dtype=bool))               # 40 wins, 0 losses
+    few = np.array([True] * 4 + [False] * 36)
+    assert not clearly_better(few, np.zeros(40, dtype=bool))            # 4 <= 2 * sqrt(4)
+    assert not clearly_better(np.zeros(40, dtype=bool), many)
+
+
+def test_comparison_draw_caps_each_class_and_is_seeded():
+    labels = ["a"] * 7 + ["b"] * 2
+    rows = comparison_draw(labels, per_class=3, seed=0)
+    assert sorted(labels[i] for i in rows) == ["a", "a", "a", "b", "b"]
+    assert np.array_equal(rows, comparison_draw(labels, per_class=3, seed=0))
+
+
+def _records(tmp_path: Path, n: int = 40) -> list[ImageRecord]:
+    return [ImageRecord(f"c{i % 2}/x{i}.png", tmp_path / "img" / f"c{i % 2}/x{i}.png", f"c{i % 2}",
+                        True) for i in range(n)]
+
+
+def test_the_version_that_separates_the_labeled_classes_is_chosen(tmp_path, blobs):
+    X, _ = blobs
+    records = _records(tmp_path)
+    classes = np.array([int(r.label[1]) for r in records])
+    informative = X[np.where(classes == 0, 0, 80) + np.arange(len(records))]   # two blobs
+    noise = np.random.default_rng(0).normal(size=informative.shape)
+
+    def features_raw_good(paths):
+        raw = str(paths[0]).startswith(str(tmp_path / "raw"))
+        return informative if raw else noise
+
+    choice = choose_image_source(records, tmp_path / "raw", features_raw_good, seed=0)
+    assert choice["source"] == "raw" and choice["accuracy"]["raw"] == 1.0
+    def features_removed_good(paths):
+        return noise if features_raw_good(paths) is informative else informative
+
+    choice = choose_image_source(records, tmp_path / "raw", features_removed_good, seed=0)
+    assert choice["source"] == "removed"
+    one_class = [r for r in records if r.label == "c0"]
+    assert choose_image_source(one_class, tmp_path / "raw", features_raw_good, 0) == \
+        {"source": "raw", "accuracy": {}}                            # no evidence: no removal
+    tie = choose_image_source(records, tmp_path / "raw", lambda paths: informative, seed=0)
+    assert tie["source"] == "raw"
+
+
+def test_the_choice_is_saved_and_applied(tmp_path):
+    records = _records(tmp_path, 4)
+    assert read_image_source(tmp_path) == "removed"               # nothing recorded yet
+    save_image_source(tmp_path / "model", {"source": "raw", "accuracy": {}})
+    assert read_image_source(tmp_path) == "raw"
+    moved = with_source(records, "raw", tmp_path / "raw")
+    assert [r.image_path for r in moved] == [tmp_path / "raw" / r.file for r in records]
+    assert with_source(records, "removed", tmp_path / "raw") == records
