@@ -43,9 +43,10 @@ def tree_hash(folder: Path) -> str:
     for dirpath, dirnames, filenames in sorted(os.walk(folder, followlinks=False)):
         for name in sorted(dirnames + filenames):
             path = Path(dirpath) / name
-            digest.update(f"{path.relative_to(folder)}:{path.lstat().st_mode:o}".encode())
+            entry = f"{path.relative_to(folder)}:{path.lstat().st_mode:o}"
+            digest.update(entry.encode("utf-8", "surrogateescape"))     # names need not be UTF-8
             if path.is_symlink():
-                digest.update(os.readlink(path).encode())
+                digest.update(os.readlink(path).encode("utf-8", "surrogateescape"))
             elif path.is_file():
                 digest.update(path.read_bytes())
     return digest.hexdigest()
