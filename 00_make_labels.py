@@ -27,7 +27,8 @@ def main(argv=None, overrides=None) -> int:
     inputs = {"raw_images": folder_signature(config.RAW_DIR) if Path(config.RAW_DIR).is_dir() else "",
               "labels_csv": file_signature(labels_csv) if labels_csv.is_file() else ""}
     summary = run_once(config.work_dir, "00_make_labels", {**config.fingerprint(KEYS), **inputs},
-                       args.force, work)
+                       args.force, work, outputs=("labels_true.csv", "img_paths.txt",
+                                                  "labels_true.txt"))
     if summary:
         print(f"labels: {summary['images']} images, {summary['labeled']} with a true label in "
               f"{summary['classes']} classes, {summary['trainable']} usable for fine-tuning "

@@ -34,7 +34,8 @@ def main(argv=None, overrides=None) -> int:
 
     fingerprint = {**config.fingerprint(KEYS),
                    "inputs": input_signatures(config.work_dir, ("labels_true.csv",))}
-    summary = run_once(config.work_dir, "01_remove_background", fingerprint, args.force, work)
+    summary = run_once(config.work_dir, "01_remove_background", fingerprint, args.force, work,
+                       outputs=("processed.csv",))
     if summary:
         print(f"background removal: {summary['processed']} images -> {config.IMG_DIR}, "
               f"{summary['skipped']} skipped")

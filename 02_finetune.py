@@ -37,7 +37,8 @@ def main(argv=None, overrides=None) -> int:
     summary = run_once(config.run_dir, "02_finetune", {**config.fingerprint(KEYS + ("SEED",)),
                         "inputs": input_signatures(config.work_dir,
                                                    ("labels_true.csv", "processed.csv"))},
-                       args.force, work)
+                       args.force, work, outputs=("model/finetuned.keras",
+                                                  "model/image_source.json"))
     choice = (summary or {}).get("image_source", {})
     if choice.get("accuracy"):
         print(f"images for the network: {choice['source']} (5-NN accuracy of the pretrained "

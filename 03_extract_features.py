@@ -22,7 +22,10 @@ def main(argv=None, overrides=None) -> int:
                        {**config.fingerprint(KEYS + ("SEED",)),
                         "inputs": input_signatures(config.run_dir, ("model/finetuned.keras",
                                                                      "model/image_source.json"))},
-                       args.force, lambda: extract_run(config))
+                       args.force, lambda: extract_run(config),
+                       outputs=tuple(f"features/{name}{suffix}" for name in (
+                           ("features", "features_pretrained") if config.EXTRACT_BASELINE
+                           else ("features",)) for suffix in (".npy", "_index.csv")))
     for name, part in (summary or {}).items():
         print(f"{name}: {part['images']} images x {part['dim']} dims ({part['extracted']} "
               f"extracted, {part['reused']} reused, {part['invalid']} unreadable)")

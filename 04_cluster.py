@@ -42,7 +42,8 @@ def main(argv=None, overrides=None) -> int:
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
                    "inputs": input_signatures(feature_dir, ("features.npy",
                                                               "features_pretrained.npy"))}
-    summary = run_once(config.run_dir, "04_cluster", fingerprint, args.force, work)
+    summary = run_once(config.run_dir, "04_cluster", fingerprint, args.force, work,
+                       outputs=("clusters.csv", "clusters_model.pkl"))
     for name, part in (summary or {}).items():
         by_criterion = ", ".join(f"{c}={k}" for c, k in part["k_by_criterion"].items())
         print(f"{name}: {part['images']} images -> k={part['n_clusters']} by {part['criterion']} "

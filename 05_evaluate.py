@@ -35,7 +35,8 @@ def main(argv=None, overrides=None) -> int:
 
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
                    "inputs": input_signatures(config.run_dir, INPUTS)}
-    summary = run_once(config.run_dir, "05_evaluate", fingerprint, args.force, work)
+    summary = run_once(config.run_dir, "05_evaluate", fingerprint, args.force, work,
+                       outputs=("labels_pred.txt",))
     if summary:
         print(f"scored {summary['scored_images']} images with a true label  (run {run_key(config)})")
         print(f"{'method':<56} {'NMI':>6} {'purity':>6} {'ARI':>6} {'ACC':>6} {'k':>4}")

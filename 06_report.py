@@ -3,6 +3,8 @@
 writes one folder per cluster with copies of the raw images and a clusters.csv."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from common.atomic_io import read_csv_rows
 from common.cli import parse_config, run_main, stage_parser
 from common.errors import SomclustError
@@ -31,7 +33,8 @@ def main(argv=None, overrides=None) -> int:
                        lambda: build_report(paths, config.REPORT_DIR,
                                             f"somclust report: {config.run_dir}",
                                             config.REPORT_SAMPLE, config.REPORT_MONTAGE,
-                                            config.SEED))
+                                            config.SEED),
+                       outputs=(str(Path(config.REPORT_DIR).resolve() / "report.html"),))
     if summary:
         print(f"report: {summary['report']} ({summary['images']} images, {summary['clusters']} "
               f"clusters, {summary['figures']} figures saved beside it as PNG)")

@@ -78,18 +78,34 @@ def read_record(work_dir: str | Path, stage: str) -> dict[str, Any]:
         return {}
 
 
+def output_signatures(work_dir: str | Path, outputs: tuple[str, ...]) -> dict[str, str]:
+    """{output: signature} of a stage's output files (relative to ``work_dir`` or absolute);
+    "missing" for those that do not exist."""
+    return {name: file_signature(Path(work_dir) / name) if (Path(work_dir) / name).is_file()
+            else "missing" for name in outputs}
+
+
 def is_done(work_dir: str | Path, stage: str, fingerprint: dict[str, Any]) -> bool:
-    """True when ``stage`` finished before with exactly this fingerprint."""
+    """True when ``stage`` finished before with exactly this fingerprint and the outputs it
+    recorded are still there, unchanged."""
     recorded = read_record(work_dir, stage)
-    return bool(recorded) and (recorded.get("fingerprint")
-                               == json.loads(json.dumps(fingerprint, default=str)))
+    if not recorded or recorded.get("fingerprint") != json.loads(json.dumps(fingerprint,
+                                                                          default=str)):
+        return False
+    outputs = recorded.get("outputs", {})
+    changed = [name for name, signature in output_signatures(work_dir, tuple(outputs)).items()
+               if signature != outputs[name]]
+    if changed:
+        LOG.info("%s: its output %s was deleted or changed; running it again", stage, changed[0])
+    return not changed
 
 
 def mark_done(work_dir: str | Path, stage: str, fingerprint: dict[str, Any],
-              summary: dict[str, Any] | None = None) -> None:
-    """Record that ``stage`` finished with this fingerprint."""
+              summary: dict[str, Any] | None = None, outputs: tuple[str, ...] = ()) -> None:
+    """Record that ``stage`` finished with this fingerprint, and its outputs' signatures."""
     atomic_write_json(_marker(work_dir, stage), {
         "fingerprint": fingerprint, "summary": summary or {},
+        "outputs": output_signatures(work_dir, outputs),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
@@ -99,8 +115,10 @@ def clear(work_dir: str | Path, stage: str) -> None:
 
 
 def run_once(work_dir: str | Path, stage: str, fingerprint: dict[str, Any], force: bool,
-             work: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
-    """Run ``work`` unless the stage already finished with this fingerprint (and not forced).
+             work: Callable[[], dict[str, Any]],
+             outputs: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """Run ``work`` unless the stage already finished with this fingerprint (and not forced)
+    and its ``outputs`` (files relative to ``work_dir``, or absolute) are as it left them.
 
     The fingerprint also holds the signature of the stage's code (``STAGE_CODE``), so a finished
     stage re-runs after an upgrade changed how it computes its outputs.
@@ -113,5 +131,5 @@ def run_once(work_dir: str | Path, stage: str, fingerprint: dict[str, Any], forc
         return None
     clear(work_dir, stage)
     summary = work()
-    mark_done(work_dir, stage, fingerprint, summary)
+    mark_done(work_dir, stage, fingerprint, summary, outputs)
     return summary

@@ -88,3 +88,21 @@ def test_flat_folder_without_labels_runs_every_stage(tiny_run, tmp_path):
     saved = model.stat().st_mtime_ns
     run_script("02_finetune.py", work, "--ft-patience", "5", RAW_DIR=str(raw))    # runs again
     assert model.stat().st_mtime_ns == saved
+
+
+def test_a_stage_whose_outputs_were_deleted_runs_again(tiny_run, tmp_path):
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run.work, work, symlinks=True)
+    run_dir = work / "efficientnet_lite0"
+    run_script("03_extract_features.py", work)      # another folder: reuses every row
+    run_script("04_cluster.py", work)
+    assert "already done" in run_script("03_extract_features.py", work).stderr
+    shutil.rmtree(run_dir / "features")
+    again = run_script("03_extract_features.py", work)
+    assert "80 extracted" in again.stdout and "was deleted or changed" in again.stderr
+    before = (run_dir / "clusters.csv").read_bytes()
+    (run_dir / "clusters.csv").unlink()
+    run_script("04_cluster.py", work)
+    assert (run_dir / "clusters.csv").read_bytes() == before
