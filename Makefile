@@ -4,7 +4,7 @@ PYTHON ?= python3
 WORK_DIR ?= work
 export WORK_DIR
 
-.PHONY: install test-deps suite-deps demo stages model-stages test clean
+.PHONY: install test-deps suite-deps demo stages cluster model-stages test clean
 
 install:
 	@if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then \
@@ -31,6 +31,13 @@ WEIGHTS ?= imagenet
 
 stages:
 	$(PYTHON) make_demo_dataset.py
+	$(MAKE) --no-print-directory cluster
+
+# Your own images: `make cluster RAW_DIR=/path/to/photos` (the demo builder does not run).
+ifdef RAW_DIR
+export RAW_DIR
+endif
+cluster:
 	$(PYTHON) 00_make_labels.py
 	$(PYTHON) 01_remove_background.py
 	$(MAKE) --no-print-directory model-stages

@@ -8,6 +8,7 @@ goes to ``raw_img/unlabeled/`` with its truth in a labels CSV, for scoring only.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from common.images import encode_png
 from preprocess.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 
 LOG = logging.getLogger("somclust")
+DEMO_MARK = ".somclust_demo"          # left in RAW_DIR: the builder may add to this folder
 BACKGROUND_FILES = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
                     "motorcycle_left.png", "hubble_deep_field.jpg", "retina.jpg", "brick.png",
                     "grass.png", "gravel.png", "color.png", "ihc.png", "camera.png", "moon.png")
@@ -103,10 +105,28 @@ def _pick(labels: np.ndarray, classes, per_class: int, rng: np.random.Generator)
     return np.sort(np.concatenate(chosen)) if chosen else np.array([], dtype=int)
 
 
+def holds_only_demo_files(raw_dir: Path) -> bool:
+    """Whether every file below ``raw_dir`` is named as the demo builder names its images (a
+    demo folder written before the builder left its mark)."""
+    names = re.compile(rf"^(({'|'.join(CLASS_NAMES)})/train|unlabeled/test)_\d{{5}}\.png$")
+    return all(names.match(str(path.relative_to(raw_dir)))
+               for path in raw_dir.rglob("*") if not path.is_dir())
+
+
 def build_demo_dataset(fashion_dir: str | Path, raw_dir: str | Path, mask_dir: str | Path,
                        labels_csv: str | Path, spec: DemoSpec) -> dict[str, int]:
-    """Write the demo photos, masks and labels CSV; files already there are kept (resumable)."""
+    """Write the demo photos, masks and labels CSV; files already there are kept (resumable).
+
+    Refuses a RAW_DIR that holds anything without the mark of an earlier demo build: the
+    builder never writes into a folder of someone's own images."""
     raw_dir, mask_dir = Path(raw_dir), Path(mask_dir)
+    mark = raw_dir / DEMO_MARK
+    if raw_dir.is_dir() and not mark.is_file() and not holds_only_demo_files(raw_dir):
+        raise SomclustError(f"RAW_DIR {raw_dir} holds files the demo builder did not write; it "
+                            "adds nothing to them. To cluster your own images, run "
+                            f"'make cluster RAW_DIR={raw_dir}' (no demo dataset); for the demo, "
+                            "choose another WORK_DIR or RAW_DIR")
+    atomic_write_bytes(mark, b"written by make_demo_dataset.py: demo images may be added here\n")
     rng = np.random.default_rng(spec.seed)
     train_x, train_y = load_fashion_mnist(fashion_dir, "train")
     test_x, test_y = load_fashion_mnist(fashion_dir, "test")

@@ -5,7 +5,7 @@ import csv
 import subprocess
 import sys
 
-from helpers import ROOT, STAGES, run_script, tree_hash
+from helpers import ROOT, STAGES, run_script, script_env, tree_hash
 
 
 def test_pipeline_end_to_end(tiny_run):
@@ -106,3 +106,25 @@ def test_a_stage_whose_outputs_were_deleted_runs_again(tiny_run, tmp_path):
     (run_dir / "clusters.csv").unlink()
     run_script("04_cluster.py", work)
     assert (run_dir / "clusters.csv").read_bytes() == before
+
+
+def test_own_photos_command_leaves_a_foreign_folder_byte_identical(tiny_run, tmp_path):
+    """The README's own-photos command (`make cluster RAW_DIR=...`) on a folder of someone's
+    images: every stage runs, nothing is written into it; the demo builder refuses it."""
+    import shutil
+
+    photos = tmp_path / "photos" / "holiday"
+    photos.mkdir(parents=True)
+    for i, path in enumerate(sorted((tiny_run.work / "raw_img").rglob("*.png"))[:24]):
+        shutil.copy(path, photos / f"IMG_{i:04d}.png")
+    before = tree_hash(photos.parent)
+    env = {**script_env(tmp_path / "work"), "PYTHON": sys.executable}
+    made = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "cluster",
+                           f"RAW_DIR={photos.parent}", f"WORK_DIR={tmp_path / 'work'}"],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert (tmp_path / "work" / "efficientnet_lite0" / "clusters.csv").exists()
+    refused = run_script("make_demo_dataset.py", tmp_path / "work2", check=False,
+                         RAW_DIR=str(photos.parent))
+    assert refused.returncode == 2 and "did not write" in refused.stderr
+    assert tree_hash(photos.parent) == before
