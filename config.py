@@ -82,6 +82,7 @@ ANCHOR_SHARE = 0.5                                # label anchoring: SOM units w
 REPORT_DIR = "{RUN_DIR}/report"                   # report.html + its PNG figures
 REPORT_SAMPLE = 2000                              # images drawn in the 2-D embedding (t-SNE)
 REPORT_MONTAGE = 16                               # images shown per cluster
+NOVELTY_PERCENTILE = 99.0                         # stage 07: an image farther from its cluster's centre than this percentile of the cluster's own images is flagged novel; 0 = never
 
 # --- allowed values, checked by Config.validate --------------------------------
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -209,6 +210,9 @@ class Config:
                               f"allowed: {', '.join(KNOWN_AUGMENTATIONS)}")
         if not self.ANCHOR_SHARE >= 0:
             raise ConfigError(f"ANCHOR_SHARE={self.ANCHOR_SHARE} must be >= 0 (0 = no anchoring)")
+        if not 0 <= self.NOVELTY_PERCENTILE <= 100:
+            raise ConfigError(f"NOVELTY_PERCENTILE={self.NOVELTY_PERCENTILE} must be in [0, 100] "
+                              "(0 = never flag an image as novel)")
         if self.FT_LEARNING_RATE < 0:
             raise ConfigError(f"FT_LEARNING_RATE={self.FT_LEARNING_RATE} must be >= 0 (0 = auto)")
         weights = self.WEIGHTS

@@ -86,7 +86,8 @@ class Pipeline:
         from somclust.prediction import ClusterPredictor
 
         if self._predictor is None:
-            self._predictor = ClusterPredictor(self.config.work_dir, self.config.run_dir)
+            self._predictor = ClusterPredictor(self.config.work_dir, self.config.run_dir,
+                                               self.config.NOVELTY_PERCENTILE)
         return self._predictor.predict(list(paths))
 
 

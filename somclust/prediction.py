@@ -19,7 +19,7 @@ from tqdm import tqdm
 from common.errors import ImageReadError, SomclustError
 from common.images import list_images, name_problem, printable_name, read_rgb, resize_square
 from common.stage import read_record
-from extract.features import FEATURE_SETS, MODEL_FILES, combine_features
+from extract.features import FEATURE_SETS, MODEL_FILES, combine_features, load_feature_set
 from finetune.image_source import read_image_source
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask
 
@@ -34,6 +34,8 @@ class Prediction:
     cluster: int
     som_node: int = -1
     error: str = ""
+    distance: float = float("nan")    # to the cluster's centre, in the clustering's feature space
+    novel: bool = False               # farther than nearly all of the cluster's own images
 
 
 def _recorded(stage_dir: Path, stage: str) -> dict:
@@ -56,7 +58,8 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
 class ClusterPredictor:
     """A finished run's preprocessing, network and clustering, loaded once."""
 
-    def __init__(self, work_dir: str | Path, run_dir: str | Path):
+    def __init__(self, work_dir: str | Path, run_dir: str | Path,
+                 novelty_percentile: float = 99.0):
         import keras
 
         from finetune.backbones import feature_extractor
@@ -82,6 +85,37 @@ class ClusterPredictor:
                            for path in model_paths]
         saved = pickle.loads((run_dir / "clusters_model.pkl").read_bytes())
         self.preparer, self.clusterer = saved["preparer"], saved["clusterer"]
+        self.novelty_limits = self._novelty_limits(
+            run_dir, clustering.get("FEATURE_SET", "finetuned"), novelty_percentile)
+
+    def _distances(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cluster, distance to that cluster's centre) of feature rows. The distance is taken
+        in the L2-normalised feature space: the distance within the PCA space the clusters live
+        in, and the part of the row that PCA space leaves out (an image unlike the run's lands
+        near the middle of the PCA space, but little of it lies in that space)."""
+        prepared = np.asarray(self.preparer.transform(features), np.float64)
+        clusters = np.asarray(self.clusterer.predict(prepared))
+        centres = np.asarray(self.clusterer.cluster_centers_)[clusters]
+        within = np.linalg.norm(prepared - centres, axis=1)
+        pca = getattr(self.preparer, "pca_", None)
+        if pca is None:
+            return clusters, within
+        normalised = np.asarray(features, np.float64)
+        normalised /= np.maximum(np.linalg.norm(normalised, axis=1, keepdims=True), 1e-12)
+        left_out = np.linalg.norm(normalised - pca.inverse_transform(prepared), axis=1)
+        return clusters, np.hypot(within, left_out)
+
+    def _novelty_limits(self, run_dir: Path, feature_set: str, percentile: float) -> np.ndarray:
+        """Per cluster, the ``percentile`` of its own images' distances to its centre, taken as one
+        of those distances (so a small cluster's limit is its farthest member); inf for an empty
+        cluster, or everywhere when ``percentile`` is 0."""
+        n_clusters = len(self.clusterer.cluster_centers_)
+        if percentile <= 0:
+            return np.full(n_clusters, np.inf)
+        features, _ = load_feature_set(run_dir / "features", feature_set)
+        clusters, distances = self._distances(features)
+        return np.array([np.percentile(distances[clusters == c], percentile, method="higher")
+                         if (clusters == c).any() else np.inf for c in range(n_clusters)])
 
     def _pixels(self, path: Path) -> np.ndarray:
         image = read_rgb(path)
@@ -115,10 +149,10 @@ class ClusterPredictor:
             batch_pixels = np.stack(pixels)
             features = combine_features([np.asarray(e.predict_on_batch(batch_pixels), np.float32)
                                          for e in self.extractors])
-            prepared = self.preparer.transform(features)
-            nodes = self.clusterer.som_.predict(prepared)
-            clusters = self.clusterer.predict(prepared)
-            results.extend(Prediction(str(p), int(c), int(n))
-                           for p, c, n in zip(usable, clusters, nodes))
+            nodes = self.clusterer.som_.predict(self.preparer.transform(features))
+            clusters, distances = self._distances(features)
+            results.extend(Prediction(str(p), int(c), int(n), distance=float(d),
+                                      novel=bool(d > self.novelty_limits[c]))
+                           for p, c, n, d in zip(usable, clusters, nodes, distances))
         order = {printable_name(str(p)): i for i, p in enumerate(paths)}
         return sorted(results, key=lambda r: order[printable_name(r.path)])

@@ -8,6 +8,7 @@ import pickle
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import TINY, run_script, tree_hash
@@ -158,3 +159,28 @@ def test_python_api(tiny_run):
     assert [p.cluster for p in predictions] == [expected[f] for f in files]
     with pytest.raises(ConfigError, match="SOM_ROWS"):
         somclust.Pipeline(SOM_ROWS=-1)
+
+
+def test_predict_flags_images_unlike_the_run_as_novel(tiny_run, tmp_path):
+    """The run's own images sit within their clusters (at most a few beyond the 99th
+    percentile); out-of-domain images - text pages, a microscope slide, a star field - do not."""
+    import cv2
+    import skimage.data
+
+    from somclust.prediction import ClusterPredictor
+
+    folder = Path(skimage.data.__file__).parent
+    strange = []
+    for name in ("page.png", "text.png", "ihc.png", "hubble_deep_field.jpg", "moon.png",
+                 "chessboard_GRAY.png", "brick.png", "grass.png"):
+        image = cv2.imread(str(folder / name))
+        strange.append(tmp_path / f"{Path(name).stem}.png")
+        cv2.imwrite(str(strange[-1]), cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA))
+    predictor = ClusterPredictor(tiny_run.work, tiny_run.run_dir, novelty_percentile=99.0)
+    own = predictor.predict([tiny_run.work / "raw_img"])
+    assert sum(p.novel for p in own) <= 0.05 * len(own)
+    assert all(np.isfinite(p.distance) for p in own)
+    outside = predictor.predict(strange)
+    assert sum(p.novel for p in outside) >= len(outside) // 2, [p.distance for p in outside]
+    never = ClusterPredictor(tiny_run.work, tiny_run.run_dir, novelty_percentile=0)
+    assert not any(p.novel for p in never.predict(strange))
