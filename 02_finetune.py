@@ -10,7 +10,8 @@ from common.run_index import load_run_index
 from common.stage import input_signatures, run_once
 from finetune.image_source import choose_run_image_source, with_source
 
-KEYS = ("IMG_DIR", "RAW_DIR", "BG_METHOD", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "FT_BATCH_SIZE",
+KEYS = ("IMG_DIR", "RAW_DIR", "BG_METHOD", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE",
+        "FT_EPOCHS", "FT_BATCH_SIZE",
         "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS")
 
 

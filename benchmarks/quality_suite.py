@@ -12,11 +12,11 @@ un-fine-tuned pipeline (the ``clusters_pretrained`` clustering stage 04 writes),
 true k on the pipeline's own features, and pixels (PCA-50 + KMeans, true k). Then the mean over
 sets per budget, and how often k̂ is within 1 of the true k.
 
-Work folder layout: ``<work>/<set>/raw_img`` (built once), ``<set>/img_<background key>`` + ``masks_...``
-(shared by the budgets), ``<set>/b<budget>/`` (labels CSV, stage records) and its run folders
-``<set>/b<budget>/<model key>/`` (model, features, clusters), so images and features are cached
-per set, budget, background removal, model and image size; a re-run only clusters again. The table is also written to
-``<work>/results/<label>.csv`` (``--label``).
+Work folder layout: ``<work>/<set>/raw_img`` (built once), ``<set>/img_<background key>`` +
+``masks_...`` (shared by the budgets), ``<set>/b<budget>/`` (labels CSV, stage records) and its
+run folders ``<set>/b<budget>/<model key>/`` (model, features, clusters), so images and features
+are cached per set, budget, background removal, model and image size; a re-run only clusters
+again. The table is also written to ``<work>/results/<label>.{csv,md}`` (``--label``).
 """
 from __future__ import annotations
 
@@ -229,7 +229,7 @@ def main() -> None:
                         help="images per class (0 = each set's default)")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_PER_CLASS} images per class, the 30 %% budget only "
-                             "(about 10 min)")
+                             "(about 4 min)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="config override for every cell (repeatable)")
     parser.add_argument("--label", default="", help="name of the results file")
@@ -264,7 +264,8 @@ def main() -> None:
           f"{time.perf_counter() - start:.0f} s")
     rows = with_means(results, budgets)
     print(text_table(rows))
-    print(f"{hit_rate(results)}; mean NMI over all cells {np.mean([r['NMI'] for r in results]):.3f}")
+    mean_nmi = np.mean([r["NMI"] for r in results])
+    print(f"{hit_rate(results)}; mean NMI over all cells {mean_nmi:.3f}")
     label = args.label or "_".join(f"{k}-{v}" for k, v in overrides.items()) or "default"
     columns = list(results[0])
     atomic_write_csv(work / "results" / f"{label}.csv", columns,

@@ -19,8 +19,8 @@ def _umask() -> int:
     return umask
 
 
-FILE_MODE = 0o666 & ~_umask()
-TEMP_NAME_KEPT = 200            # bytes of the final name kept in a temporary file's name   # what an ordinary new file gets; mkstemp's are owner-only
+FILE_MODE = 0o666 & ~_umask()   # what an ordinary new file gets; mkstemp's are owner-only
+TEMP_NAME_KEPT = 200            # bytes of the final name kept in a temporary file's name
 
 
 def _holds(path: Path, data: bytes) -> bool:

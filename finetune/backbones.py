@@ -134,15 +134,18 @@ def feature_extractor(model: keras.Model, layer_name: str = "",
 
 def pretrained_features(name: str, weights: str, image_size: int, seed: int,
                         batch_size: int = 64) -> Callable[[Sequence[str | Path]], np.ndarray]:
-    """A function giving the pooled features (N, D) of image files by the backbone as it is."""
+    """A function giving the pooled features (N, D) of image files by the backbone as it is
+    (the network is built at its first call)."""
     from finetune.data import load_batch
     from finetune.train import set_determinism
 
-    set_determinism(seed)
-    network = build_backbone(name, weights, image_size)
+    networks: list[keras.Model] = []          # built at the first call only
 
     def features_of(paths: Sequence[str | Path]) -> np.ndarray:
-        return np.concatenate([np.asarray(network.predict_on_batch(
+        if not networks:
+            set_determinism(seed)
+            networks.append(build_backbone(name, weights, image_size))
+        return np.concatenate([np.asarray(networks[0].predict_on_batch(
             load_batch(paths[start:start + batch_size], image_size)), np.float32)
             for start in range(0, len(paths), batch_size)])
 

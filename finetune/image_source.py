@@ -7,13 +7,13 @@ the pretrained network's features of both versions of a seeded draw of them are 
 leave-one-out k-nearest-neighbour accuracy (how well the known classes separate before any
 training, so neither version is favoured by fine-tuning); the removed images are used only when
 they do clearly better (:func:`clearly_better`: removal loses information unless it measurably
-helps) - by fine-tuning, extraction and prediction. Without labeled images of 2 classes there is no evidence, and the
-raw images are used. With ``BG_METHOD=grabcut`` the removed images are always used.
+helps) - by fine-tuning, extraction and prediction. Without labeled images of 2 classes there is
+no evidence, and the raw images are used. With ``BG_METHOD=grabcut`` the removed images are
+always used.
 """
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,7 +22,6 @@ import numpy as np
 from common.atomic_io import atomic_write_json
 from common.run_index import ImageRecord
 
-LOG = logging.getLogger("somclust")
 SOURCE_FILE = "image_source.json"          # in RUN_DIR/model: {"source": ..., "accuracy": ...}
 SOURCES = ("removed", "raw")
 NEIGHBOURS = 5
@@ -45,11 +44,6 @@ def neighbour_votes(features: np.ndarray, labels: Sequence, k: int = NEIGHBOURS)
     np.add.at(votes, (np.repeat(np.arange(len(X)), k), y[nearest].ravel()),
               np.tile(1.0 + 1e-6 * np.arange(k, 0, -1), len(X)))   # nearest breaks ties
     return votes.argmax(axis=1) == y
-
-
-def neighbour_accuracy(features: np.ndarray, labels: Sequence, k: int = NEIGHBOURS) -> float:
-    """Leave-one-out k-nearest-neighbour accuracy among the rows (NaN for fewer than 2 rows)."""
-    return float(neighbour_votes(features, labels, k).mean()) if len(features) > 1 else float("nan")
 
 
 def clearly_better(better: np.ndarray, worse: np.ndarray) -> bool:
