@@ -1,6 +1,7 @@
-# somclust: `make demo` installs everything and runs the whole pipeline on the default dataset;
-# `python3 -m pytest -q tests` runs the tests (what .ci/run calls).
-PYTHON ?= python3
+# somclust: `make demo` installs everything (into the project's own .venv) and runs the whole
+# pipeline on the default dataset; `make test` installs and runs the tests (what .ci/run calls).
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
 WORK_DIR ?= work
 export WORK_DIR
 
@@ -10,7 +11,8 @@ install:
 	@if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || \
 		echo "could not install dataset-fashion-mnist; set FASHION_MNIST_DIR to the idx files"; fi
-	$(PYTHON) -m pip install -q -r requirements.txt
+	@if [ "$(PYTHON)" = "$(VENV)/bin/python" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements.txt
 
 # A headless browser for the HTML report test (Debian packages; Selenium comes with requirements.txt).
 test-deps:
