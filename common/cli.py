@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from config import Config, ConfigError, load_config
 from common.errors import SomclustError
+from common.native_stderr import chatter_filtered
 
 ALWAYS = ("WORK_DIR", "SEED")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
@@ -53,13 +54,16 @@ def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = N
 
 
 def run_main(main: Callable[[Sequence[str] | None], int]) -> None:
-    """Run a stage's ``main``; user errors print one line and exit 2, Ctrl-C exits 130."""
-    try:
-        code = main(None)
-    except (SomclustError, ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        code = 2
-    except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume", file=sys.stderr)
-        code = 130
+    """Run a stage's ``main``; user errors print one line and exit 2, Ctrl-C exits 130.
+    TensorFlow's start-up chatter is kept off stderr unless ``--verbose``."""
+    verbose = any(arg in ("-v", "--verbose") for arg in sys.argv[1:])
+    with chatter_filtered(enabled=not verbose):
+        try:
+            code = main(None)
+        except (SomclustError, ConfigError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            code = 2
+        except KeyboardInterrupt:
+            print("interrupted; re-run the same command to resume", file=sys.stderr)
+            code = 130
     sys.exit(code)
