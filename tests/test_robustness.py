@@ -41,6 +41,12 @@ def test_bad_input_corpus_through_every_stage(tmp_path):
     assert set(skipped) == set(corpus.skipped)
     for file, reason in corpus.skipped.items():
         assert reason in skipped[file], (file, skipped[file])
+    lines = {name: (work / name).read_text(encoding="utf-8").splitlines()
+             for name in ("img_paths.txt", "labels_true.txt")}
+    lines["labels_pred.txt"] = (work / "efficientnet_lite0" / "labels_pred.txt").read_text(
+        encoding="utf-8").splitlines()
+    assert {len(v) for v in lines.values()} == {len(_rows(work / "labels_true.csv"))}, \
+        {k: len(v) for k, v in lines.items()}      # one line per image, whatever the names
     clustered = {r["file"] for r in _rows(work / "efficientnet_lite0" / "clusters.csv")}
     assert clustered == corpus.usable
     assert {r["file"] for r in _rows(export / "clusters.csv")} == corpus.usable
