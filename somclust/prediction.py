@@ -88,12 +88,14 @@ class ClusterPredictor:
         self.novelty_limits = self._novelty_limits(
             run_dir, clustering.get("FEATURE_SET", "finetuned"), novelty_percentile)
 
-    def _distances(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(cluster, distance to that cluster's centre) of feature rows. The distance is taken
-        in the L2-normalised feature space: the distance within the PCA space the clusters live
-        in, and the part of the row that PCA space leaves out (an image unlike the run's lands
-        near the middle of the PCA space, but little of it lies in that space)."""
-        prepared = np.asarray(self.preparer.transform(features), np.float64)
+    def _distances(self, features: np.ndarray,
+                   prepared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cluster, distance to that cluster's centre) of feature rows (``prepared``: the same
+        rows through the run's preparer). The distance is taken in the L2-normalised feature
+        space: the distance within the PCA space the clusters live in, and the part of the row
+        that PCA space leaves out (an image unlike the run's lands near the middle of the PCA
+        space, but little of it lies in that space)."""
+        prepared = np.asarray(prepared, np.float64)
         clusters = np.asarray(self.clusterer.predict(prepared))
         centres = np.asarray(self.clusterer.cluster_centers_)[clusters]
         within = np.linalg.norm(prepared - centres, axis=1)
@@ -113,7 +115,7 @@ class ClusterPredictor:
         if percentile <= 0:
             return np.full(n_clusters, np.inf)
         features, _ = load_feature_set(run_dir / "features", feature_set)
-        clusters, distances = self._distances(features)
+        clusters, distances = self._distances(features, self.preparer.transform(features))
         return np.array([np.percentile(distances[clusters == c], percentile, method="higher")
                          if (clusters == c).any() else np.inf for c in range(n_clusters)])
 
@@ -149,8 +151,9 @@ class ClusterPredictor:
             batch_pixels = np.stack(pixels)
             features = combine_features([np.asarray(e.predict_on_batch(batch_pixels), np.float32)
                                          for e in self.extractors])
-            nodes = self.clusterer.som_.predict(self.preparer.transform(features))
-            clusters, distances = self._distances(features)
+            prepared = self.preparer.transform(features)
+            nodes = self.clusterer.som_.predict(prepared)
+            clusters, distances = self._distances(features, prepared)
             results.extend(Prediction(str(p), int(c), int(n), distance=float(d),
                                       novel=bool(d > self.novelty_limits[c]))
                            for p, c, n, d in zip(usable, clusters, nodes, distances))
