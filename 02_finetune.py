@@ -24,10 +24,7 @@ def main(argv=None, overrides=None) -> int:
     def work() -> dict:
         from finetune.train import FineTuneSettings, fine_tune   # TensorFlow loads only now
 
-        settings = FineTuneSettings(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE,
-                                    config.FT_EPOCHS, config.FT_BATCH_SIZE,
-                                    config.FT_LEARNING_RATE, config.FT_VALIDATION_SPLIT,
-                                    config.FT_PATIENCE, tuple(config.AUGMENTATIONS), config.SEED)
+        settings = FineTuneSettings.from_config(config)
         labeled = [r for r in load_run_index(config.work_dir, config.IMG_DIR) if r.trainable]
         choice = choose_run_image_source(config, labeled)
         labeled = with_source(labeled, choice["source"], config.RAW_DIR)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from common.cli import parse_config, run_main, stage_parser
 from common.errors import SomclustError
 from common.stage import input_signatures, run_once
-from cluster.run import cluster_feature_set, known_labels
+from cluster.run import ClusterSettings, cluster_feature_set, known_labels
 from extract.features import load_feature_set
 from preprocess.labels import read_labels
 
@@ -18,6 +18,7 @@ KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS"
 def main(argv=None, overrides=None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
     feature_dir = config.run_dir / "features"
+    settings = ClusterSettings.from_config(config)
 
     def work() -> dict:
         labels = read_labels(config.work_dir)
@@ -33,10 +34,7 @@ def main(argv=None, overrides=None) -> int:
                 raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
             summary[out_name] = cluster_feature_set(
                 features, files, known_labels(files, label_of, trainable), config.run_dir,
-                out_name, config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS,
-                config.FEATURE_PCA, config.K_MIN, config.K_MAX, config.K_CRITERION,
-                config.SOM_IMPL, config.SEED, config.PROTOTYPE_GROUPING, config.SOM_RESTARTS,
-                config.ANCHOR_SHARE, config.REFINE_ITER, config.CLUSTER_LABELED_PER_CLASS)
+                out_name, settings)
         return summary
 
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),

@@ -21,7 +21,8 @@ from sklearn.decomposition import PCA
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cluster.features import FeaturePreparer  # noqa: E402
-from cluster.n_clusters import CRITERIA, SOMClusterer  # noqa: E402
+from cluster.clusterer import SOMClusterer  # noqa: E402
+from cluster.criteria import CRITERIA  # noqa: E402
 from config import Config  # noqa: E402
 from extract.features import load_feature_set  # noqa: E402
 from preprocess.fashion_mnist import load_fashion_mnist  # noqa: E402
@@ -85,8 +86,8 @@ def main() -> None:
         start = time.perf_counter()
         k_true = len(np.unique(y))
         prepared = FeaturePreparer(64, random_state=args.seed).fit_transform(X)
-        model = SOMClusterer(args.grid, args.grid, 20, 2, max(20, k_true + 5), "labeled",
-                             n_restarts=args.restarts, anchor_share=args.anchor_share,
+        model = SOMClusterer(args.grid, args.grid, 20, k_min=2, k_max=max(20, k_true + 5),
+                             criterion="labeled", n_restarts=args.restarts, anchor_share=args.anchor_share,
                              random_state=args.seed).fit(prepared, known_subset(y, args.seed))
         predicted = [model.k_by_criterion_.get(c) for c in CRITERIA]
         for criterion, k in zip(CRITERIA, predicted):

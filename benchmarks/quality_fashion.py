@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,9 +89,7 @@ def main() -> None:
     import somclust
     from evaluate.baselines import pca_kmeans, pixel_matrix
     from evaluate.metrics import score_all
-    from cluster.features import FeaturePreparer
-    from cluster.n_clusters import SOMClusterer
-    from cluster.run import known_labels
+    from cluster.run import ClusterSettings, known_labels
     from extract.features import load_feature_set
     from preprocess.labels import read_labels
     from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
@@ -118,16 +117,14 @@ def main() -> None:
         config, labels = pipeline.config, read_labels(work)
         known = known_labels(files, {i.file: i.label for i in labels},
                              {i.file for i in labels if i.trainable})
-        prepared = FeaturePreparer(config.FEATURE_PCA, config.SEED).fit_transform(features)
+        cluster_settings = ClusterSettings.from_config(config)
+        prepared = cluster_settings.preparer().fit_transform(features)
         test_rows = [row_of[f] for f in test]
         for share in sorted({config.ANCHOR_SHARE, 0.0}, reverse=True):
             for refine in sorted({config.REFINE_ITER, 0}, reverse=True):
-                scores = [score_all(y, SOMClusterer(
-                    config.SOM_ROWS, config.SOM_COLS, config.SOM_EPOCHS, config.K_MIN,
-                    config.K_MAX, config.K_CRITERION, grouping=config.PROTOTYPE_GROUPING,
-                    n_restarts=config.SOM_RESTARTS, anchor_share=share, refine_iter=refine,
-                    max_labeled_per_class=config.CLUSTER_LABELED_PER_CLASS,
-                    random_state=10 * som_seed).fit(prepared, known).labels_[test_rows])
+                scores = [score_all(y, replace(
+                    cluster_settings, anchor_share=share, refine_iter=refine, seed=10 * som_seed,
+                ).clusterer().fit(prepared, known).labels_[test_rows])
                     for som_seed in range(args.cluster_seeds)]
                 if scores:
                     spreads.append((f"{feature_set} + SOM, ANCHOR_SHARE={share:g}, "

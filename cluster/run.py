@@ -2,14 +2,59 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
+from cluster.clusterer import SOMClusterer
 from cluster.features import FeaturePreparer
-from cluster.n_clusters import SOMClusterer
 from common.atomic_io import atomic_write_bytes, atomic_write_csv
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Config keys of stage 04, built from config in one place (:meth:`from_config`)."""
+
+    som_rows: int = 12
+    som_cols: int = 12
+    som_epochs: int = 20
+    som_restarts: int = 3
+    som_impl: str = "batch"
+    feature_pca: int = 64
+    grouping: str = "ward"
+    k_min: int = 2
+    k_max: int = 20
+    criterion: str = "stability"
+    anchor_share: float = 0.5
+    refine_iter: int = 30
+    labeled_per_class: int = 1000
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, config: Any) -> "ClusterSettings":
+        """The settings a run's config gives (keys SOM_*, FEATURE_PCA, K_*, ANCHOR_SHARE, ...)."""
+        return cls(som_rows=config.SOM_ROWS, som_cols=config.SOM_COLS,
+                   som_epochs=config.SOM_EPOCHS, som_restarts=config.SOM_RESTARTS,
+                   som_impl=config.SOM_IMPL, feature_pca=config.FEATURE_PCA,
+                   grouping=config.PROTOTYPE_GROUPING, k_min=config.K_MIN, k_max=config.K_MAX,
+                   criterion=config.K_CRITERION, anchor_share=config.ANCHOR_SHARE,
+                   refine_iter=config.REFINE_ITER,
+                   labeled_per_class=config.CLUSTER_LABELED_PER_CLASS, seed=config.SEED)
+
+    def preparer(self) -> FeaturePreparer:
+        """An unfitted preparer (L2 normalisation + PCA) for these settings."""
+        return FeaturePreparer(self.feature_pca, random_state=self.seed)
+
+    def clusterer(self) -> SOMClusterer:
+        """An unfitted SOMClusterer for these settings."""
+        return SOMClusterer(self.som_rows, self.som_cols, self.som_epochs, k_min=self.k_min,
+                            k_max=self.k_max, criterion=self.criterion, som_impl=self.som_impl,
+                            grouping=self.grouping, n_restarts=self.som_restarts,
+                            anchor_share=self.anchor_share, refine_iter=self.refine_iter,
+                            max_labeled_per_class=self.labeled_per_class,
+                            random_state=self.seed)
 
 
 def known_labels(files: list[str], labels: Mapping[str, str], trainable: set[str]) -> np.ndarray:
@@ -19,19 +64,12 @@ def known_labels(files: list[str], labels: Mapping[str, str], trainable: set[str
 
 
 def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarray,
-                        out_dir: str | Path, name: str, n_rows: int, n_cols: int, n_epochs: int,
-                        n_components: int, k_min: int, k_max: int, criterion: str,
-                        som_impl: str, seed: int, grouping: str = "ward",
-                        n_restarts: int = 1, anchor_share: float = 0.0,
-                        refine_iter: int = 0, max_labeled_per_class: int = 0) -> dict:
+                        out_dir: str | Path, name: str, settings: ClusterSettings) -> dict:
     """Cluster ``features``; write ``<name>.csv`` (file, som_node, cluster),
     ``<name>_k_scores.csv`` and ``<name>_model.pkl`` (preparer + clusterer) into ``out_dir``."""
     out_dir = Path(out_dir)
-    preparer = FeaturePreparer(n_components, random_state=seed)
-    prepared = preparer.fit_transform(features)
-    model = SOMClusterer(n_rows, n_cols, n_epochs, k_min, k_max, criterion, som_impl, grouping,
-                         n_restarts, anchor_share, refine_iter, max_labeled_per_class,
-                         random_state=seed).fit(prepared, known)
+    preparer = settings.preparer()
+    model = settings.clusterer().fit(preparer.fit_transform(features), known)
     atomic_write_csv(out_dir / f"{name}.csv", ("file", "som_node", "cluster"),
                      zip(files, model.units_.tolist(), model.labels_.tolist()))
     criteria = list(model.scores_)

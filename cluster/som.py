@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.extmath import randomized_svd
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 
-class BatchSOM(ClusterMixin, TransformerMixin, BaseEstimator):
+class BatchSOM(TransformerMixin, BaseEstimator):
     """Batch Self-Organizing Map on a ``n_rows x n_cols`` rectangular grid.
+
+    A vector quantizer and topology-preserving transformer, not a clusterer: ``predict`` gives
+    each sample's best-matching unit, and units (often many more than the classes, some without
+    any hit) are grouped into clusters by :class:`cluster.clusterer.SOMClusterer`. So it is
+    declared to scikit-learn as a transformer (``transform``: distances to every prototype).
 
     Parameters
     ----------
@@ -70,6 +75,11 @@ class BatchSOM(ClusterMixin, TransformerMixin, BaseEstimator):
                                              or self.max_samples < 1):
             raise ValueError(f"max_samples must be None or a positive integer, "
                              f"got {self.max_samples!r}")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]      # computed in float32 throughout
+        return tags
 
     @property
     def n_units(self) -> int:
@@ -134,7 +144,7 @@ class BatchSOM(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit(self, X, y=None) -> "BatchSOM":
         """Train on X (n_samples, n_features). Returns self."""
         self._validate_params()
-        X = check_array(X, dtype=np.float32, ensure_min_samples=2)
+        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
         rng = np.random.default_rng(self.random_state)
         weights = self._initial_weights(X, rng)
         grid = self._grid()
@@ -149,7 +159,6 @@ class BatchSOM(ClusterMixin, TransformerMixin, BaseEstimator):
             alive = denominators > 1e-12
             weights[alive] = (neighbourhood @ sums)[alive] / denominators[alive, None]
         self.weights_ = weights
-        self.n_features_in_ = X.shape[1]
         if self.compute_labels:
             self.labels_, distances = self._bmu_and_distance(X)
             self.quantization_error_ = float(distances.mean())
@@ -168,11 +177,7 @@ class BatchSOM(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _check(self, X) -> np.ndarray:
         check_is_fitted(self, "weights_")
-        X = check_array(X, dtype=np.float32)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features; this SOM was fitted on "
-                             f"{self.n_features_in_}")
-        return X
+        return validate_data(self, X, dtype=np.float32, reset=False)
 
     def predict(self, X) -> np.ndarray:
         """BMU index (n_samples,) of each sample."""

@@ -5,7 +5,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
-from cluster.n_clusters import hungarian_accuracy
+from cluster.criteria import hungarian_accuracy
 
 
 def purity(y_true, y_pred) -> float:

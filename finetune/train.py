@@ -37,6 +37,15 @@ class FineTuneSettings:
     augmentations: tuple[str, ...] = ("flip",)
     seed: int = 0
 
+    @classmethod
+    def from_config(cls, config) -> "FineTuneSettings":
+        """The settings a run's config gives (BACKBONE, WEIGHTS, IMAGE_SIZE, FT_*, ...)."""
+        return cls(backbone=config.BACKBONE, weights=config.WEIGHTS, image_size=config.IMAGE_SIZE,
+                   epochs=config.FT_EPOCHS, batch_size=config.FT_BATCH_SIZE,
+                   learning_rate=config.FT_LEARNING_RATE,
+                   validation_split=config.FT_VALIDATION_SPLIT, patience=config.FT_PATIENCE,
+                   augmentations=tuple(config.AUGMENTATIONS), seed=config.SEED)
+
 
 def set_determinism(seed: int) -> None:
     """Seed Python, numpy and TensorFlow; make TF ops deterministic."""

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from cluster.n_clusters import SOMClusterer, hungarian_accuracy
+from cluster.clusterer import SOMClusterer
+from cluster.criteria import hungarian_accuracy
 from cluster.refine import OpenSetRefiner, labeled_share, pinned_clusters, pinned_kmeans
 
 

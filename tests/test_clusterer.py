@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from cluster.n_clusters import (SOMClusterer, best_k, best_k_gap, best_k_labeled, fitting_rows,
-                                hungarian_accuracy)
+from cluster.clusterer import SOMClusterer, fitting_rows
+from cluster.criteria import best_k, best_k_gap, best_k_labeled, hungarian_accuracy
 
 
 def test_hungarian_accuracy_is_permutation_invariant():
@@ -69,7 +69,7 @@ def test_labeled_rule_takes_the_largest_k_that_keeps_known_classes_and_shape():
 
 
 def test_umatrix_contrast_prefers_boundaries_on_the_ridge():
-    from cluster.n_clusters import umatrix_contrast
+    from cluster.criteria import umatrix_contrast
 
     # a 4 x 6 map: left and right halves are two smooth regions with a jump between them
     cols = np.arange(6)
@@ -101,16 +101,16 @@ def test_restarts_average_the_criteria_and_keep_the_best_map(blobs):
         SOMClusterer(n_restarts=0).fit(X)
 
 
-def test_mean_over_maps_ignores_undefined_scores():
-    from cluster.n_clusters import _mean_over_maps
+def testmean_over_maps_ignores_undefined_scores():
+    from cluster.criteria import mean_over_maps
 
     nan = float("nan")
-    means = _mean_over_maps([[1.0, nan, nan], [3.0, 4.0, nan]])
+    means = mean_over_maps([[1.0, nan, nan], [3.0, 4.0, nan]])
     assert means[:2] == [2.0, 4.0] and np.isnan(means[2])
 
 
 def test_anchor_units_ties_units_rich_in_labeled_images_to_their_majority_class():
-    from cluster.n_clusters import anchor_units
+    from cluster.grouping import anchor_units
 
     units = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3])
     known = np.array([1, 1, 2, -1, 2, -1, -1, -1, -1, -1, -1, -1, 1, -1])
@@ -123,7 +123,7 @@ def test_anchor_units_ties_units_rich_in_labeled_images_to_their_majority_class(
 
 
 def test_anchored_ward_never_merges_known_classes_and_lets_free_units_join_them():
-    from cluster.n_clusters import anchored_ward
+    from cluster.grouping import anchored_ward
 
     weights = np.array([[0, 0], [50, 50], [10, 0], [10.5, 0], [100, 0], [100, 0.4], [10, 0.2],
                         [50, 51]], dtype=float)

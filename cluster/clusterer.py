@@ -1,0 +1,234 @@
+"""SOMClusterer: a SOM, its prototypes grouped over a range of k, k predicted, then refined.
+
+Every criterion of :mod:`cluster.criteria` scores the groupings of :mod:`cluster.grouping`; with
+label anchoring, they score the anchored clusterings (k >= the number of known classes), except
+``labeled``, which keeps scoring the unconstrained grouping (with the known classes tied it would
+be constant). ``grouping`` applies to the unconstrained grouping.
+
+Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
+semi-supervised k-means with the labeled samples pinned to their class's cluster
+(:func:`cluster.refine.pinned_kmeans`); new samples then go to the nearest cluster mean. With
+label anchoring as well, and labels dense enough for the labeled-share test
+(:func:`cluster.refine.labeled_share_test_holds`), the refinement is open-set
+(:class:`cluster.refine.OpenSetRefiner`):
+unlabeled samples whose nearest neighbours hold at least ``anchor_share`` times the overall share
+of labeled samples go to the known class a classifier on the labeled samples predicts, the
+others only to the clusters that hold no known class; new samples are assigned the same way.
+
+Many labeled images (``max_labeled_per_class``): the SOM, the criteria and the refinement are
+fitted on every unlabeled sample and at most that many labeled samples of each known class (a
+seeded draw; :func:`fitting_rows`); the other labeled samples are assigned like new ones. Without
+the cap, 30,000 labeled images of 5 classes beside 10,000 to be clustered fill the map with the
+known classes and k̂ collapses to their number.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from cluster.criteria import (CRITERIA, GapReference, best_k, best_k_gap, best_k_labeled,
+                              mean_over_maps, score_clustering, umatrix_contrast)
+from cluster.grouping import anchor_units, anchored_ward, group_prototypes
+from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
+from cluster.som import BatchSOM, squared_distances
+from cluster.stability import stability_k
+
+LOG = logging.getLogger("somclust")
+
+
+def fitting_rows(known: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Sorted indices of every unlabeled sample (``known`` < 0) and of at most ``per_class``
+    samples of each known class (a seeded draw; every sample when ``per_class`` is 0)."""
+    keep = known < 0
+    rng = np.random.default_rng(seed)
+    for label in np.unique(known[known >= 0]):
+        members = np.flatnonzero(known == label)
+        if 0 < per_class < len(members):
+            members = rng.choice(members, per_class, replace=False)
+        keep[members] = True
+    return np.flatnonzero(keep)
+
+
+
+class SOMClusterer(ClusterMixin, BaseEstimator):
+    """SOM, then prototype grouping with the number of clusters predicted.
+
+    ``fit(X, y)`` takes optional known labels ``y`` (int, -1 = unknown) used by the 'labeled'
+    criterion and by label anchoring (``anchor_share`` > 0: see the module docstring); when
+    fewer than two known classes are given, 'labeled' falls back to 'silhouette' and nothing is
+    anchored.
+    With ``n_restarts`` > 1, that many SOMs are trained (seeds random_state, +1, ...); every
+    criterion's score is averaged over them before k is chosen - k̂ no longer follows one map's
+    initialisation - and the map with the lowest quantization error gives the clusters.
+
+    With ``max_labeled_per_class`` > 0, the fit uses every unlabeled sample and at most that many
+    labeled samples of each class (see the module docstring); ``labels_`` still covers every
+    sample.
+
+    Attributes: ``som_`` (the fitted BatchSOM or MiniSom wrapper that gives the clusters),
+    ``n_clusters_`` (predicted k), ``labels_``, ``units_`` (best-matching SOM unit of each
+    sample), ``unit_clusters_`` (cluster of each SOM unit), ``fit_rows_`` (the samples fitted on),
+    ``scores_`` ({criterion: scores over ``k_range_``, averaged over the restarts}),
+    ``k_by_criterion_`` ({criterion: its best k}), ``criterion_used_``, ``refiner_`` (the
+    fitted :class:`~cluster.refine.OpenSetRefiner`, or None when it did not run).
+    """
+
+    def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, *, k_min: int = 2,
+                 k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
+                 grouping: str = "ward", n_restarts: int = 1, anchor_share: float = 0.0,
+                 refine_iter: int = 0, max_labeled_per_class: int = 0,
+                 random_state: int | None = None):
+        self.n_rows = n_rows
+        self.n_cols = n_cols
+        self.n_epochs = n_epochs
+        self.k_min = k_min
+        self.k_max = k_max
+        self.criterion = criterion
+        self.som_impl = som_impl
+        self.grouping = grouping
+        self.n_restarts = n_restarts
+        self.anchor_share = anchor_share
+        self.refine_iter = refine_iter
+        self.max_labeled_per_class = max_labeled_per_class
+        self.random_state = random_state
+
+    def _make_som(self, seed: int):
+        if self.som_impl == "batch":
+            return BatchSOM(self.n_rows, self.n_cols, n_epochs=self.n_epochs, random_state=seed)
+        if self.som_impl == "minisom":
+            from cluster.minisom_adapter import MiniSomEstimator
+
+            return MiniSomEstimator(self.n_rows, self.n_cols, n_epochs=self.n_epochs,
+                                    random_state=seed)
+        raise ValueError(f"som_impl must be 'batch' or 'minisom', got {self.som_impl!r}")
+
+    def _score_map(self, som, X: np.ndarray, known: np.ndarray, ks: list[int],
+                   criteria: list[str], reference: GapReference, seed: int):
+        """({criterion: scores over ks}, gap standard errors, {k: unit clusters}) of one map."""
+        units = som.labels_
+        hits = np.bincount(units, minlength=self.n_rows * self.n_cols).astype(np.float64)
+        owner = anchor_units(units, known, self.n_rows * self.n_cols, self.anchor_share)
+        scores, gap_sds, groupings = {c: [] for c in criteria}, [], {}
+        anchored = anchored_ward(som.weights_, hits, owner, ks) if (owner >= 0).any() else None
+        groupings.update(anchored or {})
+        for k in ks:
+            unconstrained = group_prototypes(som.weights_, hits, k, seed, self.grouping)
+            reachable = anchored is None or k in anchored
+            if anchored is None:
+                groupings[k] = unconstrained
+            unit_clusters = groupings.get(k)
+            for criterion in criteria:
+                if criterion == "labeled":    # how well the grouping recovers the known classes
+                    scores[criterion].append(
+                        score_clustering(X, unconstrained[units], criterion, known, seed))
+                elif not reachable:     # fewer clusters than known classes, or more than units
+                    scores[criterion].append(float("nan"))
+                    if criterion == "gap":
+                        gap_sds.append(float("nan"))
+                elif criterion == "umatrix":
+                    scores["umatrix"].append(umatrix_contrast(
+                        som.weights_, hits, unit_clusters, self.n_rows, self.n_cols))
+                elif criterion == "gap":
+                    gap, sd = reference.gap(X, unit_clusters[units], k)
+                    scores["gap"].append(gap)
+                    gap_sds.append(sd)
+                else:
+                    scores[criterion].append(
+                        score_clustering(X, unit_clusters[units], criterion, known, seed))
+        return scores, gap_sds, groupings
+
+    def fit(self, X, y=None) -> "SOMClusterer":
+        """Train the SOM(s), score every k in [k_min, k_max], keep the criterion's best."""
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {self.criterion!r}")
+        if not 2 <= self.k_min <= self.k_max:
+            raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
+        if not isinstance(self.n_restarts, (int, np.integer)) or self.n_restarts < 1:
+            raise ValueError(f"n_restarts must be a positive integer, got {self.n_restarts!r}")
+        if not isinstance(self.anchor_share, (int, float)) or not self.anchor_share >= 0:
+            raise ValueError(f"anchor_share must be a number >= 0, got {self.anchor_share!r}")
+        if not isinstance(self.refine_iter, (int, np.integer)) or self.refine_iter < 0:
+            raise ValueError(f"refine_iter must be an integer >= 0, got {self.refine_iter!r}")
+        if (not isinstance(self.max_labeled_per_class, (int, np.integer))
+                or self.max_labeled_per_class < 0):
+            raise ValueError("max_labeled_per_class must be an integer >= 0 (0 = all), got "
+                             f"{self.max_labeled_per_class!r}")
+        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=3)
+        known = np.full(len(X), -1) if y is None else np.asarray(y, dtype=np.int64)
+        if known.shape != (len(X),):
+            raise ValueError(f"y must have one label per sample ({len(X)}), got shape {known.shape}")
+        seed = 0 if self.random_state is None else int(self.random_state)
+        self.fit_rows_ = fitting_rows(known, self.max_labeled_per_class, seed)
+        X_all, X, known = X, X[self.fit_rows_], known[self.fit_rows_]
+        self.criterion_used_ = self.criterion
+        if self.criterion == "labeled" and len(np.unique(known[known >= 0])) < 2:
+            LOG.warning("K_CRITERION=labeled needs labeled images of >= 2 classes among the "
+                        "clustered ones; using silhouette instead")
+            self.criterion_used_ = "silhouette"
+        soms = [self._make_som(seed + restart).fit(X) for restart in range(self.n_restarts)]
+        alive = min(int((np.bincount(som.labels_) > 0).sum()) for som in soms)
+        self.k_range_ = list(range(self.k_min, max(self.k_min, min(self.k_max, alive)) + 1))
+        criteria = [c for c in CRITERIA
+                    if c != "stability" and (c != "labeled" or (known >= 0).any())]
+        reference = GapReference(X, seed)
+        maps = [self._score_map(som, X, known, self.k_range_, criteria, reference, seed)
+                for som in soms]
+        self.scores_ = {c: mean_over_maps([m[0][c] for m in maps]) for c in criteria}
+        gap_sds = mean_over_maps([m[1] for m in maps])
+        self.k_by_criterion_ = {c: best_k(self.k_range_, s, c) for c, s in self.scores_.items()}
+        self.k_by_criterion_["gap"] = best_k_gap(self.k_range_, self.scores_["gap"], gap_sds)
+        self.k_by_criterion_["stability"], self.scores_["stability"] = stability_k(
+            X, known, self.k_range_, seed)
+        if "labeled" in self.scores_:
+            self.k_by_criterion_["labeled"] = best_k_labeled(
+                self.k_range_, self.scores_["labeled"], self.scores_["silhouette"],
+                int((known >= 0).sum()))
+        chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
+        best_map = int(np.argmin([som.quantization_error_ for som in soms]))
+        self.som_ = soms[best_map]
+        groupings = maps[best_map][2]      # anchored: only the k the agglomeration reached
+        chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))
+        self.unit_clusters_ = groupings[chosen]
+        fitted = self.unit_clusters_[self.som_.labels_]
+        self.refiner_ = None
+        open_set = (self.anchor_share > 0 and len(np.unique(known[known >= 0])) > 1
+                    and labeled_share_test_holds(known >= 0, int(fitted.max()) + 1))
+        if self.refine_iter and open_set:
+            self.refiner_ = OpenSetRefiner(self.anchor_share, self.refine_iter).fit(
+                X, fitted, known)
+            fitted, self.cluster_centers_ = self.refiner_.labels_, self.refiner_.cluster_centers_
+            LOG.info("open-set refinement: %d unlabeled images assigned to a known class, %d "
+                     "to the others", self.refiner_.known_like_.sum(),
+                     ((known < 0) & ~self.refiner_.known_like_).sum())
+            self.unit_clusters_ = self.refiner_.predict(self.som_.weights_)
+        elif self.refine_iter:
+            fitted, self.cluster_centers_ = pinned_kmeans(X, fitted, known, self.refine_iter)
+            self.unit_clusters_ = self._nearest_centre(self.som_.weights_)
+        else:
+            self.cluster_centers_ = cluster_means(X, fitted, int(fitted.max()) + 1)[0]
+        self.units_, self.labels_ = self.som_.labels_, fitted
+        if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
+            self.units_, self.labels_ = self.som_.predict(X_all), self.predict(X_all)
+            self.labels_[self.fit_rows_] = fitted
+        self.n_clusters_ = int(len(np.unique(self.labels_)))
+        return self
+
+    def _nearest_centre(self, X: np.ndarray) -> np.ndarray:
+        """Index of the cluster centre nearest each row of ``X``."""
+        distances = squared_distances(np.asarray(X, dtype=np.float64), self.cluster_centers_)
+        return distances.argmin(axis=1)
+
+    def predict(self, X) -> np.ndarray:
+        """Cluster of each sample: as the open-set refinement assigns it when that ran, the
+        nearest cluster centre when refined otherwise, else the cluster of its best-matching SOM
+        unit."""
+        check_is_fitted(self, "unit_clusters_")
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        if getattr(self, "refiner_", None) is not None:
+            return self.refiner_.predict(X)
+        if self.refine_iter:
+            return self._nearest_centre(X)
+        return self.unit_clusters_[self.som_.predict(X)]
