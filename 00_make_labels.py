@@ -1,40 +1,9 @@
 #!/usr/bin/env python3
-"""Stage 00: true labels from class sub-folders, a labels CSV or a filename pattern."""
-from __future__ import annotations
-
-from pathlib import Path
-
-from common.cli import parse_config, run_main, stage_parser
-from common.skips import SkipLog
-from common.stage import file_signature, folder_signature, run_once
-from preprocess.labels import collect_labels, write_labels
-
-KEYS = ("RAW_DIR", "LABEL_SOURCE", "LABELS_CSV", "FILENAME_LABEL_REGEX", "UNLABELED_DIR")
-
-
-def main(argv=None, overrides=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
-
-    def work() -> dict:
-        skips = SkipLog(config.work_dir, "00_make_labels")
-        images = collect_labels(config.RAW_DIR, config.LABEL_SOURCE, config.LABELS_CSV,
-                                config.FILENAME_LABEL_REGEX, config.UNLABELED_DIR, skips)
-        summary = write_labels(images, config.work_dir)
-        skips.save()
-        return {**summary, "skipped": len(skips)}
-
-    labels_csv = Path(config.LABELS_CSV)
-    inputs = {"raw_images": folder_signature(config.RAW_DIR) if Path(config.RAW_DIR).is_dir() else "",
-              "labels_csv": file_signature(labels_csv) if labels_csv.is_file() else ""}
-    summary = run_once(config.work_dir, "00_make_labels", {**config.fingerprint(KEYS), **inputs},
-                       args.force, work, outputs=("labels_true.csv", "img_paths.txt",
-                                                  "labels_true.txt"))
-    if summary:
-        print(f"labels: {summary['images']} images, {summary['labeled']} with a true label in "
-              f"{summary['classes']} classes, {summary['trainable']} usable for fine-tuning "
-              f"({summary['trainable_classes']} classes) -> {config.work_dir}/labels_true.csv")
-    return 0
-
+"""Stage 00: true labels (`--help` for its flags). The same as `somclust labels`: the stage lives in
+somclust/stages/make_labels.py; this thin entry point keeps the D2 way, numbered scripts run in order.
+"""
+from common.cli import run_main
+from somclust.stages.make_labels import main
 
 if __name__ == "__main__":
     run_main(main)

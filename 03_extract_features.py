@@ -1,36 +1,9 @@
 #!/usr/bin/env python3
-"""Stage 03: features of every processed image from the fine-tuned network (cached, resumable).
-
-With --ray ADDRESS (or RAY_ADDRESS) the batches are computed by Ray actors, each holding a copy of
-the model; the features are the same as here.
+"""Stage 03: feature extraction (`--help` for its flags). The same as `somclust extract`: the stage lives in
+somclust/stages/extract_features.py; this thin entry point keeps the D2 way, numbered scripts run in order.
 """
-from __future__ import annotations
-
-from common.cli import parse_config, run_main, stage_parser
-from common.stage import input_signatures, run_once
-from extract.run import extract_run
-
-KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_BATCH_SIZE",
-        "EXTRACT_BASELINE", "EXTRACT_PRECISION")
-# how the work is spread; the features do not depend on them, so they are not fingerprinted
-EXECUTION_KEYS = ("EXTRACT_LOADER_THREADS", "RAY_ADDRESS", "EXTRACT_ACTOR_CPUS")
-
-
-def main(argv=None, overrides=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS + EXECUTION_KEYS), argv, overrides)
-    summary = run_once(config.run_dir, "03_extract_features",
-                       {**config.fingerprint(KEYS + ("SEED",)),
-                        "inputs": input_signatures(config.run_dir, ("model/finetuned.keras",
-                                                                     "model/image_source.json"))},
-                       args.force, lambda: extract_run(config),
-                       outputs=tuple(f"features/{name}{suffix}" for name in (
-                           ("features", "features_pretrained") if config.EXTRACT_BASELINE
-                           else ("features",)) for suffix in (".npy", "_index.csv")))
-    for name, part in (summary or {}).items():
-        print(f"{name}: {part['images']} images x {part['dim']} dims ({part['extracted']} "
-              f"extracted, {part['reused']} reused, {part['invalid']} unreadable)")
-    return 0
-
+from common.cli import run_main
+from somclust.stages.extract_features import main
 
 if __name__ == "__main__":
     run_main(main)

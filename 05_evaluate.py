@@ -1,51 +1,9 @@
 #!/usr/bin/env python3
-"""Stage 05: NMI, purity, ARI and Hungarian accuracy against the true labels, as a leaderboard."""
-from __future__ import annotations
-
-from common.cli import parse_config, run_main, stage_parser
-from common.atomic_io import read_csv_rows
-from common.stage import input_signatures, run_once
-from evaluate.figures import save_summary_figure
-from evaluate.run import evaluate_run
-
-KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "FEATURE_SET",
-        "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "K_CRITERION")
-INPUTS = ("clusters.csv", "clusters_pretrained.csv")
-
-
-def run_key(config) -> str:
-    """A readable key for the leaderboard: what distinguishes this run."""
-    return (f"{config.BACKBONE}/{config.WEIGHTS}/{config.IMAGE_SIZE}px/ft{config.FT_EPOCHS}/"
-            f"{config.FEATURE_SET}/{config.SOM_IMPL}-som{config.SOM_ROWS}x{config.SOM_COLS}/"
-            f"{config.K_CRITERION}")
-
-
-def main(argv=None, overrides=None) -> int:
-    args, config = parse_config(stage_parser(__doc__, KEYS), argv, overrides)
-
-    def work() -> dict:
-        result = evaluate_run(config.work_dir, config.run_dir, config.IMG_DIR, run_key(config),
-                              config.FEATURE_SET, config.SEED)
-        if result["rows"]:
-            save_summary_figure(config.run_dir / "report.png", result["y_true"],
-                                result["y_pred"],
-                                read_csv_rows(config.run_dir / "clusters_k_scores.csv"),
-                                run_key(config))
-        return {"rows": result["rows"], "scored_images": result["scored_images"]}
-
-    fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
-                   "inputs": input_signatures(config.run_dir, INPUTS)}
-    summary = run_once(config.run_dir, "05_evaluate", fingerprint, args.force, work,
-                       outputs=("labels_pred.txt",))
-    if summary:
-        print(f"scored {summary['scored_images']} images with a true label  (run {run_key(config)})")
-        print(f"{'method':<56} {'NMI':>6} {'purity':>6} {'ARI':>6} {'ACC':>6} {'k':>4}")
-        for row in summary["rows"]:
-            print(f"{row['method']:<56} {row['NMI']:6.3f} {row['purity']:6.3f} {row['ARI']:6.3f} "
-                  f"{row['ACC']:6.3f} {row['k_pred']:>2}/{row['k_true']}")
-        print(f"leaderboard: {config.work_dir}/leaderboard.md   figure: {config.run_dir}/report.png")
-    return 0
-
+"""Stage 05: evaluation (`--help` for its flags). The same as `somclust evaluate`: the stage lives in
+somclust/stages/evaluate_run.py; this thin entry point keeps the D2 way, numbered scripts run in order.
+"""
+from common.cli import run_main
+from somclust.stages.evaluate_run import main
 
 if __name__ == "__main__":
     run_main(main)

@@ -1,5 +1,6 @@
-# somclust: `make demo` installs everything (into the project's own .venv) and runs the whole
-# pipeline on the default dataset; `make test` installs and runs the tests (what .ci/run calls).
+# somclust: `make demo` installs everything (into the project's own .venv, with the `somclust`
+# command) and runs the whole pipeline on the default dataset; `make test` installs and runs the
+# tests (what .ci/run calls).
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 WORK_DIR ?= work
@@ -12,7 +13,7 @@ install:
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || \
 		echo "could not install dataset-fashion-mnist; set FASHION_MNIST_DIR to the idx files"; fi
 	@if [ "$(PYTHON)" = "$(VENV)/bin/python" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
-	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e ".[test]"
 
 # A headless browser for the HTML report test (Debian packages; Selenium comes with requirements.txt).
 test-deps:

@@ -20,10 +20,13 @@ def flag_name(key: str) -> str:
     return "--" + key.lower().replace("_", "-")
 
 
-def stage_parser(description: str, keys: Sequence[str]) -> argparse.ArgumentParser:
-    """A parser with ``--force``, ``--verbose`` and one flag per config key in ``keys``."""
+def stage_parser(description: str, keys: Sequence[str],
+                 prog: str | None = None) -> argparse.ArgumentParser:
+    """A parser with ``--force``, ``--verbose`` and one flag per config key in ``keys``
+    (``prog``: the command name shown in usage lines, e.g. ``somclust cluster``)."""
     defaults = Config()
-    parser = argparse.ArgumentParser(description=description,
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="Every flag overrides the config.py key of the same "
                                             "name; an environment variable of that name does too.")
     for key in dict.fromkeys((*ALWAYS, *keys)):
@@ -54,7 +57,8 @@ def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = N
 
 
 def run_main(main: Callable[[Sequence[str] | None], int]) -> None:
-    """Run a stage's ``main``; user errors print one line and exit 2, Ctrl-C exits 130.
+    """Run a stage's ``main``; user errors print one line and exit 2, Ctrl-C exits 130, a
+    closed output pipe 141.
     TensorFlow's start-up chatter is kept off stderr unless ``--verbose``."""
     verbose = any(arg in ("-v", "--verbose") for arg in sys.argv[1:])
     with chatter_filtered(enabled=not verbose):
@@ -66,4 +70,7 @@ def run_main(main: Callable[[Sequence[str] | None], int]) -> None:
         except KeyboardInterrupt:
             print("interrupted; re-run the same command to resume", file=sys.stderr)
             code = 130
+        except BrokenPipeError:     # output piped into a reader that stopped (`| head`)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 141
     sys.exit(code)

@@ -8,31 +8,15 @@
 """
 from __future__ import annotations
 
-import importlib.util
 import os
-from functools import lru_cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Iterable, Sequence
 
 from common.atomic_io import read_csv_rows
 from config import Config, load_config
+from somclust.stages import DEMO, PIPELINE, find_stage
 
-ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("00_make_labels", "01_remove_background", "02_finetune", "03_extract_features",
-          "04_cluster", "05_evaluate", "06_report")
-DEMO_DATASET = "make_demo_dataset"
-
-
-@lru_cache(maxsize=None)
-def load_stage(name: str) -> ModuleType:
-    """The stage script ``<name>.py`` as a module (its ``main`` runs the stage)."""
-    spec = importlib.util.spec_from_file_location(f"somclust_stage_{name}", ROOT / f"{name}.py")
-    if spec is None or spec.loader is None:
-        raise ValueError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+STAGES = tuple(stage.script for stage in PIPELINE)       # 00_make_labels ... 06_report
 
 
 class Pipeline:
@@ -49,15 +33,14 @@ class Pipeline:
         self._predictor = None
 
     def run_stage(self, name: str, *flags: str, force: bool = False) -> None:
-        """Run one stage script's ``main`` (``flags`` are extra CLI flags, e.g. ``--full``)."""
-        if name not in (*STAGES, DEMO_DATASET):
-            raise ValueError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+        """Run one stage, named by its script or ``somclust`` subcommand (``04_cluster`` or
+        ``cluster``); ``flags`` are extra CLI flags, e.g. ``--full``."""
         argv = [*flags, *(["--force"] if force else [])]
-        load_stage(name).main(argv, self.overrides)
+        find_stage(name).load().main(argv, self.overrides)
 
     def make_demo_dataset(self, force: bool = False) -> "Pipeline":
         """Build the default dataset (Fashion-MNIST on real photos) into RAW_DIR."""
-        self.run_stage(DEMO_DATASET, force=force)
+        self.run_stage(DEMO.script, force=force)
         return self
 
     def run(self, stages: Sequence[str] = STAGES, force: bool = False) -> "Pipeline":

@@ -27,11 +27,22 @@ def script_env(work_dir: Path, **settings: str) -> dict[str, str]:
 def run_script(script: str, work_dir: Path, *args: str, check: bool = True, timeout: int = 600,
                **settings: str) -> subprocess.CompletedProcess:
     """Run a stage script with the tiny config in ``work_dir``; assert success when ``check``."""
-    result = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT,
+    return _run([str(ROOT / script), *args], work_dir, check, timeout, settings)
+
+
+def run_somclust(*args: str, work_dir: Path, check: bool = True, timeout: int = 600,
+                 **settings: str) -> subprocess.CompletedProcess:
+    """Run the ``somclust`` command (``python -m somclust ARGS``) like :func:`run_script`."""
+    return _run(["-m", "somclust", *args], work_dir, check, timeout, settings)
+
+
+def _run(argv: list[str], work_dir: Path, check: bool, timeout: int,
+         settings: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, *argv], cwd=ROOT,
                             env=script_env(work_dir, **settings), capture_output=True, text=True,
                             timeout=timeout)
     if check:
-        assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+        assert result.returncode == 0, f"{argv} failed:\n{result.stdout}\n{result.stderr}"
     assert "Traceback" not in result.stderr, result.stderr
     return result
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import TINY, run_script, tree_hash
+from helpers import TINY, run_script, run_somclust, tree_hash
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -107,7 +107,7 @@ def test_export_one_folder_per_cluster(tiny_run, tmp_path):
 
     again = run_script("06_report.py", tiny_run.work, "--export", str(destination), check=False)
     assert again.returncode == 2 and "not empty" in again.stderr and "--force" in again.stderr
-    replaced = run_script("06_report.py", tiny_run.work, "--export", str(destination), "--force")
+    replaced = run_somclust("export", str(destination), "--force", work_dir=tiny_run.work)
     assert "exported 80 images" in replaced.stdout and (destination / "clusters.csv").exists()
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "mine.jpg").write_bytes(b"precious")

@@ -1,0 +1,53 @@
+"""Stage 04: Self-Organizing Map clustering of the features, with the number of clusters predicted."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from common.cli import parse_config, stage_parser
+from common.errors import SomclustError
+from common.stage import input_signatures, run_once
+from cluster.run import ClusterSettings, cluster_feature_set, known_labels
+from extract.features import load_feature_set
+from preprocess.labels import read_labels
+
+KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
+        "SOM_RESTARTS",
+        "FEATURE_PCA", "PROTOTYPE_GROUPING", "K_MIN", "K_MAX", "K_CRITERION",
+        "ANCHOR_SHARE", "REFINE_ITER", "CLUSTER_LABELED_PER_CLASS")
+
+
+def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
+         prog: str | None = None) -> int:
+    args, config = parse_config(stage_parser(__doc__, KEYS, prog), argv, overrides)
+    feature_dir = config.run_dir / "features"
+    settings = ClusterSettings.from_config(config)
+
+    def work() -> dict:
+        labels = read_labels(config.work_dir)
+        label_of = {i.file: i.label for i in labels}
+        trainable = {i.file for i in labels if i.trainable}
+        summary = {}
+        clusterings = {"clusters": config.FEATURE_SET}
+        if config.FEATURE_SET != "pretrained" and (feature_dir / "features_pretrained.npy").exists():
+            clusterings["clusters_pretrained"] = "pretrained"     # the un-fine-tuned baseline
+        for out_name, feature_set in clusterings.items():
+            features, files = load_feature_set(feature_dir, feature_set)
+            if len(files) < 3:
+                raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
+            summary[out_name] = cluster_feature_set(
+                features, files, known_labels(files, label_of, trainable), config.run_dir,
+                out_name, settings)
+        return summary
+
+    fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
+                   "inputs": input_signatures(feature_dir, ("features.npy",
+                                                              "features_pretrained.npy"))}
+    summary = run_once(config.run_dir, "04_cluster", fingerprint, args.force, work,
+                       outputs=("clusters.csv", "clusters_model.pkl"))
+    for name, part in (summary or {}).items():
+        by_criterion = ", ".join(f"{c}={k}" for c, k in part["k_by_criterion"].items())
+        print(f"{name}: {part['images']} images -> k={part['n_clusters']} by {part['criterion']} "
+              f"({by_criterion}); SOM {config.SOM_ROWS}x{config.SOM_COLS}, "
+              f"QE {part['quantization_error']:.4f}")
+    return 0
+

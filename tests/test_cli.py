@@ -1,0 +1,72 @@
+"""The `somclust` command: the overview, every subcommand's --help, dispatch to the stages, and
+the package metadata it is installed from."""
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+
+from common.errors import SomclustError
+from helpers import ROOT, run_somclust
+from somclust import cli
+from somclust.stages import ALL, PIPELINE, find_stage
+
+
+def test_overview_lists_every_stage_in_order(capsys):
+    assert cli.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    positions = [text.index(f"  {stage.command} ") for stage in ALL]
+    assert positions == sorted(positions) and "  run " in text
+    assert "04  Self-Organizing Map" in text
+    assert cli.main([]) == 2        # no command: the overview, and a usage error
+
+
+@pytest.mark.parametrize("command", ["run", *(stage.command for stage in ALL)])
+def test_each_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        cli.main([command, "--help"])
+    assert exit_status.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: somclust {command} ") and "--work-dir" in text
+
+
+def test_run_accepts_the_flags_of_every_stage():
+    keys = cli.run_keys()
+    for stage in PIPELINE:
+        assert set(stage.load().KEYS) <= set(keys), stage.command
+
+
+def test_unknown_command_and_stage_names():
+    with pytest.raises(SomclustError, match="somclust --help"):
+        cli.main(["clutser"])
+    assert find_stage("04_cluster") is find_stage("cluster")
+    with pytest.raises(ValueError, match="unknown stage"):
+        find_stage("05_cluster")
+
+
+def test_commands_run_the_stages(tiny_run):
+    """`somclust run` on a finished run skips every stage; `somclust cluster --force` redoes
+    stage 04 with the same result as 04_cluster.py; a bad flag value is one error line."""
+    work, run_dir = tiny_run.work, tiny_run.run_dir
+    done = run_somclust("run", work_dir=work)
+    assert [line.split()[2] for line in done.stdout.splitlines() if line.startswith("== ")] == \
+        [stage.command for stage in PIPELINE]
+    assert done.stderr.count("already done") == len(PIPELINE)
+    before = (run_dir / "clusters.csv").read_bytes()
+    redone = run_somclust("cluster", "--force", work_dir=work)
+    assert "clusters: " in redone.stdout and (run_dir / "clusters.csv").read_bytes() == before
+    bad = run_somclust("cluster", "--som-rows", "many", work_dir=work, check=False)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: SOM_ROWS='many' is not a valid int"]
+
+
+def test_package_metadata_matches_requirements():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["somclust"] == "somclust.cli:console_main"
+    declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    listed = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    assert listed == declared
+    names = {re.split(r"[=<>]", requirement)[0] for requirement in declared}
+    assert {"tensorflow-cpu", "keras", "minisom", "albumentations", "scikit-learn"} <= names
