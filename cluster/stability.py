@@ -1,7 +1,9 @@
 """The ``stability`` cluster-count criterion: how many new classes the unlabeled images hold.
 
-With labeled images of known classes, an unlabeled image whose nearest images hold (almost) no
-labeled ones looks new (:func:`cluster.refine.labeled_share`). The known classes each get one
+With labeled images of known classes, an unlabeled image looks new when its nearest images hold
+(almost) no labeled ones (:func:`cluster.refine.labeled_share`); where labels are too sparse
+for that test, also when it lies farther from every labeled image than nearly all labeled images
+lie from each other (:func:`far_from_labeled`, a conformal test). The known classes each get one
 cluster (label anchoring), so the question left is how many clusters the new-looking images
 form. A k that matches real structure gives the same clusters whatever the sample (Ben-Hur et
 al. 2002; Hennig 2007): for each k, KMeans is fitted on two random subsamples, both clusterings
@@ -20,13 +22,16 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.neighbors import NearestNeighbors
 
-from cluster.refine import known_class_neighbourhood
+from cluster.refine import known_class_neighbourhood, labeled_share_test_holds
 
 STABLE_JACCARD = 0.75
 UNSTABLE_RUN = 3
 NEW_CLASS_SHARE = 0.5             # labeled-share test of a new-looking image (as ANCHOR_SHARE)
 MIN_NEW_SHARE = 0.02              # fewer new-looking images than this share of the unlabeled: none
+NOVELTY_ALPHA = 0.1               # level of the conformal distance test (its false-alarm rate)
+FLAG_NEIGHBOURS = 10
 PAIRS = 10
 SUBSAMPLE = 0.8
 MAX_ROWS = 5000
@@ -37,6 +42,39 @@ def new_looking(X: np.ndarray, known: np.ndarray) -> np.ndarray:
     overall share of labeled samples (:func:`cluster.refine.known_class_neighbourhood`)."""
     labeled = known >= 0
     return ~labeled & (known_class_neighbourhood(X, labeled)[1] < NEW_CLASS_SHARE)
+
+
+def far_from_labeled(X: np.ndarray, labeled: np.ndarray) -> np.ndarray:
+    """Unlabeled samples of new-looking regions, by a conformal novelty test.
+
+    An unlabeled sample is flagged when its distance to the nearest labeled sample exceeds all
+    but a share ``NOVELTY_ALPHA`` of the labeled samples' distances to their nearest other
+    labeled sample: the labeled samples are a random draw from the known classes, so a sample of
+    a known class is flagged with probability about ``NOVELTY_ALPHA``. Nothing is returned when
+    no more samples are flagged than that rate explains (``NOVELTY_ALPHA`` x the unlabeled count
+    + 3 binomial standard deviations), and a flag is kept only where the sample's
+    ``FLAG_NEIGHBOURS`` nearest unlabeled samples are flagged more often than the unlabeled
+    samples on average: a chance flag sits among the unflagged samples of its known class (kept,
+    such flags formed clusters of their own), a new class's samples among flagged ones.
+
+    Where labels are sparse the labeled-share test needs neighbourhoods wider than a class and
+    calls most new samples known; this test needs none (:func:`stability_k` uses it there)."""
+    unlabeled = np.flatnonzero(~labeled)
+    far = np.zeros(len(X), dtype=bool)
+    if labeled.sum() < 2 or len(unlabeled) < 2:
+        return far
+    index = NearestNeighbors(n_neighbors=1).fit(X[labeled])
+    calibration = np.sort(index.kneighbors()[0][:, 0])         # each to its nearest other
+    distance = index.kneighbors(X[unlabeled])[0][:, 0]
+    exceeded_by = len(calibration) - np.searchsorted(calibration, distance, side="left")
+    flagged = (1 + exceeded_by) / (len(calibration) + 1) < NOVELTY_ALPHA
+    chance = NOVELTY_ALPHA * len(unlabeled)
+    if flagged.sum() <= chance + 3 * np.sqrt(chance * (1 - NOVELTY_ALPHA)):
+        return far
+    neighbours = NearestNeighbors(n_neighbors=min(FLAG_NEIGHBOURS, len(unlabeled) - 1)).fit(
+        X[unlabeled]).kneighbors(return_distance=False)
+    far[unlabeled] = flagged & (flagged[neighbours].mean(axis=1) > flagged.mean())
+    return far
 
 
 def worst_cluster_match(a: np.ndarray, b: np.ndarray, k: int) -> float:
@@ -89,13 +127,26 @@ def stability_k(X: np.ndarray, known: np.ndarray, ks: list[int],
     """The ``stability`` criterion over the total cluster counts ``ks``: (its k̂, or None; the
     stability behind each k in ``ks``, NaN where not computed). With labeled samples of >= 2
     classes, k = number of known classes + the number of clusters of the new-looking samples
-    (0 when fewer than ``MIN_NEW_SHARE`` of the unlabeled samples look new); otherwise the scan
-    runs on all samples."""
+    (:func:`new_looking`; 0 when fewer than ``MIN_NEW_SHARE`` of the unlabeled samples look
+    new). When the labels are too sparse for that test at the k it gives
+    (:func:`cluster.refine.labeled_share_test_holds`), the samples far from every labeled one
+    (:func:`far_from_labeled`) count as new-looking too. Without labels the scan runs on all
+    samples."""
     classes = np.unique(known[known >= 0])
     if len(classes) < 2:
         return largest_stable_k(X, ks, seed)
     new = new_looking(X, known)
-    n_known = len(classes)
+    k, scores = _known_plus_stable(X, known, new, len(classes), ks, seed)
+    labeled = known >= 0
+    if labeled_share_test_holds(labeled, k or len(classes)):
+        return k, scores
+    return _known_plus_stable(X, known, new | far_from_labeled(X, labeled), len(classes), ks,
+                              seed)
+
+
+def _known_plus_stable(X: np.ndarray, known: np.ndarray, new: np.ndarray, n_known: int,
+                       ks: list[int], seed: int) -> tuple[int | None, list[float]]:
+    """``n_known`` + the largest stable k of the ``new`` samples (see :func:`stability_k`)."""
     if new.sum() < max(2, MIN_NEW_SHARE * (known < 0).sum()):
         return (n_known if n_known in ks else None), [float("nan")] * len(ks)
     extra = [k - n_known for k in ks if k > n_known]

@@ -1,6 +1,8 @@
 import numpy as np
 
-from cluster.stability import largest_stable_k, new_looking, stability_k, worst_cluster_match
+from cluster.refine import labeled_share_test_holds
+from cluster.stability import (far_from_labeled, largest_stable_k, new_looking, stability_k,
+                               worst_cluster_match)
 
 
 def blobs(n_classes: int, seed: int = 0, per_class: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -39,6 +41,26 @@ def test_new_looking_samples_are_the_unlabeled_ones_far_from_labeled_ones():
     known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)
     new = new_looking(X, known)
     np.testing.assert_array_equal(new, y >= 3)
+
+
+def test_far_from_labeled_finds_new_classes_where_labels_are_too_sparse_for_the_share_test():
+    X, y = blobs(8, per_class=120)                   # 4 known classes, 4 new; 4 % labeled
+    known = np.where((y < 4) & (np.arange(len(y)) % 25 == 0), y, -1)
+    labeled = known >= 0
+    assert not labeled_share_test_holds(labeled, 8)
+    far = far_from_labeled(X, labeled)
+    assert not far[labeled].any()
+    assert far[y >= 4].mean() > 0.5 and (y[far] >= 4).mean() > 0.9
+    # chance flags inside the known classes (about NOVELTY_ALPHA of them) are dropped: they sit
+    # among unflagged neighbours; kept, they formed 4 more stable clusters (k̂ 12)
+    assert abs(stability_k(X, known, list(range(2, 15)), seed=0)[0] - 8) <= 1
+
+
+def test_far_from_labeled_flags_nothing_without_new_classes():
+    X, y = blobs(4, per_class=120)                   # every class known, 4 % labeled
+    labeled = np.arange(len(y)) % 25 == 0
+    assert not far_from_labeled(X, labeled).any()
+    assert not far_from_labeled(X, np.zeros(len(y), dtype=bool)).any()
 
 
 def test_stability_k_adds_the_new_clusters_to_the_known_classes():
