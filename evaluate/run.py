@@ -65,8 +65,10 @@ def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path,
     unseen = [f for f in scored if f not in trainable]     # the score without the labeled images
     if len(unseen) == len(scored) or len({truth[f] for f in unseen}) < 2:
         unseen = None
-    clusterings = {"clusters": f"{FEATURE_SET_NAMES[feature_set]} + SOM, k predicted",
-                   "clusters_pretrained": "not fine-tuned + SOM, k predicted"}
+    main_method = f"{FEATURE_SET_NAMES[feature_set]} + SOM, k predicted"
+    clusterings = {"clusters": main_method,
+                   "clusters_pretrained": "not fine-tuned + SOM, k predicted",
+                   "clusters_reviewed": f"{main_method}, reviewed (08_review.py)"}
     for name, method in clusterings.items():
         path = run_dir / f"{name}.csv"
         if path.exists():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -39,3 +40,30 @@ def tiny_run(tmp_path_factory):
     outputs = {script: run_script(script, work).stdout for script in STAGES[1:]}
     return SimpleNamespace(work=work, run_dir=work / "efficientnet_lite0", raw_hash=raw_hash,
                            outputs=outputs)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium driven by Selenium (skipped without them, except under CI=true)."""
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        selenium_missing = True
+    else:
+        selenium_missing = False
+    if selenium_missing or not (chromium and chromedriver):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must test the HTML pages in a browser: run `make test-deps` "
+                        "(apt chromium chromium-driver, pip selenium)")
+        pytest.skip("needs chromium, chromium-driver and selenium: `make test-deps`")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    yield driver
+    driver.quit()

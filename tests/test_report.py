@@ -5,16 +5,12 @@ import csv
 import json
 import os
 import pickle
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helpers import TINY, run_script, run_somclust, tree_hash
-
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
 
 def _clusters(run_dir: Path) -> dict[str, int]:
     with open(run_dir / "clusters.csv", newline="") as handle:
@@ -34,31 +30,6 @@ def _model_clusters(run_dir: Path) -> dict[str, int]:
     stored = _clusters(run_dir)
     assert all(predicted[f] == stored[f] for f in files if f.startswith("unlabeled/"))
     return predicted
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        selenium_missing = True
-    else:
-        selenium_missing = False
-    if selenium_missing or not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must test the report in a browser: run `make test-deps` "
-                        "(apt chromium chromium-driver, pip selenium)")
-        pytest.skip("needs chromium, chromium-driver and selenium: `make test-deps`")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--disable-gpu"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def test_report_in_a_real_browser(tiny_run, browser):

@@ -45,6 +45,8 @@ PIPELINE = (
 AFTER = (
     Stage("predict", "07_predict", "predict",
           "assign new images (files or folders) to the run's clusters"),
+    Stage("review", "08_review", "review",
+          "review and correct the clusters in the browser; saved beside the original"),
     Stage("export", "export", "export",
           "copy the raw images into one folder per cluster"),
 )

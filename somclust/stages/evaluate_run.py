@@ -11,7 +11,7 @@ from evaluate.run import evaluate_run
 
 KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "FEATURE_SET",
         "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "K_CRITERION")
-INPUTS = ("clusters.csv", "clusters_pretrained.csv")
+INPUTS = ("clusters.csv", "clusters_pretrained.csv", "clusters_reviewed.csv")
 
 
 def run_key(config) -> str:

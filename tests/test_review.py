@@ -1,0 +1,215 @@
+"""Stage 08: the review state, its web API (no browser), and the page in a real browser."""
+from __future__ import annotations
+
+import csv
+import shutil
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from common.errors import SomclustError
+from evaluate.review import ReviewState
+from evaluate.review_app import create_app, make_review_server
+from helpers import run_script, tree_hash
+
+FILES = [f"{label}/{i}.png" for label in ("bag", "coat", "shoe") for i in range(4)]
+
+
+@pytest.fixture
+def run(tmp_path):
+    """A finished run of 12 images in 3 clusters (cluster = true class), plus a secret file
+    beside the raw folder that must never be served."""
+    work, raw = tmp_path / "work", tmp_path / "work" / "raw_img"
+    run_dir = work / "efficientnet_lite0"
+    run_dir.mkdir(parents=True)
+    for i, file in enumerate(FILES):
+        (raw / file).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(raw / file), np.full((40, 40, 3), 20 * i, np.uint8))
+    (tmp_path / "work" / "secret.png").write_bytes((raw / FILES[0]).read_bytes())
+    (work / "labels_true.csv").write_text(
+        "file,label,trainable\n" + "".join(f"{f},{f.split('/')[0]},0\n" for f in FILES))
+    (work / "img_paths.txt").write_text("".join(f"{f}\n" for f in FILES))
+    (run_dir / "clusters.csv").write_text(
+        "file,som_node,cluster\n" + "".join(f"{f},{i},{i // 4}\n" for i, f in enumerate(FILES)))
+    return work, run_dir, raw
+
+
+def test_changes_undo_save_and_resume(run):
+    work, run_dir, _ = run
+    original = (run_dir / "clusters.csv").read_bytes()
+    state = ReviewState(work, run_dir)
+    assert [(c["id"], c["size"], c["labels"]) for c in state.clusters()] == \
+        [(0, 4, [("bag", 4)]), (1, 4, [("coat", 4)]), (2, 4, [("shoe", 4)])]
+    assert state.move(FILES[:2], 1) == 1
+    assert state.move([FILES[2]], None) == 3                 # a new cluster
+    state.move([FILES[3]], -1)                               # an outlier
+    state.merge(2, 1)
+    state.rename(1, "  coats   and shoes ")
+    assert [(c["id"], c["size"], c["name"]) for c in state.clusters()] == \
+        [(1, 10, "coats and shoes"), (3, 1, ""), (-1, 1, "")]
+    assert state.members(1, offset=8, limit=5)["files"] == [
+        {"file": FILES[10], "label": "shoe", "som_node": 10},
+        {"file": FILES[11], "label": "shoe", "som_node": 11}]
+    assert state.undo() and state.clusters()[0]["name"] == ""        # the rename taken back
+    state.rename(1, "coats and shoes")
+    with pytest.raises(SomclustError, match="not images of this run"):
+        state.move(["../secret.png"], 1)
+    with pytest.raises(SomclustError, match="no cluster 7"):
+        state.merge(7, 1)
+    saved = state.save()
+    assert saved["clusters"] == 2 and saved["outliers"] == 1
+    assert (run_dir / "clusters.csv").read_bytes() == original       # never overwritten
+    with open(run_dir / "clusters_reviewed.csv", newline="") as handle:
+        rows = {r["file"]: (int(r["cluster"]), r["name"]) for r in csv.DictReader(handle)}
+    assert rows[FILES[0]] == (1, "coats and shoes") and rows[FILES[2]] == (3, "")
+    assert rows[FILES[3]] == (-1, "")
+    lines = (run_dir / "labels_pred_reviewed.txt").read_text().splitlines()
+    assert lines == [str(rows[f][0]) for f in FILES]
+    resumed = ReviewState(work, run_dir)                      # a later review starts from it
+    assert resumed.clusters() == state.clusters()
+
+
+def test_api_changes_the_state_and_refuses_paths_outside_the_run(run):
+    work, run_dir, raw = run
+    client = create_app(ReviewState(work, run_dir), raw).test_client()
+    assert b"somclust review" in client.get("/").data
+    assert [c["id"] for c in client.get("/api/clusters").get_json()] == [0, 1, 2]
+    page = client.get("/api/clusters/0?offset=1&limit=2").get_json()
+    assert page["total"] == 4 and [m["file"] for m in page["files"]] == FILES[1:3]
+    thumb = client.get("/thumb", query_string={"file": FILES[5]})
+    assert thumb.status_code == 200 and thumb.data.startswith(b"\x89PNG")
+    for bad in ("../secret.png", str(raw.parent / "secret.png"), "bag/../../secret.png",
+                "bag/none.png", "", "%2e%2e/secret.png"):
+        assert client.get("/thumb", query_string={"file": bad}).status_code == 404, bad
+    assert client.get("/thumb?file=../secret.png").status_code == 404
+    assert client.post("/api/move", json={"files": FILES[:1], "target": "new"}).get_json() == \
+        {"cluster": 3}
+    assert client.post("/api/merge", json={"source": 2, "target": 0}).status_code == 200
+    assert client.post("/api/rename", json={"cluster": 0, "name": "bags"}).status_code == 200
+    refused = client.post("/api/move", json={"files": ["/etc/passwd"], "target": 0})
+    assert refused.status_code == 400 and "not images of this run" in refused.get_json()["error"]
+    assert client.post("/api/merge", data="not json").status_code == 400
+    assert client.post("/api/undo").get_json() == {"undone": True}
+    assert client.post("/api/save").get_json()["clusters"] == 3
+
+
+def test_token_guards_every_request(run):
+    work, run_dir, raw = run
+    client = create_app(ReviewState(work, run_dir), raw, token="s3cret").test_client()
+    assert client.get("/").status_code == 403
+    assert client.get("/api/clusters?token=wrong").status_code == 403
+    assert client.post("/api/save").status_code == 403
+    assert client.get("/api/clusters?token=s3cret").status_code == 200
+    assert client.get("/api/clusters", headers={"X-Somclust-Token": "s3cret"}).status_code == 200
+
+
+def test_review_in_a_real_browser_then_scored_by_stage_05(tiny_run, browser, tmp_path):
+    """Move two images, merge two clusters, rename one, save, reload: the page and
+    clusters_reviewed.csv hold it; stage 05 scores the reviewed clusters beside the original."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    work = tmp_path / "work"                        # a copy: the shared tiny run stays as it is
+    shutil.copytree(tiny_run.work, work)
+    run_dir = work / "efficientnet_lite0"
+    state = ReviewState(work, run_dir)
+    clusters = state.clusters()
+    source, target, merged = clusters[0]["id"], clusters[1]["id"], clusters[2]["id"]
+    server = make_review_server(create_app(state, work / "raw_img"), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    wait = WebDriverWait(browser, 20)
+    try:
+        browser.get(f"http://127.0.0.1:{server.server_port}/")
+        wait.until(lambda d: d.find_element(By.ID, "status").text == "ready")
+        thumbs = wait.until(lambda d: d.find_elements(
+            By.CSS_SELECTOR, f"#cluster-{source} .thumb") or None)
+        moved = [t.get_attribute("data-file") for t in thumbs[:2]]
+        thumbs[0].click()
+        thumbs[1].click()
+        assert browser.find_element(By.ID, "selected-count").text == "2 selected"
+        Select(browser.find_element(By.ID, "move-target")).select_by_value(str(target))
+        browser.find_element(By.ID, "move").click()
+        wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("moved 2"))
+
+        section = browser.find_element(By.ID, f"cluster-{merged}")
+        Select(section.find_element(By.CLASS_NAME, "merge-target")).select_by_value(str(target))
+        section.find_element(By.CLASS_NAME, "merge").click()
+        wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("merged"))
+        assert not browser.find_elements(By.ID, f"cluster-{merged}")
+
+        section = browser.find_element(By.ID, f"cluster-{target}")
+        section.find_element(By.CLASS_NAME, "name").send_keys("reviewed group")
+        section.find_element(By.CLASS_NAME, "rename").click()
+        wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("renamed"))
+        browser.find_element(By.ID, "save").click()
+        wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("saved"))
+
+        browser.refresh()
+        wait.until(lambda d: d.find_element(By.ID, "status").text == "ready")
+        title = browser.find_element(By.CSS_SELECTOR, f"#cluster-{target} h2").text
+        assert title.startswith(f"cluster {target}: reviewed group")
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        server.shutdown()
+        server.server_close()
+    with open(run_dir / "clusters_reviewed.csv", newline="") as handle:
+        rows = {r["file"]: (int(r["cluster"]), r["name"]) for r in csv.DictReader(handle)}
+    assert all(rows[f] == (target, "reviewed group") for f in moved)
+    assert not any(cluster == merged for cluster, _ in rows.values())
+    assert (run_dir / "clusters.csv").read_bytes() == (tiny_run.run_dir / "clusters.csv").read_bytes()
+    assert tree_hash(work / "raw_img") == tiny_run.raw_hash
+
+    scored = run_script("05_evaluate.py", work, "--force").stdout
+    assert "reviewed (08_review.py)" in scored
+
+
+def _start_review(work: Path, *flags: str):
+    """`somclust review --port 0 FLAGS` in the background; (process, URL it printed)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from helpers import ROOT, script_env
+
+    process = subprocess.Popen([sys.executable, "-m", "somclust", "review", "--port", "0", *flags],
+                               cwd=ROOT, env=script_env(work), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    match = re.search(r"(http://\S+)", line)
+    assert match, line + process.stderr.read() if process.poll() is not None else line
+    assert os.path.isdir(work)
+    return process, match.group(1)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_review_command_serves_the_run_and_stops_cleanly(tiny_run, host):
+    import json
+    import signal
+    import urllib.error
+    import urllib.request
+
+    process, url = _start_review(tiny_run.work, "--host", host)
+    try:
+        local = url.replace("0.0.0.0", "127.0.0.1")
+        base, _, query = local.partition("/?")
+        with urllib.request.urlopen(f"{base}/api/clusters?{query}", timeout=30) as response:
+            clusters = json.load(response)
+        assert sum(c["size"] for c in clusters) == 80
+        if host == "0.0.0.0":                 # any other host than localhost needs the token
+            assert "token=" in url
+            with pytest.raises(urllib.error.HTTPError, match="403"):
+                urllib.request.urlopen(f"{base}/api/clusters", timeout=30)
+        else:
+            assert "token=" not in url
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0 and "review stopped" in stdout, stderr
+    assert "Traceback" not in stderr
+    assert not (tiny_run.run_dir / "clusters_reviewed.csv").exists()     # nothing saved
