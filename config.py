@@ -77,6 +77,7 @@ K_CRITERION = "stability"                         # stability (known classes + s
 REFINE_ITER = 30                                  # semi-supervised k-means iterations refining the chosen clusters on the images (labeled ones pinned to their class; open-set with ANCHOR_SHARE); 0 = off
 CLUSTER_LABELED_PER_CLASS = 1000                  # labeled images per known class the clustering is fitted on (a seeded draw; the others are assigned like new images); 0 = all
 ANCHOR_SHARE = 0.5                                # label anchoring: SOM units whose labeled share is >= this x the overall share are tied to their known class; known classes never merge (constrained Ward); in the refinement, unlabeled images whose nearest images (20, more when labels are sparse) pass the same test go to the known class a classifier on the labeled images predicts, the others only to new clusters; 0 = off
+DUPLICATE_SIMILARITY = 0.98                       # stage 04 lists near-duplicate groups (feature cosine >= this, and byte-identical files) in duplicates.csv for review; 0 = identical files only
 
 # --- stage 06: report, export; stage 07: predict ---------------------------------
 REPORT_DIR = "{RUN_DIR}/report"                   # report.html + its PNG figures
@@ -210,6 +211,9 @@ class Config:
                               f"allowed: {', '.join(KNOWN_AUGMENTATIONS)}")
         if not self.ANCHOR_SHARE >= 0:
             raise ConfigError(f"ANCHOR_SHARE={self.ANCHOR_SHARE} must be >= 0 (0 = no anchoring)")
+        if not 0 <= self.DUPLICATE_SIMILARITY <= 1:
+            raise ConfigError(f"DUPLICATE_SIMILARITY={self.DUPLICATE_SIMILARITY} must be in [0, 1] "
+                              "(a cosine similarity; 0 = byte-identical files only)")
         if not 0 <= self.NOVELTY_PERCENTILE <= 100:
             raise ConfigError(f"NOVELTY_PERCENTILE={self.NOVELTY_PERCENTILE} must be in [0, 100] "
                               "(0 = never flag an image as novel)")

@@ -9,6 +9,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from cluster.clusterer import SOMClusterer
+from cluster.duplicates import (distance_ratios, groups_of, identical_file_pairs,
+                                near_duplicate_pairs)
 from cluster.features import FeaturePreparer
 from common.atomic_io import atomic_write_bytes, atomic_write_csv
 
@@ -30,6 +32,7 @@ class ClusterSettings:
     anchor_share: float = 0.5
     refine_iter: int = 30
     labeled_per_class: int = 1000
+    duplicate_similarity: float = 0.98
     seed: int = 0
 
     @classmethod
@@ -41,7 +44,8 @@ class ClusterSettings:
                    grouping=config.PROTOTYPE_GROUPING, k_min=config.K_MIN, k_max=config.K_MAX,
                    criterion=config.K_CRITERION, anchor_share=config.ANCHOR_SHARE,
                    refine_iter=config.REFINE_ITER,
-                   labeled_per_class=config.CLUSTER_LABELED_PER_CLASS, seed=config.SEED)
+                   labeled_per_class=config.CLUSTER_LABELED_PER_CLASS,
+                   duplicate_similarity=config.DUPLICATE_SIMILARITY, seed=config.SEED)
 
     def preparer(self) -> FeaturePreparer:
         """An unfitted preparer (L2 normalisation + PCA) for these settings."""
@@ -64,12 +68,18 @@ def known_labels(files: list[str], labels: Mapping[str, str], trainable: set[str
 
 
 def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarray,
-                        out_dir: str | Path, name: str, settings: ClusterSettings) -> dict:
+                        out_dir: str | Path, name: str, settings: ClusterSettings,
+                        raw_dir: str | Path | None = None) -> dict:
     """Cluster ``features``; write ``<name>.csv`` (file, som_node, cluster),
-    ``<name>_k_scores.csv`` and ``<name>_model.pkl`` (preparer + clusterer) into ``out_dir``."""
+    ``<name>_k_scores.csv`` and ``<name>_model.pkl`` (preparer + clusterer) into ``out_dir``;
+    with ``raw_dir`` (the images), also the review lists (:func:`write_review_lists`)."""
     out_dir = Path(out_dir)
     preparer = settings.preparer()
-    model = settings.clusterer().fit(preparer.fit_transform(features), known)
+    prepared = preparer.fit_transform(features)
+    model = settings.clusterer().fit(prepared, known)
+    review = {} if raw_dir is None else write_review_lists(
+        features, prepared, files, model.labels_, Path(raw_dir), out_dir,
+        settings.duplicate_similarity)
     atomic_write_csv(out_dir / f"{name}.csv", ("file", "som_node", "cluster"),
                      zip(files, model.units_.tolist(), model.labels_.tolist()))
     criteria = list(model.scores_)
@@ -80,4 +90,29 @@ def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarra
                        pickle.dumps({"preparer": preparer, "clusterer": model}))
     return {"images": len(files), "n_clusters": model.n_clusters_,
             "criterion": model.criterion_used_, "k_by_criterion": model.k_by_criterion_,
-            "quantization_error": float(getattr(model.som_, "quantization_error_", np.nan))}
+            "quantization_error": float(getattr(model.som_, "quantization_error_", np.nan)),
+            **review}
+
+
+def write_review_lists(features: np.ndarray, prepared: np.ndarray, files: list[str],
+                       labels: np.ndarray, raw_dir: Path, out_dir: Path,
+                       min_cosine: float) -> dict:
+    """``duplicates.csv`` (group, file, kind: identical or near) and ``outliers.csv`` (file,
+    cluster, distance to the cluster's mean in the clustering's space, that over the cluster's
+    median; farthest first). Returns the counts."""
+    pairs = identical_file_pairs([raw_dir / f for f in files])
+    identical = groups_of(pairs, len(files))
+    if min_cosine > 0:
+        pairs += near_duplicate_pairs(features, prepared, min_cosine)
+    groups = groups_of(pairs, len(files))
+    identical_members = {i for group in identical for i in group}
+    atomic_write_csv(out_dir / "duplicates.csv", ("group", "file", "kind"),
+                     [(g, files[i], "identical" if set(group) <= identical_members else "near")
+                      for g, group in enumerate(groups) for i in group])
+    distance, ratio = distance_ratios(prepared, labels)
+    order = np.argsort(-ratio, kind="stable")
+    atomic_write_csv(out_dir / "outliers.csv", ("file", "cluster", "distance", "ratio_to_median"),
+                     [(files[i], int(labels[i]), f"{distance[i]:.4f}", f"{ratio[i]:.3f}")
+                      for i in order])
+    return {"duplicate_groups": len(groups),
+            "duplicate_images": sum(len(group) - 1 for group in groups)}

@@ -1,5 +1,9 @@
 """A run's clusters as a user corrects them: move, merge, rename, mark outliers, undo, save.
 
+Stage 04's review lists come with it: the near-duplicate groups (``duplicates.csv``; keeping
+one image puts the whole group in its cluster) and the images farthest from their cluster
+(``outliers.csv``).
+
 The state starts from ``RUN_DIR/clusters.csv`` (or from ``clusters_reviewed.csv`` when an earlier
 review was saved, so a review resumes) and is saved beside it, never over it:
 ``clusters_reviewed.csv`` (file, cluster, name) and ``labels_pred_reviewed.txt`` (one cluster
@@ -45,6 +49,21 @@ class ReviewState:
                     if row["name"]:
                         self.names[int(row["cluster"])] = row["name"]
         self._history: list[tuple[dict[str, int], dict[int, str]]] = []
+        self.groups = self._read_groups(self.run_dir / "duplicates.csv")
+        outliers = self.run_dir / "outliers.csv"
+        self.farthest_first = [(r["file"], float(r["ratio_to_median"]))
+                               for r in (read_csv_rows(outliers) if outliers.exists() else [])
+                               if r["file"] in self.cluster_of]
+
+    def _read_groups(self, path: Path) -> list[dict]:
+        """Stage 04's near-duplicate groups: [{group, kind, files}] (run images only)."""
+        groups: dict[int, dict] = {}
+        for row in read_csv_rows(path) if path.exists() else []:
+            if row["file"] in self.cluster_of:
+                group = groups.setdefault(int(row["group"]), {"group": int(row["group"]),
+                                                              "kind": row["kind"], "files": []})
+                group["files"].append(row["file"])
+        return [g for g in groups.values() if len(g["files"]) > 1]
 
     # ------------------------------------------------------------------ reading
     def clusters(self) -> list[dict]:
@@ -63,9 +82,21 @@ class ReviewState:
         """One page of a cluster's images: {total, files: [{file, label, som_node}]}."""
         files = [f for f in self.files if self.cluster_of[f] == cluster]
         page = files[max(offset, 0):max(offset, 0) + max(min(limit, 1000), 0)]
-        return {"total": len(files),
-                "files": [{"file": f, "label": self.true_label.get(f, ""),
-                           "som_node": self.som_node[f]} for f in page]}
+        return {"total": len(files), "files": [self._describe(f) for f in page]}
+
+    def _describe(self, file: str) -> dict:
+        return {"file": file, "label": self.true_label.get(file, ""),
+                "som_node": self.som_node[file], "cluster": self.cluster_of[file]}
+
+    def duplicates(self) -> list[dict]:
+        """The near-duplicate groups with each member's label, SOM unit and current cluster."""
+        return [{**g, "files": [self._describe(f) for f in g["files"]]} for g in self.groups]
+
+    def farthest(self, offset: int = 0, limit: int = 100) -> dict:
+        """One page of the images farthest from their cluster's mean (stage 04's order)."""
+        page = self.farthest_first[max(offset, 0):max(offset, 0) + max(min(limit, 1000), 0)]
+        return {"total": len(self.farthest_first),
+                "files": [{**self._describe(f), "ratio": ratio} for f, ratio in page]}
 
     def __contains__(self, file: object) -> bool:
         return file in self.cluster_of
@@ -103,6 +134,13 @@ class ReviewState:
         for file in files:
             self.cluster_of[file] = target
         return target
+
+    def keep_one(self, file: str) -> int:
+        """Put every image of ``file``'s near-duplicate group into ``file``'s cluster."""
+        group = next((g["files"] for g in self.groups if file in g["files"]), None)
+        if group is None:
+            raise SomclustError(f"{file} is in no near-duplicate group")
+        return self.move(group, self.cluster_of[file])
 
     def merge(self, source: int, target: int) -> int:
         """Move every image of cluster ``source`` into ``target``; returns ``target``."""

@@ -76,6 +76,19 @@ def create_app(state: ReviewState, raw_dir: str | Path, token: str = "") -> Flas
         return jsonify(state.members(cluster, request.args.get("offset", 0, type=int),
                                      request.args.get("limit", 100, type=int)))
 
+    @app.get("/api/duplicates")
+    def duplicates():
+        return jsonify(state.duplicates())
+
+    @app.get("/api/farthest")
+    def farthest():
+        return jsonify(state.farthest(request.args.get("offset", 0, type=int),
+                                      request.args.get("limit", 100, type=int)))
+
+    @app.post("/api/keep")
+    def keep():
+        return jsonify(cluster=state.keep_one(str(body().get("file", ""))))
+
     @app.get("/thumb")
     def thumb():
         path = safe_image_path(state, raw_dir, request.args.get("file", ""))

@@ -51,8 +51,8 @@ def test_changes_undo_save_and_resume(run):
     assert [(c["id"], c["size"], c["name"]) for c in state.clusters()] == \
         [(1, 10, "coats and shoes"), (3, 1, ""), (-1, 1, "")]
     assert state.members(1, offset=8, limit=5)["files"] == [
-        {"file": FILES[10], "label": "shoe", "som_node": 10},
-        {"file": FILES[11], "label": "shoe", "som_node": 11}]
+        {"file": FILES[10], "label": "shoe", "som_node": 10, "cluster": 1},
+        {"file": FILES[11], "label": "shoe", "som_node": 11, "cluster": 1}]
     assert state.undo() and state.clusters()[0]["name"] == ""        # the rename taken back
     state.rename(1, "coats and shoes")
     with pytest.raises(SomclustError, match="not images of this run"):
@@ -70,6 +70,31 @@ def test_changes_undo_save_and_resume(run):
     assert lines == [str(rows[f][0]) for f in FILES]
     resumed = ReviewState(work, run_dir)                      # a later review starts from it
     assert resumed.clusters() == state.clusters()
+
+
+def test_duplicate_groups_and_farthest_images(run):
+    work, run_dir, raw = run
+    (run_dir / "duplicates.csv").write_text(
+        f"group,file,kind\n0,{FILES[0]},near\n0,{FILES[5]},near\n0,{FILES[9]},near\n"
+        f"1,{FILES[2]},identical\n1,gone.png,identical\n")
+    (run_dir / "outliers.csv").write_text(
+        "file,cluster,distance,ratio_to_median\n"
+        + "".join(f"{f},{i // 4},1.0,{3 - i / 10:.2f}\n" for i, f in enumerate(FILES)))
+    state = ReviewState(work, run_dir)
+    groups = state.duplicates()                      # group 1 lost a member: not a group now
+    assert [[m["cluster"] for m in g["files"]] for g in groups] == [[0, 1, 2]]
+    assert state.keep_one(FILES[5]) == 1             # the group joins the kept image's cluster
+    assert [m["cluster"] for m in state.duplicates()[0]["files"]] == [1, 1, 1]
+    with pytest.raises(SomclustError, match="no near-duplicate group"):
+        state.keep_one(FILES[1])
+    page = state.farthest(offset=1, limit=2)
+    assert page["total"] == 12 and [(m["file"], m["ratio"]) for m in page["files"]] == \
+        [(FILES[1], 2.9), (FILES[2], 2.8)]
+    client = create_app(state, raw).test_client()
+    assert client.get("/api/duplicates").get_json()[0]["group"] == 0
+    assert client.get("/api/farthest?limit=1").get_json()["files"][0]["file"] == FILES[0]
+    assert client.post("/api/keep", json={"file": FILES[0]}).get_json() == {"cluster": 1}
+    assert client.post("/api/keep", json={"file": "nope"}).status_code == 400
 
 
 def test_api_changes_the_state_and_refuses_paths_outside_the_run(run):
@@ -115,9 +140,15 @@ def test_review_in_a_real_browser_then_scored_by_stage_05(tiny_run, browser, tmp
     work = tmp_path / "work"                        # a copy: the shared tiny run stays as it is
     shutil.copytree(tiny_run.work, work)
     run_dir = work / "efficientnet_lite0"
-    state = ReviewState(work, run_dir)
-    clusters = state.clusters()
+    clusters = ReviewState(work, run_dir).clusters()
     source, target, merged = clusters[0]["id"], clusters[1]["id"], clusters[2]["id"]
+    by_cluster = {}
+    for row in csv.DictReader(open(run_dir / "clusters.csv", newline="")):
+        by_cluster.setdefault(int(row["cluster"]), []).append(row["file"])
+    twins = [by_cluster[clusters[3]["id"]][-1], by_cluster[clusters[4]["id"]][-1]]
+    (run_dir / "duplicates.csv").write_text(f"group,file,kind\n0,{twins[0]},near\n"
+                                            f"0,{twins[1]},near\n")
+    state = ReviewState(work, run_dir)
     server = make_review_server(create_app(state, work / "raw_img"), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -152,6 +183,12 @@ def test_review_in_a_real_browser_then_scored_by_stage_05(tiny_run, browser, tmp
         wait.until(lambda d: d.find_element(By.ID, "status").text == "ready")
         title = browser.find_element(By.CSS_SELECTOR, f"#cluster-{target} h2").text
         assert title.startswith(f"cluster {target}: reviewed group")
+        browser.find_element(By.ID, "tab-farthest").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#clusters .thumb")) == 60)
+        browser.find_element(By.ID, "tab-duplicates").click()
+        keep = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".duplicate-group .keep"))
+        keep[1].click()                               # the group joins its 2nd image's cluster
+        wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("group 0 put"))
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
     finally:
@@ -161,6 +198,7 @@ def test_review_in_a_real_browser_then_scored_by_stage_05(tiny_run, browser, tmp
         rows = {r["file"]: (int(r["cluster"]), r["name"]) for r in csv.DictReader(handle)}
     assert all(rows[f] == (target, "reviewed group") for f in moved)
     assert not any(cluster == merged for cluster, _ in rows.values())
+    assert state.cluster_of[twins[0]] == state.cluster_of[twins[1]] == clusters[4]["id"]
     assert (run_dir / "clusters.csv").read_bytes() == (tiny_run.run_dir / "clusters.csv").read_bytes()
     assert tree_hash(work / "raw_img") == tiny_run.raw_hash
 

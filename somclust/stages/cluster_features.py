@@ -13,7 +13,8 @@ from preprocess.labels import read_labels
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
         "SOM_RESTARTS",
         "FEATURE_PCA", "PROTOTYPE_GROUPING", "K_MIN", "K_MAX", "K_CRITERION",
-        "ANCHOR_SHARE", "REFINE_ITER", "CLUSTER_LABELED_PER_CLASS")
+        "ANCHOR_SHARE", "REFINE_ITER", "CLUSTER_LABELED_PER_CLASS", "DUPLICATE_SIMILARITY",
+        "RAW_DIR")
 
 
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
@@ -36,18 +37,24 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
                 raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
             summary[out_name] = cluster_feature_set(
                 features, files, known_labels(files, label_of, trainable), config.run_dir,
-                out_name, settings)
+                out_name, settings, config.RAW_DIR if out_name == "clusters" else None)
         return summary
 
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
                    "inputs": input_signatures(feature_dir, ("features.npy",
                                                               "features_pretrained.npy"))}
     summary = run_once(config.run_dir, "04_cluster", fingerprint, args.force, work,
-                       outputs=("clusters.csv", "clusters_model.pkl"))
+                       outputs=("clusters.csv", "clusters_model.pkl", "duplicates.csv",
+                                "outliers.csv"))
     for name, part in (summary or {}).items():
         by_criterion = ", ".join(f"{c}={k}" for c, k in part["k_by_criterion"].items())
         print(f"{name}: {part['images']} images -> k={part['n_clusters']} by {part['criterion']} "
               f"({by_criterion}); SOM {config.SOM_ROWS}x{config.SOM_COLS}, "
               f"QE {part['quantization_error']:.4f}")
+        if "duplicate_groups" in part:
+            print(f"{part['duplicate_groups']} groups of near-duplicate or identical images "
+                  f"({part['duplicate_images']} beyond one per group) -> "
+                  f"{config.run_dir}/duplicates.csv; farthest from their cluster first: "
+                  f"{config.run_dir}/outliers.csv")
     return 0
 
