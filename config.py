@@ -54,6 +54,7 @@ FT_LEARNING_RATE = 0.0                            # 0 = auto: 1e-4 for pretraine
 FT_VALIDATION_SPLIT = 0.15
 FT_PATIENCE = 2                                   # early stopping on validation loss
 AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
+FT_FROM_REVIEW = False                            # also train on the images of the clusters named in stage 08's review (clusters_reviewed.csv), labeled with the cluster's name
 
 # --- stage 03: feature extraction ---------------------------------------------
 EXTRACT_BATCH_SIZE = 64

@@ -188,3 +188,15 @@ class ReviewState:
         return {"clusters_csv": str(csv_path), "labels_pred": str(lines_path),
                 "clusters": len(present - {OUTLIERS}),
                 "outliers": sum(c == OUTLIERS for c in self.cluster_of.values())}
+
+
+def reviewed_labels(run_dir: str | Path) -> dict[str, str]:
+    """{file: cluster name} of the images in clusters a review named (outliers excluded): what
+    stage 02 may train on with ``FT_FROM_REVIEW``."""
+    path = Path(run_dir) / REVIEWED_CSV
+    if not path.exists():
+        raise SomclustError(f"{path} not found: review the clusters first (08_review.py, "
+                            "somclust review) and save, or set FT_FROM_REVIEW=false")
+    return {r["file"]: r["name"] for r in read_csv_rows(path)
+            if r["name"] and int(r["cluster"]) != OUTLIERS}
+

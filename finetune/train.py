@@ -1,6 +1,7 @@
 """Fine-tuning that survives being killed: atomic checkpoints each epoch, resumed on re-run."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -106,6 +107,13 @@ def _json_settings(settings: FineTuneSettings) -> dict:
                                   if k not in ("epochs", "patience")}))
 
 
+def training_data_digest(paths: Sequence[str], labels: Sequence[str]) -> str:
+    """Digest of the (image, label) pairs trained on: a checkpoint made from other images or
+    labels (a changed labels file, a review's classes) is not resumed."""
+    text = "\n".join(f"{path}\t{label}" for path, label in sorted(zip(map(str, paths), labels)))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def keep_backbone(model_dir: Path, settings: FineTuneSettings, n_classes: int,
                   n_images: int) -> dict:
     """Save the backbone as it is as the run's model (nothing to fine-tune on, or FT_EPOCHS=0);
@@ -148,7 +156,7 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
     set_determinism(settings.seed)
     state_path = model_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    resumable = _json_settings(settings)
+    resumable = {**_json_settings(settings), "data": training_data_digest(paths, labels)}
     if state.get("settings") == resumable and (model_dir / "last.keras").exists():
         model = keras.models.load_model(model_dir / "last.keras")
         LOG.info("resuming fine-tuning after epoch %d", state.get("epochs_done", 0))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -251,3 +252,35 @@ def test_review_command_serves_the_run_and_stops_cleanly(tiny_run, host):
     assert process.returncode == 0 and "review stopped" in stdout, stderr
     assert "Traceback" not in stderr
     assert not (tiny_run.run_dir / "clusters_reviewed.csv").exists()     # nothing saved
+
+
+def test_training_data_digest_follows_images_and_labels():
+    from finetune.train import training_data_digest
+
+    digest = training_data_digest(["a.png", "b.png"], ["x", "y"])
+    assert digest == training_data_digest(["b.png", "a.png"], ["y", "x"])    # order-free
+    assert digest != training_data_digest(["a.png", "b.png"], ["x", "x"])
+    assert digest != training_data_digest(["a.png", "c.png"], ["x", "y"])
+
+
+def test_finetune_from_review_trains_on_the_named_clusters(tiny_run, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run.work, work)
+    run_dir = work / "efficientnet_lite0"
+    missing = run_script("02_finetune.py", work, check=False, FT_FROM_REVIEW="true")
+    assert missing.returncode == 2 and "review the clusters first" in missing.stderr
+    state = ReviewState(work, run_dir)
+    first, second = state.clusters()[:2]
+    state.rename(first["id"], "group one")
+    state.rename(second["id"], "group two")
+    state.save()
+    after = run_script("02_finetune.py", work, FT_FROM_REVIEW="true").stdout
+    pattern = r"fine-tuned \S+ on (\d+) images of (\d+) classes"
+    trained, classes = map(int, re.search(pattern, tiny_run.outputs["02_finetune.py"]).groups())
+    extra = sum(1 for f in state.files if state.cluster_of[f] in (first["id"], second["id"])
+                and f.startswith("unlabeled/"))
+    # the named clusters' unlabeled images join under two new class names (the counts are of
+    # training images: a share of every class is held out for validation)
+    images, new_classes = map(int, re.search(pattern, after).groups())
+    assert new_classes == classes + 2 and trained + 0.7 * extra < images <= trained + extra
+    assert "already done" in run_script("02_finetune.py", work, FT_FROM_REVIEW="true").stderr

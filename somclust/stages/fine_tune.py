@@ -1,18 +1,23 @@
 """Stage 02: fine-tune the backbone on the labeled classes, with albumentations (with fewer than
-2 labeled classes, or FT_EPOCHS=0, the pretrained backbone is kept as the run's model)."""
+2 labeled classes, or FT_EPOCHS=0, the pretrained backbone is kept as the run's model). With
+FT_FROM_REVIEW, the images of the clusters named in a saved review (08_review.py) are trained
+on too, labeled with their cluster's name."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from common.cli import parse_config, stage_parser
 from common.run_index import load_run_index
 from common.stage import input_signatures, run_once
+from evaluate.review import REVIEWED_CSV, reviewed_labels
 from finetune.image_source import choose_run_image_source, with_source
 
 KEYS = ("IMG_DIR", "RAW_DIR", "BG_METHOD", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE",
         "FT_EPOCHS", "FT_BATCH_SIZE",
-        "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS")
+        "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS",
+        "FT_FROM_REVIEW")
 
 
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
@@ -26,16 +31,23 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
         from finetune.train import FineTuneSettings, fine_tune   # TensorFlow loads only now
 
         settings = FineTuneSettings.from_config(config)
-        labeled = [r for r in load_run_index(config.work_dir, config.IMG_DIR) if r.trainable]
+        records = load_run_index(config.work_dir, config.IMG_DIR)
+        labeled = [r for r in records if r.trainable]
         choice = choose_run_image_source(config, labeled)
+        if config.FT_FROM_REVIEW:
+            named = reviewed_labels(config.run_dir)
+            labeled += [replace(r, label=named[r.file], trainable=True) for r in records
+                        if r.file in named and not r.trainable]
         labeled = with_source(labeled, choice["source"], config.RAW_DIR)
         summary = fine_tune([r.image_path for r in labeled], [r.label for r in labeled],
                             model_dir, settings)
         return {**summary, "image_source": choice}
 
+    inputs = input_signatures(config.work_dir, ("labels_true.csv", "processed.csv"))
+    if config.FT_FROM_REVIEW:
+        inputs.update(input_signatures(config.run_dir, (REVIEWED_CSV,)))
     summary = run_once(config.run_dir, "02_finetune", {**config.fingerprint(KEYS + ("SEED",)),
-                        "inputs": input_signatures(config.work_dir,
-                                                   ("labels_true.csv", "processed.csv"))},
+                                                       "inputs": inputs},
                        args.force, work, outputs=("model/finetuned.keras",
                                                   "model/image_source.json"))
     choice = (summary or {}).get("image_source", {})
