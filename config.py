@@ -79,6 +79,7 @@ REFINE_ITER = 30                                  # semi-supervised k-means iter
 CLUSTER_LABELED_PER_CLASS = 1000                  # labeled images per known class the clustering is fitted on (a seeded draw; the others are assigned like new images); 0 = all
 ANCHOR_SHARE = 0.5                                # label anchoring: SOM units whose labeled share is >= this x the overall share are tied to their known class; known classes never merge (constrained Ward); in the refinement, unlabeled images whose nearest images (20, more when labels are sparse) pass the same test go to the known class a classifier on the labeled images predicts, the others only to new clusters; 0 = off
 DUPLICATE_SIMILARITY = 0.98                       # stage 04 lists near-duplicate groups (feature cosine >= this, and byte-identical files) in duplicates.csv for review; 0 = identical files only
+DEDUPLICATE = False                               # fit the clustering on one image per duplicates.csv group (a labeled one if any); the others get its cluster
 
 # --- stage 06: report, export; stage 07: predict ---------------------------------
 REPORT_DIR = "{RUN_DIR}/report"                   # report.html + its PNG figures

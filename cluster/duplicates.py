@@ -73,6 +73,17 @@ def groups_of(pairs: Sequence[tuple[int, int]], n: int) -> list[list[int]]:
     return sorted((m for m in members.values() if len(m) > 1), key=lambda m: m[0])
 
 
+def duplicate_groups(features: np.ndarray, projected: np.ndarray, paths: Sequence[Path],
+                     min_cosine: float) -> tuple[list[list[int]], set[int]]:
+    """(groups of byte-identical files and of near-duplicates - :func:`near_duplicate_pairs`,
+    skipped when ``min_cosine`` is 0 - joined; the members of the byte-identical groups)."""
+    pairs = identical_file_pairs(paths)
+    identical = {i for group in groups_of(pairs, len(paths)) for i in group}
+    if min_cosine > 0:
+        pairs += near_duplicate_pairs(features, projected, min_cosine)
+    return groups_of(pairs, len(paths)), identical
+
+
 def distance_ratios(projected: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distance of each row to its cluster's mean, that distance over the cluster's median)."""
     distance = np.zeros(len(labels), np.float64)

@@ -9,8 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from cluster.clusterer import SOMClusterer
-from cluster.duplicates import (distance_ratios, groups_of, identical_file_pairs,
-                                near_duplicate_pairs)
+from cluster.duplicates import distance_ratios, duplicate_groups
 from cluster.features import FeaturePreparer
 from common.atomic_io import atomic_write_bytes, atomic_write_csv
 
@@ -33,6 +32,7 @@ class ClusterSettings:
     refine_iter: int = 30
     labeled_per_class: int = 1000
     duplicate_similarity: float = 0.98
+    deduplicate: bool = False
     seed: int = 0
 
     @classmethod
@@ -45,7 +45,8 @@ class ClusterSettings:
                    criterion=config.K_CRITERION, anchor_share=config.ANCHOR_SHARE,
                    refine_iter=config.REFINE_ITER,
                    labeled_per_class=config.CLUSTER_LABELED_PER_CLASS,
-                   duplicate_similarity=config.DUPLICATE_SIMILARITY, seed=config.SEED)
+                   duplicate_similarity=config.DUPLICATE_SIMILARITY,
+                   deduplicate=config.DEDUPLICATE, seed=config.SEED)
 
     def preparer(self) -> FeaturePreparer:
         """An unfitted preparer (L2 normalisation + PCA) for these settings."""
@@ -71,17 +72,28 @@ def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarra
                         out_dir: str | Path, name: str, settings: ClusterSettings,
                         raw_dir: str | Path | None = None) -> dict:
     """Cluster ``features``; write ``<name>.csv`` (file, som_node, cluster),
-    ``<name>_k_scores.csv`` and ``<name>_model.pkl`` (preparer + clusterer) into ``out_dir``;
-    with ``raw_dir`` (the images), also the review lists (:func:`write_review_lists`)."""
+    ``<name>_k_scores.csv`` and ``<name>_model.pkl`` (preparer + clusterer) into ``out_dir``.
+    With ``raw_dir`` (the images) the near-duplicate groups are found and the review lists
+    written (:func:`write_review_lists`); with ``settings.deduplicate`` the clustering is fitted
+    on one image per group (a labeled one where there is one) and the others get its cluster."""
     out_dir = Path(out_dir)
     preparer = settings.preparer()
     prepared = preparer.fit_transform(features)
-    model = settings.clusterer().fit(prepared, known)
+    groups, identical = ([], set()) if raw_dir is None else duplicate_groups(
+        features, prepared, [Path(raw_dir) / f for f in files], settings.duplicate_similarity)
+    stand_in = np.arange(len(files))               # the image whose cluster each image takes
+    if settings.deduplicate:
+        for group in groups:
+            labeled = [i for i in group if known[i] >= 0]
+            stand_in[group] = (labeled or group)[0]
+    fitted = np.unique(stand_in)
+    model = settings.clusterer().fit(prepared[fitted], known[fitted])
+    row = np.searchsorted(fitted, stand_in)
+    units, labels = model.units_[row], model.labels_[row]
     review = {} if raw_dir is None else write_review_lists(
-        features, prepared, files, model.labels_, Path(raw_dir), out_dir,
-        settings.duplicate_similarity)
+        files, prepared, labels, groups, identical, out_dir)
     atomic_write_csv(out_dir / f"{name}.csv", ("file", "som_node", "cluster"),
-                     zip(files, model.units_.tolist(), model.labels_.tolist()))
+                     zip(files, units.tolist(), labels.tolist()))
     criteria = list(model.scores_)
     atomic_write_csv(out_dir / f"{name}_k_scores.csv", ["k", *criteria],
                      [[k, *(f"{model.scores_[c][i]:.6g}" for c in criteria)]
@@ -94,20 +106,13 @@ def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarra
             **review}
 
 
-def write_review_lists(features: np.ndarray, prepared: np.ndarray, files: list[str],
-                       labels: np.ndarray, raw_dir: Path, out_dir: Path,
-                       min_cosine: float) -> dict:
+def write_review_lists(files: list[str], prepared: np.ndarray, labels: np.ndarray,
+                       groups: list[list[int]], identical: set[int], out_dir: Path) -> dict:
     """``duplicates.csv`` (group, file, kind: identical or near) and ``outliers.csv`` (file,
     cluster, distance to the cluster's mean in the clustering's space, that over the cluster's
     median; farthest first). Returns the counts."""
-    pairs = identical_file_pairs([raw_dir / f for f in files])
-    identical = groups_of(pairs, len(files))
-    if min_cosine > 0:
-        pairs += near_duplicate_pairs(features, prepared, min_cosine)
-    groups = groups_of(pairs, len(files))
-    identical_members = {i for group in identical for i in group}
     atomic_write_csv(out_dir / "duplicates.csv", ("group", "file", "kind"),
-                     [(g, files[i], "identical" if set(group) <= identical_members else "near")
+                     [(g, files[i], "identical" if set(group) <= identical else "near")
                       for g, group in enumerate(groups) for i in group])
     distance, ratio = distance_ratios(prepared, labels)
     order = np.argsort(-ratio, kind="stable")

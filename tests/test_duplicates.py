@@ -41,3 +41,31 @@ def test_distance_ratios():
     distance, ratio = distance_ratios(projected, np.array([0, 0, 0, 1, 1]))
     np.testing.assert_allclose(distance, [4 / 3, 1 / 3, 5 / 3, 1, 1])
     np.testing.assert_allclose(ratio, [1, 0.25, 1.25, 1, 1])
+
+
+def test_deduplicate_fits_one_image_per_group_and_spreads_its_cluster(tmp_path):
+    import csv
+    import pickle
+
+    from cluster.run import ClusterSettings, cluster_feature_set
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(scale=6.0, size=(3, 24))
+    y = np.repeat(np.arange(3), 40)
+    features = (centres[y] + rng.normal(size=(120, 24))).astype(np.float32)
+    features[[5, 50, 90]] = features[0] + 1e-3           # one group spanning three blobs
+    files = [f"img_{i:03d}.png" for i in range(120)]
+    known = np.full(120, -1)
+    settings = ClusterSettings(som_rows=4, som_cols=4, som_epochs=5, som_restarts=1,
+                               feature_pca=8, k_max=6, criterion="silhouette", anchor_share=0.0,
+                               refine_iter=0, duplicate_similarity=0.999, deduplicate=True)
+    summary = cluster_feature_set(features, files, known, tmp_path, "clusters", settings,
+                                  raw_dir=tmp_path / "raw")
+    assert summary["duplicate_groups"] == 1 and summary["duplicate_images"] == 3
+    with open(tmp_path / "clusters.csv", newline="") as handle:
+        cluster = [int(r["cluster"]) for r in csv.DictReader(handle)]
+    assert len(cluster) == 120 and cluster[0] == cluster[5] == cluster[50] == cluster[90]
+    model = pickle.loads((tmp_path / "clusters_model.pkl").read_bytes())["clusterer"]
+    assert len(model.labels_) == 117                     # fitted on one image of the group
+    with open(tmp_path / "duplicates.csv", newline="") as handle:
+        assert [r["file"] for r in csv.DictReader(handle)] == [files[i] for i in (0, 5, 50, 90)]

@@ -135,6 +135,7 @@ def test_token_guards_every_request(run):
 def test_review_in_a_real_browser_then_scored_by_stage_05(tiny_run, browser, tmp_path):
     """Move two images, merge two clusters, rename one, save, reload: the page and
     clusters_reviewed.csv hold it; stage 05 scores the reviewed clusters beside the original."""
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -160,8 +161,12 @@ def test_review_in_a_real_browser_then_scored_by_stage_05(tiny_run, browser, tmp
         thumbs = wait.until(lambda d: d.find_elements(
             By.CSS_SELECTOR, f"#cluster-{source} .thumb") or None)
         moved = [t.get_attribute("data-file") for t in thumbs[:2]]
+        grid = browser.find_element(By.CSS_SELECTOR, f"#cluster-{source} .grid")
+        ActionChains(browser).move_to_element_with_offset(thumbs[0], -60, -2).click_and_hold() \
+            .move_to_element_with_offset(thumbs[1], 0, 0).release().perform()   # box select
+        assert browser.find_element(By.ID, "selected-count").text == "2 selected", grid.text
+        thumbs[0].click()                                # click toggles: deselect, select
         thumbs[0].click()
-        thumbs[1].click()
         assert browser.find_element(By.ID, "selected-count").text == "2 selected"
         Select(browser.find_element(By.ID, "move-target")).select_by_value(str(target))
         browser.find_element(By.ID, "move").click()

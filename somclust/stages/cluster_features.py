@@ -14,7 +14,7 @@ KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS"
         "SOM_RESTARTS",
         "FEATURE_PCA", "PROTOTYPE_GROUPING", "K_MIN", "K_MAX", "K_CRITERION",
         "ANCHOR_SHARE", "REFINE_ITER", "CLUSTER_LABELED_PER_CLASS", "DUPLICATE_SIMILARITY",
-        "RAW_DIR")
+        "DEDUPLICATE", "RAW_DIR")
 
 
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
