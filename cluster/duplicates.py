@@ -14,27 +14,30 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from sklearn.preprocessing import normalize
 
 from cluster.som import squared_distances
 
-BLOCK = 2048
+BLOCK_ELEMENTS = 2**24             # distances per block (64 MB): memory stays flat with n
 
 
 def near_duplicate_pairs(features: np.ndarray, projected: np.ndarray,
                          min_cosine: float) -> list[tuple[int, int]]:
-    """Index pairs (i < j) whose L2-normalised ``features`` have cosine >= ``min_cosine``;
-    ``projected`` are the same rows after normalisation and a PCA (distances only shrink)."""
-    features = normalize(np.asarray(features, np.float32))
+    """Index pairs (i < j) whose ``features`` have cosine >= ``min_cosine``; ``projected`` are
+    the same rows after L2 normalisation and a PCA (distances only shrink)."""
+    features = np.asarray(features, np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", features, features))
     projected = np.asarray(projected, np.float32)
     limit = 2.0 - 2.0 * min_cosine                      # squared distance of unit vectors
+    rows_per_block = max(1, BLOCK_ELEMENTS // max(len(projected), 1))
     pairs = []
-    for start in range(0, len(projected), BLOCK):
-        block = projected[start:start + BLOCK]
+    for start in range(0, len(projected), rows_per_block):
+        block = projected[start:start + rows_per_block]
         near = squared_distances(block, projected[start:]) <= limit + 1e-6
         rows, cols = np.nonzero(np.triu(near, k=1))
         i, j = rows + start, cols + start
-        exact = np.einsum("ij,ij->i", features[i], features[j]) >= min_cosine
+        cosine = np.einsum("ij,ij->i", features[i], features[j]) / np.maximum(
+            norms[i] * norms[j], 1e-12)
+        exact = cosine >= min_cosine
         pairs += list(zip(i[exact].tolist(), j[exact].tolist()))
     return pairs
 
