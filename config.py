@@ -19,6 +19,7 @@ WORK_DIR = "work"                                 # every stage reads and writes
 RAW_DIR = "{WORK_DIR}/raw_img"                    # input photos: never modified
 IMG_DIR = "{WORK_DIR}/img"                        # background-removed images
 MASK_DIR = "{WORK_DIR}/masks"                     # predicted foreground masks
+RAW_COPY_DIR = "{WORK_DIR}/raw_copies"            # working-size copies of raw images larger than WORK_MAX_SIDE (read when stage 02 picks the raw images)
 TRUE_MASK_DIR = "{WORK_DIR}/raw_masks"            # optional ground-truth masks (demo data)
 RUN_DIR = "{WORK_DIR}/{BACKBONE}"                 # stages 02-05 (model, features, clusters)
 
@@ -37,7 +38,8 @@ DEMO_UNLABELED_PER_CLASS = 150                    # test-split images per class 
 
 # --- stage 01: background removal -------------------------------------------
 BG_METHOD = "auto"                                # auto (GrabCut runs; stage 02 lets the labeled images decide whether the network sees the removed or the raw images) | grabcut | none
-BG_WORK_SIZE = 44                                 # GrabCut runs at this size, mask is refined at full size
+WORK_MAX_SIDE = 512                               # longest side of the images the stages work with: larger photos are shrunk when read (JPEGs decoded at a reduced scale), and 01 writes img/ + masks/ at that size; >= IMAGE_SIZE; 0 = full size
+BG_WORK_SIZE = 44                                 # GrabCut runs at this size, mask is refined at the working size
 BG_ITERATIONS = 3
 BG_RECT_MARGIN = 0.04                             # fraction of the side left outside the seed rectangle
 BG_WORKERS = 0                                    # processes; 0 = one per core
@@ -106,7 +108,7 @@ POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_S
 NON_NEGATIVE_INTS = ("SEED", "EXTRACT_LOADER_THREADS", "DEMO_LABELED_PER_CLASS",
                      "DEMO_UNLABELED_PER_CLASS", "BG_WORKERS",
                      "FT_EPOCHS", "FT_PATIENCE", "FEATURE_PCA", "REFINE_ITER",
-                     "CLUSTER_LABELED_PER_CLASS")
+                     "CLUSTER_LABELED_PER_CLASS", "WORK_MAX_SIDE")
 
 
 class ConfigError(ValueError):
@@ -203,6 +205,10 @@ class Config:
             raise ConfigError(f"K_MIN={self.K_MIN} must be at least 2")
         if self.IMAGE_SIZE < 75:
             raise ConfigError(f"IMAGE_SIZE={self.IMAGE_SIZE} is too small: InceptionV3 needs >= 75")
+        if 0 < self.WORK_MAX_SIDE < self.IMAGE_SIZE:
+            raise ConfigError(f"WORK_MAX_SIDE={self.WORK_MAX_SIDE} is below IMAGE_SIZE="
+                              f"{self.IMAGE_SIZE}: the network would see enlarged images; set "
+                              "WORK_MAX_SIDE >= IMAGE_SIZE, or 0 to keep images at full size")
         if not 0.0 <= self.FT_VALIDATION_SPLIT < 1.0:
             raise ConfigError(f"FT_VALIDATION_SPLIT={self.FT_VALIDATION_SPLIT} must be in [0, 1)")
         if not 0.0 <= self.BG_RECT_MARGIN < 0.5:

@@ -13,6 +13,9 @@ from common.errors import ImageReadError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MIN_SIDE = 8                      # smaller images carry no usable content
 MAX_PIXELS = 120_000_000          # refuse decompression bombs (~11000 x 11000)
+JPEG_REDUCTIONS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                   (2, cv2.IMREAD_REDUCED_COLOR_2))
+SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}   # JPEG frame headers
 
 
 def list_images(root: str | os.PathLike) -> list[Path]:
@@ -50,11 +53,31 @@ def printable_name(name: str) -> str:
     return text.replace("\n", "\\n").replace("\r", "\\r")
 
 
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header (markers walked, nothing decoded); None if
+    the markers end before one."""
+    offset = 2
+    while offset + 9 <= len(data) and data[offset] == 0xFF:
+        marker = data[offset + 1]
+        if marker == 0xFF:                      # fill byte before a marker
+            offset += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD8:   # markers without a length
+            offset += 2
+        elif marker in SOF_MARKERS:
+            return (int.from_bytes(data[offset + 7:offset + 9], "big"),
+                    int.from_bytes(data[offset + 5:offset + 7], "big"))
+        else:
+            offset += 2 + int.from_bytes(data[offset + 2:offset + 4], "big")
+    return None
+
+
 def _image_size_from_header(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the header without decoding: read directly for PNG (the common
-    case, 4x cheaper than asking Pillow), else where Pillow can tell."""
+    """(width, height) from the header without decoding: read directly for PNG and JPEG (the
+    common cases, far cheaper than asking Pillow), else where Pillow can tell."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] == b"\xff\xd8" and (size := _jpeg_size(data)):
+        return size
     try:
         from io import BytesIO
 
@@ -67,12 +90,42 @@ def _image_size_from_header(data: bytes) -> tuple[int, int] | None:
         return None
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
+def _decode_flag(data: bytes, size: tuple[int, int] | None, max_side: int) -> int:
+    """How OpenCV should decode: for a JPEG whose longer side exceeds ``max_side``, at the
+    strongest libjpeg reduction (1/8, 1/4, 1/2: fewer pixels decoded, several times faster)
+    that still leaves that side >= ``max_side`` (and the shorter one >= MIN_SIDE); else at full
+    size."""
+    if max_side and size and data[:2] == b"\xff\xd8":
+        for factor, flag in JPEG_REDUCTIONS:
+            if max(size) // factor >= max_side and min(size) // factor >= MIN_SIDE:
+                return flag
+    return cv2.IMREAD_COLOR
+
+
+def shrink_to(image: np.ndarray, max_side: int) -> np.ndarray:
+    """``image`` with its longer side brought down to ``max_side`` (area interpolation, aspect
+    kept); unchanged when it already fits or ``max_side`` is 0."""
+    height, width = image.shape[:2]
+    if not max_side or max(height, width) <= max_side:
+        return image
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def read_rgb(path: str | os.PathLike, max_side: int = 0) -> np.ndarray:
     """Decode an image file as an (H, W, 3) uint8 RGB array.
 
     Handles 16-bit, grayscale, palette, RGBA (alpha dropped), CMYK and EXIF-rotated files,
-    and non-ASCII paths. Raises ImageReadError with a one-line reason otherwise.
+    and non-ASCII paths. Raises ImageReadError with a one-line reason otherwise. With
+    ``max_side`` > 0 a larger image comes back shrunk to that longer side (a JPEG decoded at a
+    reduced scale first); one that fits comes back exactly as decoded.
     """
+    return read_rgb_fitted(path, max_side)[0]
+
+
+def read_rgb_fitted(path: str | os.PathLike, max_side: int) -> tuple[np.ndarray, bool]:
+    """:func:`read_rgb`'s image, and whether it was larger than ``max_side`` (so shrunk)."""
     path = Path(path)
     try:
         mode = path.stat().st_mode
@@ -93,14 +146,16 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:]:
         raise ImageReadError("truncated JPEG (no end-of-image marker): re-copy or re-export it")
     buffer = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF orientation applied
+    flag = _decode_flag(data, size, max_side)
+    image = cv2.imdecode(buffer, flag)                      # 8-bit BGR, EXIF orientation applied
     image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image is not None else _scaled_samples(data)
     if image is None:
         raise ImageReadError("not a decodable image (corrupt, truncated or not an image format)")
     height, width = image.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise ImageReadError(f"too small ({width}x{height} px, need at least {MIN_SIDE} px a side)")
-    return image
+    fitted = shrink_to(image, max_side)
+    return fitted, flag != cv2.IMREAD_COLOR or fitted is not image
 
 
 def _scaled_samples(data: bytes) -> np.ndarray | None:
@@ -123,13 +178,13 @@ def _scaled_samples(data: bytes) -> np.ndarray | None:
     return np.repeat(np.clip(scaled, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
-def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """Read a mask image as a boolean (H, W) array."""
+def read_mask(path: str | os.PathLike, max_side: int = 0) -> np.ndarray:
+    """Read a mask image as a boolean (H, W) array (shrunk like :func:`read_rgb`'s images)."""
     data = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
     mask = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
     if mask is None:
         raise ImageReadError("not a decodable mask image")
-    return mask > 127
+    return shrink_to(mask, max_side) > 127
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -140,6 +195,11 @@ def encode_png(image: np.ndarray) -> bytes:
     if not ok:
         raise ImageReadError("could not encode PNG")
     return encoded.tobytes()
+
+
+def read_square(path: str | os.PathLike, side: int, max_side: int = 0) -> np.ndarray:
+    """The network's view of an image file: read (see :func:`read_rgb`), then side x side."""
+    return resize_square(read_rgb(path, max_side), side)
 
 
 def resize_square(image: np.ndarray, side: int) -> np.ndarray:

@@ -8,15 +8,16 @@ import cv2
 import numpy as np
 
 from common.errors import ImageReadError
-from common.images import read_rgb, resize_square
+from common.images import read_square
 
 CAPTION_HEIGHT = 14
 
 
 def thumbnail(path: str | Path, side: int) -> np.ndarray:
-    """A square RGB thumbnail; unreadable images become a grey tile."""
+    """A square RGB thumbnail (a large photo decoded at a reduced scale); unreadable images
+    become a grey tile."""
     try:
-        return resize_square(read_rgb(path), side).astype(np.uint8)
+        return read_square(path, side, max_side=2 * side).astype(np.uint8)
     except ImageReadError:
         return np.full((side, side, 3), 128, np.uint8)
 

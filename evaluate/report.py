@@ -236,10 +236,13 @@ def _background_section(report: ReportBuilder, paths: RunPaths, rng: np.random.G
     chosen = [processed[i] for i in sorted(rng.choice(len(processed),
                                                       min(BACKGROUND_EXAMPLES, len(processed)),
                                                       replace=False))]
+    recorded = read_record(paths.work_dir, "01_remove_background").get("fingerprint", {})
+    max_side = int(recorded.get("WORK_MAX_SIDE", 0))      # the size stage 01 worked at
     examples = []
     for row in chosen:
         try:
-            examples.append((Path(row["file"]).name, read_rgb(paths.raw_dir / row["file"]),
+            examples.append((Path(row["file"]).name,
+                             read_rgb(paths.raw_dir / row["file"], max_side),
                              read_mask(paths.mask_dir / row["mask"]),
                              read_rgb(paths.img_dir / row["img"])))
         except ImageReadError as error:

@@ -18,7 +18,7 @@ class FeatureActor:
     """Loads a saved Keras model once, then turns batches of image paths into features."""
 
     def __init__(self, model_path: str, layer_name: str, precision: str, image_size: int,
-                 threads: int):
+                 threads: int, max_side: int = 0):
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -29,14 +29,14 @@ class FeatureActor:
 
         self.model = feature_extractor(keras.models.load_model(model_path), layer_name,
                                        precision)
-        self.image_size = image_size
+        self.image_size, self.max_side = image_size, max_side
 
     def extract(self, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(features (n, dim) float32, valid (n,) bool) of one batch; unreadable images are
         zeros and marked invalid."""
         from extract.features import load_images
 
-        pixels, valid = load_images([Path(p) for p in paths], self.image_size)
+        pixels, valid = load_images([Path(p) for p in paths], self.image_size, self.max_side)
         return np.asarray(self.model.predict_on_batch(pixels), np.float32), valid
 
 
@@ -45,13 +45,14 @@ class RayExtractor:
     CPUs of the cluster, each with up to ``queue_depth`` batches queued, results in order."""
 
     def __init__(self, model_path: str | Path, layer_name: str, precision: str, image_size: int,
-                 ray_address: str, actor_cpus: int = 2, queue_depth: int = 2):
+                 ray_address: str, actor_cpus: int = 2, queue_depth: int = 2,
+                 max_side: int = 0):
         self.ray = connect_ray(ray_address)
         cpus = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
         actor_cpus = min(actor_cpus, cpus)          # an actor larger than the cluster never starts
         actor = self.ray.remote(num_cpus=actor_cpus)(FeatureActor)
         self.actors = [actor.remote(str(Path(model_path).resolve()), layer_name, precision,
-                                    image_size, actor_cpus)
+                                    image_size, actor_cpus, max_side)
                        for _ in range(max(1, cpus // actor_cpus))]
         self.queue_depth = queue_depth
 

@@ -23,38 +23,40 @@ from common.atomic_io import atomic_write_csv, atomic_write_json, read_csv_rows
 from common.disk import require_free_space
 from common.parallel import submitted_ahead
 from common.errors import ImageReadError, SomclustError
-from common.images import read_rgb, resize_square
+from common.images import read_square
 from common.stage import file_signature
 
 LOG = logging.getLogger("somclust")
 INDEX_HEADER = ("row", "file", "valid", "signature")
 
 
-def load_images(paths: Sequence[Path], image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels (n, size, size, 3) uint8 (the models cast them) and a validity mask (unreadable
-    images are zeros)."""
+def load_images(paths: Sequence[Path], image_size: int,
+                max_side: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (n, size, size, 3) uint8 (the models cast them; read as
+    :func:`common.images.read_square` reads them) and a validity mask (unreadable images are
+    zeros)."""
     batch = np.zeros((len(paths), image_size, image_size, 3), np.uint8)
     valid = np.ones(len(paths), bool)
     for i, path in enumerate(paths):
         try:
-            batch[i] = resize_square(read_rgb(path), image_size)
+            batch[i] = read_square(path, image_size, max_side)
         except ImageReadError as error:
             LOG.warning("skipped %s: %s", path, error)
             valid[i] = False
     return batch, valid
 
 
-def _loaded_batches(batches: Sequence[Sequence[Path]], image_size: int,
-                    threads: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _loaded_batches(batches: Sequence[Sequence[Path]], image_size: int, threads: int,
+                    max_side: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(pixels, valid) of each batch of paths in order; with ``threads`` > 0, up to threads + 1
     batches are decoded ahead (OpenCV releases the GIL) while the caller runs the model."""
     if threads <= 0:
         for batch in batches:
-            yield load_images(batch, image_size)
+            yield load_images(batch, image_size, max_side)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
         for future in submitted_ahead(batches, lambda batch: pool.submit(load_images, batch,
-                                                                         image_size),
+                                                                         image_size, max_side),
                                       threads + 1):
             yield future.result()
 
@@ -70,14 +72,17 @@ class BatchExtractor(Protocol):
 
 class LocalExtractor:
     """Extraction in this process: the next batches are decoded in ``threads`` threads while
-    ``predict`` (pixels (n, size, size, 3) uint8 -> features (n, dim)) runs."""
+    ``predict`` (pixels (n, size, size, 3) uint8 -> features (n, dim)) runs; images larger
+    than ``max_side`` are read shrunk to it first (0: at full size)."""
 
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], image_size: int,
-                 threads: int = 2):
+                 threads: int = 2, max_side: int = 0):
         self.predict, self.image_size, self.threads = predict, image_size, threads
+        self.max_side = max_side
 
     def __call__(self, batches: Sequence[Sequence[Path]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for pixels, valid in _loaded_batches(batches, self.image_size, self.threads):
+        for pixels, valid in _loaded_batches(batches, self.image_size, self.threads,
+                                             self.max_side):
             yield np.asarray(self.predict(pixels), np.float32), valid
 
     def close(self) -> None:

@@ -16,7 +16,8 @@ from extract.features import MODEL_FILES, BatchExtractor, LocalExtractor, extrac
 def model_key(config: Config, name: str) -> str:
     """What the features of ``name`` depend on besides the image: cached rows made with another
     model, image size, layer or precision are not reused."""
-    settings = config.fingerprint(("IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_PRECISION"))
+    settings = config.fingerprint(("IMAGE_SIZE", "WORK_MAX_SIDE", "FEATURE_LAYER",
+                                   "EXTRACT_PRECISION"))
     settings["image_source"] = read_image_source(config.run_dir)
     if name == "features":           # the fine-tuned weights, rewritten when 02 re-runs
         settings["model"] = file_signature(config.run_dir / "model" / MODEL_FILES[name])
@@ -35,12 +36,12 @@ def make_extractor(config: Config, name: str, load_model: Callable) -> BatchExtr
 
         return RayExtractor(config.run_dir / "model" / MODEL_FILES[name], config.FEATURE_LAYER,
                             config.EXTRACT_PRECISION, config.IMAGE_SIZE, config.RAY_ADDRESS,
-                            config.EXTRACT_ACTOR_CPUS)
+                            config.EXTRACT_ACTOR_CPUS, max_side=config.WORK_MAX_SIDE)
     from finetune.backbones import feature_extractor
 
     network = feature_extractor(load_model(), config.FEATURE_LAYER, config.EXTRACT_PRECISION)
     return LocalExtractor(network.predict_on_batch, config.IMAGE_SIZE,
-                          config.EXTRACT_LOADER_THREADS)
+                          config.EXTRACT_LOADER_THREADS, config.WORK_MAX_SIDE)
 
 
 def extract_run(config: Config) -> dict:
@@ -61,8 +62,8 @@ def extract_run(config: Config) -> dict:
         raise SomclustError(f"{model_path} was fine-tuned on {trained['IMAGE_SIZE']} px images, "
                             f"not IMAGE_SIZE={config.IMAGE_SIZE}: run 02_finetune.py with "
                             "the same IMAGE_SIZE first")
-    records = with_source(load_run_index(config.work_dir, config.IMG_DIR),
-                          read_image_source(config.run_dir), config.RAW_DIR)
+    records = with_source(load_run_index(config.work_dir, config.IMG_DIR, config.RAW_DIR,
+                                         config.RAW_COPY_DIR), read_image_source(config.run_dir))
     files, paths = [r.file for r in records], [r.image_path for r in records]
     models = {"features": lambda: keras.models.load_model(model_path)}
     if config.EXTRACT_BASELINE:

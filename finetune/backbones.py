@@ -133,9 +133,10 @@ def feature_extractor(model: keras.Model, layer_name: str = "",
 
 
 def pretrained_features(name: str, weights: str, image_size: int, seed: int,
-                        batch_size: int = 64) -> Callable[[Sequence[str | Path]], np.ndarray]:
+                        batch_size: int = 64,
+                        max_side: int = 0) -> Callable[[Sequence[str | Path]], np.ndarray]:
     """A function giving the pooled features (N, D) of image files by the backbone as it is
-    (the network is built at its first call)."""
+    (the network is built at its first call; images read as ``load_batch`` reads them)."""
     from finetune.data import load_batch
     from finetune.train import set_determinism
 
@@ -146,7 +147,7 @@ def pretrained_features(name: str, weights: str, image_size: int, seed: int,
             set_determinism(seed)
             networks.append(build_backbone(name, weights, image_size))
         return np.concatenate([np.asarray(networks[0].predict_on_batch(
-            load_batch(paths[start:start + batch_size], image_size)), np.float32)
+            load_batch(paths[start:start + batch_size], image_size, max_side)), np.float32)
             for start in range(0, len(paths), batch_size)])
 
     return features_of

@@ -8,23 +8,26 @@ import albumentations as A
 import keras
 import numpy as np
 
-from common.images import read_rgb, resize_square
+from common.images import read_square
 
 
-def load_batch(paths: Sequence[str | Path], image_size: int) -> np.ndarray:
-    """Images as a float32 (N, size, size, 3) array of pixels in [0, 255]."""
-    return np.stack([resize_square(read_rgb(p), image_size) for p in paths]).astype(np.float32)
+def load_batch(paths: Sequence[str | Path], image_size: int, max_side: int = 0) -> np.ndarray:
+    """Images as a float32 (N, size, size, 3) array of pixels in [0, 255] (read as
+    :func:`common.images.read_square` reads them)."""
+    return np.stack([read_square(p, image_size, max_side) for p in paths]).astype(np.float32)
 
 
 class AugmentedImages(keras.utils.PyDataset):
     """Batches of (pixels, class index); shuffling and augmentation depend on (seed, epoch) only,
-    so a run resumed at epoch e sees the same batches as an uninterrupted one."""
+    so a run resumed at epoch e sees the same batches as an uninterrupted one. Images larger
+    than ``max_side`` are read shrunk to it first (0: at full size)."""
 
     def __init__(self, paths: Sequence[str | Path], labels: Sequence[int], image_size: int,
-                 batch_size: int, augmentation: A.Compose | None, seed: int, shuffle: bool):
+                 batch_size: int, augmentation: A.Compose | None, seed: int, shuffle: bool,
+                 max_side: int = 0):
         super().__init__()
         self.paths, self.labels = list(paths), np.asarray(labels, dtype=np.int32)
-        self.image_size, self.batch_size = image_size, batch_size
+        self.image_size, self.batch_size, self.max_side = image_size, batch_size, max_side
         self.augmentation, self.seed, self.shuffle = augmentation, seed, shuffle
         self.epoch = 0
         self.order = np.arange(len(self.paths))
@@ -41,7 +44,7 @@ class AugmentedImages(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        images = [resize_square(read_rgb(self.paths[i]), self.image_size) for i in rows]
+        images = [read_square(self.paths[i], self.image_size, self.max_side) for i in rows]
         if self.augmentation is not None:
             self.augmentation.set_random_seed(int(self.seed * 1_000_003 + self.epoch * 10_007 + index))
             images = [self.augmentation(image=image)["image"] for image in images]

@@ -14,6 +14,7 @@ always used.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -63,17 +64,18 @@ def comparison_draw(labels: Sequence[str], per_class: int, seed: int) -> np.ndar
     return np.sort(np.concatenate(chosen))
 
 
-def choose_image_source(labeled: Sequence[ImageRecord], raw_dir: str | Path,
+def choose_image_source(labeled: Sequence[ImageRecord],
                         features_of: Callable[[list[Path]], np.ndarray],
                         seed: int) -> dict:
     """{"source": "removed" | "raw", "accuracy": {source: neighbour accuracy}} for the labeled
-    images; ``features_of(paths)`` gives the pretrained network's features."""
+    images (records with their ``raw_path``); ``features_of(paths)`` gives the pretrained
+    network's features."""
     labels = [r.label for r in labeled]
     if len(set(labels)) < 2:
         return {"source": "raw", "accuracy": {}}
     rows = comparison_draw(labels, PER_CLASS, seed)
     paths = {"removed": [labeled[i].image_path for i in rows],
-             "raw": [Path(raw_dir) / labeled[i].file for i in rows]}
+             "raw": [labeled[i].raw_path for i in rows]}
     correct = {source: neighbour_votes(features_of(paths[source]), [labels[i] for i in rows])
                for source in SOURCES}
     removed = clearly_better(correct["removed"], correct["raw"])
@@ -91,12 +93,12 @@ def read_image_source(run_dir: str | Path) -> str:
     return json.loads(path.read_text())["source"] if path.exists() else "removed"
 
 
-def with_source(records: Sequence[ImageRecord], source: str,
-                raw_dir: str | Path) -> list[ImageRecord]:
-    """The records with ``image_path`` pointing at the chosen version of each image."""
+def with_source(records: Sequence[ImageRecord], source: str) -> list[ImageRecord]:
+    """The records with ``image_path`` pointing at the chosen version of each image (the raw
+    one: ``raw_path``, so the index must be loaded with the raw folders)."""
     if source == "removed":
         return list(records)
-    return [ImageRecord(r.file, Path(raw_dir) / r.file, r.label, r.trainable) for r in records]
+    return [replace(r, image_path=r.raw_path) for r in records]
 
 
 def choose_run_image_source(config, labeled: Sequence[ImageRecord]) -> dict:
@@ -107,7 +109,7 @@ def choose_run_image_source(config, labeled: Sequence[ImageRecord]) -> dict:
         from finetune.backbones import pretrained_features
 
         features_of = pretrained_features(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE,
-                                          config.SEED)
-        choice = choose_image_source(labeled, config.RAW_DIR, features_of, config.SEED)
+                                          config.SEED, max_side=config.WORK_MAX_SIDE)
+        choice = choose_image_source(labeled, features_of, config.SEED)
     save_image_source(config.run_dir / "model", choice)
     return choice

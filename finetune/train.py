@@ -30,6 +30,7 @@ class FineTuneSettings:
     backbone: str = "inception_v3"
     weights: str = "none"
     image_size: int = 96
+    max_side: int = 0                   # images read shrunk to this longer side (WORK_MAX_SIDE)
     epochs: int = 4
     batch_size: int = 32
     learning_rate: float = 0.0          # 0 = auto
@@ -42,7 +43,7 @@ class FineTuneSettings:
     def from_config(cls, config) -> "FineTuneSettings":
         """The settings a run's config gives (BACKBONE, WEIGHTS, IMAGE_SIZE, FT_*, ...)."""
         return cls(backbone=config.BACKBONE, weights=config.WEIGHTS, image_size=config.IMAGE_SIZE,
-                   epochs=config.FT_EPOCHS, batch_size=config.FT_BATCH_SIZE,
+                   max_side=config.WORK_MAX_SIDE, epochs=config.FT_EPOCHS, batch_size=config.FT_BATCH_SIZE,
                    learning_rate=config.FT_LEARNING_RATE,
                    validation_split=config.FT_VALIDATION_SPLIT, patience=config.FT_PATIENCE,
                    augmentations=tuple(config.AUGMENTATIONS), seed=config.SEED)
@@ -178,10 +179,11 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
     train_data = AugmentedImages([paths[i] for i in train_idx], y[train_idx], settings.image_size,
                                  settings.batch_size,
                                  build_augmentation(settings.augmentations, settings.seed),
-                                 settings.seed, shuffle=True)
+                                 settings.seed, shuffle=True, max_side=settings.max_side)
     validation_data = (AugmentedImages([paths[i] for i in val_idx], y[val_idx],
                                        settings.image_size, settings.batch_size, None,
-                                       settings.seed, shuffle=False) if len(val_idx) else None)
+                                       settings.seed, shuffle=False, max_side=settings.max_side)
+                       if len(val_idx) else None)
     monitor = "val_loss" if validation_data is not None else "loss"
     start = int(state.get("epochs_done", 0))
     trains = start < settings.epochs and not state.get("stopped_early")

@@ -1,24 +1,27 @@
 """Stage 01 over a folder: raw_img/ -> img/ + masks/, in parallel, resumable, raw files untouched."""
 from __future__ import annotations
 
+import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from common.atomic_io import atomic_write_bytes, atomic_write_csv, remove_stale_temporaries
+from common.atomic_io import (atomic_write_bytes, atomic_write_csv, atomic_write_json,
+                              remove_stale_temporaries)
 from common.errors import ImageReadError
-from common.images import encode_png, read_mask, read_rgb
+from common.images import encode_png, read_mask, read_rgb_fitted
 from common.parallel import ordered_map
 from common.skips import SkipLog
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask, mask_iou
 
 LOG = logging.getLogger("somclust")
-PROCESSED_HEADER = ("file", "img", "mask")
+PROCESSED_HEADER = ("file", "img", "mask", "raw_copy")
+OUTPUTS_FILE = ".somclust_outputs.json"      # in IMG_DIR: the settings its files were made with
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,24 @@ class RemovalResult:
     error: str = ""
     iou: float = float("nan")
     iou_no_removal: float = float("nan")
+    raw_copy: str = ""               # the working-size copy of a raw image larger than max_side
+
+
+@dataclass(frozen=True)
+class RemovalSetup:
+    """What every job of a folder shares: its folders and settings."""
+
+    raw_dir: Path
+    img_dir: Path
+    mask_dir: Path
+    copy_dir: Path                   # working-size copies of raw images larger than max_side
+    true_mask_dir: Path | None
+    params: BackgroundParams
+    max_side: int = 0
+
+    def settings(self) -> dict:
+        """What the images and masks depend on besides the raw file."""
+        return {**asdict(self.params), "max_side": self.max_side}
 
 
 def output_name(relative_file: str) -> str:
@@ -43,32 +64,50 @@ def output_name(relative_file: str) -> str:
     return str(Path(relative_file).with_suffix(".png"))
 
 
-def _process(job: RemovalJob, raw_dir: Path, img_dir: Path, mask_dir: Path,
-             true_mask_dir: Path | None, params: BackgroundParams) -> RemovalResult:
-    mask_path, img_path = mask_dir / job.output, img_dir / job.output
+def _finished(job: RemovalJob, setup: RemovalSetup) -> bool:
+    """Outputs of ``job`` made after the raw file last changed (a run killed midway, or one
+    whose label list changed, continues from them)."""
     try:
-        if img_path.exists() and mask_path.exists():   # finished before an interruption
+        made = (setup.img_dir / job.output).stat().st_mtime
+        return ((setup.mask_dir / job.output).exists()
+                and made >= (setup.raw_dir / job.file).stat().st_mtime)
+    except OSError:
+        return False
+
+
+def _process(job: RemovalJob, setup: RemovalSetup) -> RemovalResult:
+    mask_path, img_path = setup.mask_dir / job.output, setup.img_dir / job.output
+    copy_path = setup.copy_dir / job.output
+    try:
+        if _finished(job, setup):
             mask = read_mask(mask_path)
         else:
-            image = read_rgb(raw_dir / job.file)
-            mask = foreground_mask(image, params)
+            image, shrunk = read_rgb_fitted(setup.raw_dir / job.file, setup.max_side)
+            if shrunk:                # the raw version at working size, for stages 02-03
+                atomic_write_bytes(copy_path, encode_png(image))
+            else:
+                copy_path.unlink(missing_ok=True)
+            mask = foreground_mask(image, setup.params)
             atomic_write_bytes(mask_path, encode_png(mask.astype(np.uint8) * 255))
-            atomic_write_bytes(img_path, encode_png(apply_mask(image, mask, params.fill_value)))
+            atomic_write_bytes(img_path, encode_png(apply_mask(image, mask,
+                                                               setup.params.fill_value)))
     except ImageReadError as error:
         return RemovalResult(job.file, job.output, error=str(error))
-    true_path = true_mask_dir / job.output if true_mask_dir else None
+    raw_copy = job.output if copy_path.exists() else ""
+    true_path = setup.true_mask_dir / job.output if setup.true_mask_dir else None
     if true_path is None or not true_path.exists():
-        return RemovalResult(job.file, job.output)
-    true_mask = read_mask(true_path)
+        return RemovalResult(job.file, job.output, raw_copy=raw_copy)
+    true_mask = read_mask(true_path, setup.max_side)
     if true_mask.shape != mask.shape:
-        return RemovalResult(job.file, job.output)
+        return RemovalResult(job.file, job.output, raw_copy=raw_copy)
     return RemovalResult(job.file, job.output, iou=mask_iou(mask, true_mask),
-                         iou_no_removal=mask_iou(np.ones_like(true_mask), true_mask))
+                         iou_no_removal=mask_iou(np.ones_like(true_mask), true_mask),
+                         raw_copy=raw_copy)
 
 
-def _process_chunk(args) -> list[RemovalResult]:
-    jobs, *rest = args
-    return [_process(job, *rest) for job in jobs]
+def _process_chunk(args: tuple[Sequence[RemovalJob], RemovalSetup]) -> list[RemovalResult]:
+    jobs, setup = args
+    return [_process(job, setup) for job in jobs]
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -89,27 +128,45 @@ def plan_jobs(files: Sequence[str], skips: SkipLog) -> list[RemovalJob]:
     return jobs
 
 
-def remove_background_folder(files: Sequence[str], raw_dir: str | Path, img_dir: str | Path,
-                             mask_dir: str | Path, true_mask_dir: str | Path | None,
-                             params: BackgroundParams, skips: SkipLog, workers: int = 0,
-                             processed_csv: str | Path | None = None,
-                             ray_address: str = "") -> dict[str, float]:
-    """Remove the background of every listed raw file (paths relative to ``raw_dir``).
+def _forget_other_settings(jobs: Sequence[RemovalJob], setup: RemovalSetup) -> None:
+    """Delete the listed jobs' outputs when they were made with other settings than ``setup``'s
+    (or by a version that did not record them), then record these: from then on what is on
+    disk is reusable, also after this run is killed midway."""
+    record = setup.img_dir / OUTPUTS_FILE
+    try:
+        if json.loads(record.read_text()) == setup.settings():
+            return
+    except (OSError, ValueError):
+        pass
+    for job in jobs:
+        for folder in (setup.img_dir, setup.mask_dir, setup.copy_dir):
+            (folder / job.output).unlink(missing_ok=True)
+    atomic_write_json(record, setup.settings())
 
-    Writes ``img_dir/<file>.png`` and ``mask_dir/<file>.png`` atomically, logs unusable files in
-    ``skips``, and returns counts and the mean mask IoU against ``true_mask_dir`` where present.
-    Chunks of images run in ``workers`` processes, or as Ray tasks when ``ray_address`` is set.
+
+def remove_background_folder(files: Sequence[str], setup: RemovalSetup, skips: SkipLog,
+                             workers: int = 0, processed_csv: str | Path | None = None,
+                             ray_address: str = "") -> dict[str, float]:
+    """Remove the background of every listed raw file (paths relative to ``setup.raw_dir``).
+
+    Writes ``img_dir/<file>.png`` and ``mask_dir/<file>.png`` atomically; a raw image larger
+    than ``setup.max_side`` is shrunk to it first (:func:`common.images.read_rgb`) and that
+    working-size copy kept as ``copy_dir/<file>.png`` for the stages that read raw images.
+    Outputs already there are reused if made with the same settings after the raw file last
+    changed. Logs unusable files in ``skips`` and returns counts and the mean mask IoU against
+    ``true_mask_dir`` where present. Chunks of images run in ``workers`` processes, or as Ray
+    tasks when ``ray_address`` is set.
     """
-    raw_dir, img_dir, mask_dir = Path(raw_dir), Path(img_dir), Path(mask_dir)
-    for folder in (img_dir, mask_dir):       # only this stage writes there
+    for folder in (setup.img_dir, setup.mask_dir, setup.copy_dir):   # only this stage writes there
         if remove_stale_temporaries(folder):
             LOG.info("removed unfinished files an interrupted run left in %s", folder)
-    true_dir = Path(true_mask_dir) if true_mask_dir and Path(true_mask_dir).is_dir() else None
+    true_dir = setup.true_mask_dir
+    setup = replace(setup, true_mask_dir=true_dir if true_dir and true_dir.is_dir() else None)
     jobs = plan_jobs(files, skips)
+    _forget_other_settings(jobs, setup)
     workers = workers or os.cpu_count() or 1
     chunk_size = max(1, min(64, len(jobs) // (workers * 4) or 1))
-    tasks = [(chunk, raw_dir, img_dir, mask_dir, true_dir, params)
-             for chunk in _chunks(jobs, chunk_size)]
+    tasks = [(chunk, setup) for chunk in _chunks(jobs, chunk_size)]
     results: list[RemovalResult] = []
     with tqdm(total=len(jobs), desc="remove background", unit="img") as progress, \
             ordered_map(_process_chunk, tasks, workers, ray_address) as mapped:
@@ -122,10 +179,11 @@ def remove_background_folder(files: Sequence[str], raw_dir: str | Path, img_dir:
             skips.skip(result.file, result.error)
     if processed_csv:
         atomic_write_csv(processed_csv, PROCESSED_HEADER,
-                         [(r.file, r.output, r.output) for r in done])
+                         [(r.file, r.output, r.output, r.raw_copy) for r in done])
     ious = [r.iou for r in done if not np.isnan(r.iou)]
     baseline = [r.iou_no_removal for r in done if not np.isnan(r.iou_no_removal)]
     return {"processed": len(done), "skipped": len(files) - len(done),
+            "working_size_copies": sum(bool(r.raw_copy) for r in done),
             "mean_mask_iou": float(np.mean(ious)) if ious else float("nan"),
             "mean_mask_iou_no_removal": float(np.mean(baseline)) if baseline else float("nan"),
             "masks_scored": len(ious)}

@@ -76,6 +76,7 @@ class ClusterPredictor:
                                     "03_extract_features.py for this run first")
         self.background = BackgroundParams(background["BG_METHOD"], background["BG_WORK_SIZE"],
                                            background["BG_ITERATIONS"], background["BG_RECT_MARGIN"])
+        self.max_side = int(background.get("WORK_MAX_SIDE", 0))   # 0 in runs made before it
         self.removes_background = read_image_source(run_dir) == "removed"
         self.image_size = int(extraction["IMAGE_SIZE"])
         self.batch_size = int(extraction["EXTRACT_BATCH_SIZE"])
@@ -120,7 +121,7 @@ class ClusterPredictor:
                          if (clusters == c).any() else np.inf for c in range(n_clusters)])
 
     def _pixels(self, path: Path) -> np.ndarray:
-        image = read_rgb(path)
+        image = read_rgb(path, self.max_side)
         if self.removes_background:         # as the run's network saw its images (stage 02)
             image = apply_mask(image, foreground_mask(image, self.background),
                                self.background.fill_value)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from common.atomic_io import atomic_write_bytes
+from common.atomic_io import atomic_write_bytes, atomic_write_csv, read_csv_rows
 from common.images import encode_png
 from common.skips import SkipLog
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask, mask_iou
@@ -56,6 +56,13 @@ def test_leftovers_of_a_killed_write_are_removed(tmp_path):
     assert remove_stale_temporaries(tmp_path / "missing") == 0
 
 
+def _setup(raw, out, true_masks=None, max_side=0):
+    from preprocess.remove_folder import RemovalSetup
+
+    return RemovalSetup(raw, out / "img", out / "masks", out / "copies", true_masks,
+                        BackgroundParams(), max_side)
+
+
 def test_ray_gives_the_same_outputs_as_one_process(tmp_path):
     from preprocess.remove_folder import remove_background_folder
 
@@ -70,9 +77,8 @@ def test_ray_gives_the_same_outputs_as_one_process(tmp_path):
     for name, options in (("serial", {"workers": 1}), ("ray", {"workers": 2, "ray_address": "local"})):
         skips = SkipLog(tmp_path / name, "01")
         try:
-            summary = remove_background_folder(files, raw, tmp_path / name / "img",
-                                               tmp_path / name / "masks", None,
-                                               BackgroundParams(), skips, **options)
+            summary = remove_background_folder(files, _setup(raw, tmp_path / name), skips,
+                                               **options)
         finally:
             if "ray_address" in options:
                 import ray
@@ -82,3 +88,61 @@ def test_ray_gives_the_same_outputs_as_one_process(tmp_path):
         outputs[name] = {p.relative_to(tmp_path / name): p.read_bytes()
                          for p in sorted((tmp_path / name).rglob("*.png"))}
     assert outputs["serial"] == outputs["ray"] and len(outputs["ray"]) == 12
+
+
+def test_large_photos_are_worked_on_at_the_working_size(tmp_path):
+    import cv2
+
+    from common.images import read_mask, read_rgb
+    from preprocess.remove_folder import remove_background_folder
+
+    raw, true_masks = tmp_path / "raw", tmp_path / "true"
+    image, mask = composite(_item(), np.random.default_rng(0), load_backgrounds(), 96)
+    big = cv2.resize(image, (1200, 1200), interpolation=cv2.INTER_CUBIC)
+    raw.mkdir()
+    cv2.imwrite(str(raw / "big.jpg"), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    atomic_write_bytes(raw / "small.png", encode_png(image))
+    big_mask = cv2.resize(mask.astype(np.uint8) * 255, (1200, 1200),
+                          interpolation=cv2.INTER_NEAREST)
+    atomic_write_bytes(true_masks / "big.png", encode_png(big_mask))
+    before = {p.name: p.read_bytes() for p in raw.iterdir()}
+    processed = tmp_path / "processed.csv"
+    summary = remove_background_folder(["big.jpg", "small.png"],
+                                       _setup(raw, tmp_path, true_masks, 300),
+                                       SkipLog(tmp_path, "01"), workers=1, processed_csv=processed)
+    assert summary["processed"] == 2 and summary["masks_scored"] == 1
+    assert summary["working_size_copies"] == 1
+    assert summary["mean_mask_iou"] > summary["mean_mask_iou_no_removal"]
+    assert read_rgb(tmp_path / "img" / "big.png").shape == (300, 300, 3)
+    assert read_mask(tmp_path / "masks" / "big.png").shape == (300, 300)
+    assert np.array_equal(read_rgb(tmp_path / "copies" / "big.png"), read_rgb(raw / "big.jpg", 300))
+    assert read_rgb(tmp_path / "img" / "small.png").shape == image.shape   # fits: as before
+    assert not (tmp_path / "copies" / "small.png").exists()
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == before
+    assert [(r["file"], r["raw_copy"]) for r in read_csv_rows(processed)] == \
+        [("big.jpg", "big.png"), ("small.png", "")]
+    from common.run_index import load_run_index
+
+    atomic_write_csv(tmp_path / "labels_true.csv", ("file", "label", "trainable"),
+                     [("big.jpg", "a", 1), ("small.png", "b", 1)])
+    records = load_run_index(tmp_path, tmp_path / "img", raw, tmp_path / "copies")
+    assert [r.raw_path for r in records] == [tmp_path / "copies" / "big.png", raw / "small.png"]
+
+
+def test_outputs_made_with_other_settings_are_remade(tmp_path):
+    from common.images import read_rgb
+    from preprocess.remove_folder import remove_background_folder
+
+    raw = tmp_path / "raw"
+    image, _ = composite(_item(), np.random.default_rng(1), load_backgrounds(), 200)
+    atomic_write_bytes(raw / "a.png", encode_png(image))
+
+    def run(max_side):
+        remove_background_folder(["a.png"], _setup(raw, tmp_path, None, max_side),
+                                 SkipLog(tmp_path, "01"), workers=1)
+        return read_rgb(tmp_path / "img" / "a.png").shape[:2]
+
+    assert run(0) == (200, 200)
+    assert run(100) == (100, 100)                # not the 200 px image left from before
+    assert (tmp_path / "copies" / "a.png").exists()
+    assert run(0) == (200, 200) and not (tmp_path / "copies" / "a.png").exists()

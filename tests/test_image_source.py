@@ -37,7 +37,7 @@ def test_comparison_draw_caps_each_class_and_is_seeded():
 
 def _records(tmp_path: Path, n: int = 40) -> list[ImageRecord]:
     return [ImageRecord(f"c{i % 2}/x{i}.png", tmp_path / "img" / f"c{i % 2}/x{i}.png", f"c{i % 2}",
-                        True) for i in range(n)]
+                        True, tmp_path / "raw" / f"c{i % 2}/x{i}.png") for i in range(n)]
 
 
 def test_the_version_that_separates_the_labeled_classes_is_chosen(tmp_path, blobs):
@@ -51,17 +51,17 @@ def test_the_version_that_separates_the_labeled_classes_is_chosen(tmp_path, blob
         raw = str(paths[0]).startswith(str(tmp_path / "raw"))
         return informative if raw else noise
 
-    choice = choose_image_source(records, tmp_path / "raw", features_raw_good, seed=0)
+    choice = choose_image_source(records, features_raw_good, seed=0)
     assert choice["source"] == "raw" and choice["accuracy"]["raw"] == 1.0
     def features_removed_good(paths):
         return noise if features_raw_good(paths) is informative else informative
 
-    choice = choose_image_source(records, tmp_path / "raw", features_removed_good, seed=0)
+    choice = choose_image_source(records, features_removed_good, seed=0)
     assert choice["source"] == "removed"
     one_class = [r for r in records if r.label == "c0"]
-    assert choose_image_source(one_class, tmp_path / "raw", features_raw_good, 0) == \
+    assert choose_image_source(one_class, features_raw_good, 0) == \
         {"source": "raw", "accuracy": {}}                            # no evidence: no removal
-    tie = choose_image_source(records, tmp_path / "raw", lambda paths: informative, seed=0)
+    tie = choose_image_source(records, lambda paths: informative, seed=0)
     assert tie["source"] == "raw"
 
 
@@ -70,6 +70,6 @@ def test_the_choice_is_saved_and_applied(tmp_path):
     assert read_image_source(tmp_path) == "removed"               # nothing recorded yet
     save_image_source(tmp_path / "model", {"source": "raw", "accuracy": {}})
     assert read_image_source(tmp_path) == "raw"
-    moved = with_source(records, "raw", tmp_path / "raw")
+    moved = with_source(records, "raw")
     assert [r.image_path for r in moved] == [tmp_path / "raw" / r.file for r in records]
-    assert with_source(records, "removed", tmp_path / "raw") == records
+    assert with_source(records, "removed") == records

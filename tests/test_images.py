@@ -92,3 +92,60 @@ def test_a_float_tiff_is_read_with_its_range_stretched(tmp_path):
     assert image.shape == (30, 40, 3) and image.dtype == np.uint8
     assert image.min() == 0 and image.max() == 255
     assert np.all(np.diff(image[..., 0].ravel().astype(int)) >= 0)      # order kept
+
+
+def _photo(height, width, seed=0):
+    """A smooth colour image with some texture (JPEG-friendly, like a photo)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (height // 50 + 2, width // 50 + 2, 3), dtype=np.uint8)
+    image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(image + rng.integers(-6, 7, image.shape), 0, 255).astype(np.uint8)
+
+
+def _jpeg(path, rgb, exif_orientation=0):
+    from PIL import Image
+
+    image = Image.fromarray(rgb)
+    exif = image.getexif()
+    if exif_orientation:
+        exif[0x0112] = exif_orientation
+    image.save(path, "JPEG", quality=92, exif=exif.tobytes())
+    return path
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_shrunk_to_max_side(tmp_path):
+    path = _jpeg(tmp_path / "big.jpg", _photo(1500, 2000))
+    full = read_rgb(path)
+    shrunk = read_rgb(path, max_side=256)
+    assert shrunk.shape == (192, 256, 3) and shrunk.dtype == np.uint8
+    reference = cv2.resize(full, (256, 192), interpolation=cv2.INTER_AREA)
+    assert np.abs(shrunk.astype(int) - reference).mean() < 2.0     # same picture, cheaper decode
+    rotated = _jpeg(tmp_path / "rotated.jpg", _photo(1500, 2000), exif_orientation=6)
+    assert read_rgb(rotated, max_side=256).shape == (256, 192, 3)   # EXIF still applied
+
+
+def test_images_that_fit_come_back_exactly_as_decoded(tmp_path):
+    jpeg = _jpeg(tmp_path / "small.jpg", _photo(300, 400))
+    png = _png(tmp_path / "small.png", _photo(300, 400))
+    for path in (jpeg, png):
+        assert np.array_equal(read_rgb(path, max_side=512), read_rgb(path))
+        assert np.array_equal(read_rgb(path, max_side=400), read_rgb(path))
+    big_png = _png(tmp_path / "big.png", _photo(900, 600))
+    assert read_rgb(big_png, max_side=300).shape == (300, 200, 3)
+
+
+def test_a_reduced_decode_never_makes_a_thin_image_too_small(tmp_path):
+    path = _jpeg(tmp_path / "strip.jpg", _photo(40, 4000))
+    # 1/8 would leave 5 px rows (under MIN_SIDE): decoded at 1/2 (2000 x 20), then shrunk
+    assert read_rgb(path, max_side=300).shape == (3, 300, 3)
+
+
+def test_jpeg_size_is_read_past_the_exif_block_like_pillow(tmp_path):
+    from PIL import Image
+
+    from common.images import _jpeg_size
+
+    path = _jpeg(tmp_path / "exif.jpg", _photo(120, 170), exif_orientation=3)
+    with Image.open(path) as image:
+        assert _jpeg_size(path.read_bytes()) == image.size == (170, 120)
+    assert _jpeg_size(b"\xff\xd8\xff\xe0\x00") is None

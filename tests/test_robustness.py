@@ -120,6 +120,8 @@ def test_all_images_identical(tmp_path):
     ("02_finetune.py", ["--backbone", "resnet"],
      "BACKBONE='resnet' is not allowed; choose one of: inception_v3, efficientnet_lite0"),
     ("02_finetune.py", ["--weights", "/no/such/weights.h5"], "WEIGHTS='/no/such/weights.h5': no such file"),
+    ("01_remove_background.py", ["--work-max-side", "64"],
+     "WORK_MAX_SIDE=64 is below IMAGE_SIZE=75: the network would see enlarged images"),
 ])
 def test_invalid_config_is_rejected_at_start(tmp_path, script, flags, message):
     result = run_script(script, tmp_path, *flags, check=False)

@@ -11,8 +11,8 @@ from common.cli import parse_config, stage_parser
 from common.stage import input_signatures, run_once
 from extract.run import extract_run
 
-KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "EXTRACT_BATCH_SIZE",
-        "EXTRACT_BASELINE", "EXTRACT_PRECISION")
+KEYS = ("IMG_DIR", "RAW_COPY_DIR", "RUN_DIR", "WORK_MAX_SIDE", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER",
+        "EXTRACT_BATCH_SIZE", "EXTRACT_BASELINE", "EXTRACT_PRECISION")
 # how the work is spread; the features do not depend on them, so they are not fingerprinted
 EXECUTION_KEYS = ("EXTRACT_LOADER_THREADS", "RAY_ADDRESS", "EXTRACT_ACTOR_CPUS")
 

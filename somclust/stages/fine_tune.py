@@ -14,7 +14,8 @@ from common.stage import input_signatures, run_once
 from evaluate.review import REVIEWED_CSV, reviewed_labels
 from finetune.image_source import choose_run_image_source, with_source
 
-KEYS = ("IMG_DIR", "RAW_DIR", "BG_METHOD", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE",
+KEYS = ("IMG_DIR", "RAW_DIR", "RAW_COPY_DIR", "WORK_MAX_SIDE", "BG_METHOD", "RUN_DIR", "BACKBONE", "WEIGHTS",
+        "IMAGE_SIZE",
         "FT_EPOCHS", "FT_BATCH_SIZE",
         "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS",
         "FT_FROM_REVIEW")
@@ -31,14 +32,15 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
         from finetune.train import FineTuneSettings, fine_tune   # TensorFlow loads only now
 
         settings = FineTuneSettings.from_config(config)
-        records = load_run_index(config.work_dir, config.IMG_DIR)
+        records = load_run_index(config.work_dir, config.IMG_DIR, config.RAW_DIR,
+                                 config.RAW_COPY_DIR)
         labeled = [r for r in records if r.trainable]
         choice = choose_run_image_source(config, labeled)
         if config.FT_FROM_REVIEW:
             named = reviewed_labels(config.run_dir)
             labeled += [replace(r, label=named[r.file], trainable=True) for r in records
                         if r.file in named and not r.trainable]
-        labeled = with_source(labeled, choice["source"], config.RAW_DIR)
+        labeled = with_source(labeled, choice["source"])
         summary = fine_tune([r.image_path for r in labeled], [r.label for r in labeled],
                             model_dir, settings)
         return {**summary, "image_source": choice}
