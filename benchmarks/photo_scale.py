@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -89,13 +90,13 @@ def folder_bytes(folder: Path) -> int:
 
 
 def run_stages(raw_dir: Path, work_dir: Path, settings: dict[str, str]) -> dict[str, float]:
-    """Run 00-03 as separate processes; seconds per stage."""
+    """Run 00-03 as separate processes on a fresh work folder; seconds per stage."""
     env = {**os.environ, "RAW_DIR": str(raw_dir), "WORK_DIR": str(work_dir), **settings}
     seconds = {}
     for stage in ("00_make_labels", "01_remove_background", "02_finetune",
                   "03_extract_features"):
         start = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / f"{stage}.py"), "--force"], cwd=ROOT,
+        subprocess.run([sys.executable, str(ROOT / f"{stage}.py")], cwd=ROOT,
                        env=env, check=True, stdout=subprocess.DEVNULL)
         seconds[stage] = time.perf_counter() - start
     return seconds
@@ -120,6 +121,7 @@ def main() -> None:
     for name, raw, settings in runs:
         count = sum(1 for _ in raw.rglob("*.jpg"))
         work = args.folder / ("work_baseline" if settings else "work")
+        shutil.rmtree(work, ignore_errors=True)          # measured from scratch, not resumed
         seconds = run_stages(raw, work, settings)
         rates = {stage: count / seconds[stage] for stage in TIMED_STAGES}
         both = count / sum(seconds[stage] for stage in TIMED_STAGES)
