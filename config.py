@@ -62,6 +62,7 @@ FT_FROM_REVIEW = False                            # also train on the images of 
 EXTRACT_BATCH_SIZE = 64
 EXTRACT_LOADER_THREADS = 2                        # threads decoding the next batches; 0 = main thread only
 EXTRACT_BASELINE = True                           # also extract with the un-fine-tuned network
+EXTRACT_RUNTIME = "openvino"                      # openvino (the network converted once per run, cached in RUN_DIR/model/openvino; falls back to keras with a logged reason) | keras
 EXTRACT_PRECISION = "float32"                     # float32 | bfloat16 (faster on CPUs with AVX512-BF16/AMX, cosine to float32 >= 0.98 per image with EfficientNet-Lite0)
 EXTRACT_ACTOR_CPUS = 2                            # with RAY_ADDRESS: CPUs per Ray actor (each holds one model copy)
 
@@ -98,6 +99,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "FEATURE_SET": ("finetuned", "pretrained", "both"),
     "PROTOTYPE_GROUPING": ("ward", "kmeans"),
     "EXTRACT_PRECISION": ("float32", "bfloat16"),
+    "EXTRACT_RUNTIME": ("openvino", "keras"),
     "K_CRITERION": ("labeled", "stability", "silhouette", "calinski_harabasz", "davies_bouldin", "gap",
                     "umatrix"),
 }

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Feature-extraction throughput: the pipeline (read + decode + resize + forward, cached and
-resumable) against the bare forward pass on pre-loaded tensors of the same batch size.
+"""Feature-extraction throughput per runtime and precision, for both backbones at 96 and 224 px.
 
-Prints images/s (best of --repeats interleaved runs) of: the bare forward pass; the pipeline with decoding in the main thread
-(EXTRACT_LOADER_THREADS=0); the pipeline with batches decoded ahead in threads; and each
-pipeline's ratio to the bare forward; for each of --precisions (float32, bfloat16). Images: the default demo's photos (built in a temporary
-folder from Fashion-MNIST), or --images DIR.
+For each backbone and size (``--configs``) and each runtime (Keras, OpenVINO) and precision
+(float32, bfloat16): images/s of the bare forward pass on pre-loaded tensors, and of the
+pipeline (read + decode + resize in loader threads + forward + rows written, cached and
+resumable) at the same batch size; the bare forward's ratio to Keras float32 and the pipeline's
+ratio to its own bare forward. Best of ``--repeats`` interleaved runs. Images: the default demo's
+photos (built in a temporary folder from Fashion-MNIST), or ``--images DIR``. InceptionV3 runs
+with random weights (ImageNet's cannot be downloaded here; the speed is the same).
+
+    python3 benchmarks/extract_speed.py                      # every row, one run (~10 min)
 """
 from __future__ import annotations
 
@@ -20,10 +24,14 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common.images import list_images, read_rgb, resize_square  # noqa: E402
+from common.images import list_images, read_square  # noqa: E402
 from config import Config  # noqa: E402
 from extract.features import LocalExtractor, extract_features  # noqa: E402
+from extract.runtime import convert_to_openvino, openvino_predictor  # noqa: E402
 from preprocess.demo_dataset import DemoSpec, build_demo_dataset  # noqa: E402
+
+DEFAULT_CONFIGS = ("efficientnet_lite0:imagenet:96,efficientnet_lite0:imagenet:224,"
+                   "inception_v3:none:96,inception_v3:none:224")
 
 
 def demo_images(folder: Path, n: int) -> list[Path]:
@@ -33,69 +41,82 @@ def demo_images(folder: Path, n: int) -> list[Path]:
     return list_images(folder / "raw")[:n]
 
 
+def predictors(backbone: str, weights: str, size: int, runtimes: list[str],
+               precisions: list[str], folder: Path) -> dict[tuple[str, str], object]:
+    """{(runtime, precision): pixels -> features} for one backbone at one size."""
+    from finetune.backbones import build_backbone, feature_extractor
+
+    network = build_backbone(backbone, weights, size)
+    found = {}
+    for runtime in runtimes:
+        if runtime == "openvino":
+            xml = convert_to_openvino(feature_extractor(network),
+                                      folder / f"{backbone}_{size}_000000000000.xml")
+        for precision in precisions:
+            found[runtime, precision] = (
+                openvino_predictor(xml, precision) if runtime == "openvino" else
+                feature_extractor(network, "", precision).predict_on_batch)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, help="folder of images (default: demo photos)")
-    parser.add_argument("-n", type=int, default=1024, help="number of images")
-    parser.add_argument("--backbone", default="efficientnet_lite0")
-    parser.add_argument("--weights", default="imagenet")
-    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("-n", type=int, default=512, help="number of images")
+    parser.add_argument("--configs", default=DEFAULT_CONFIGS,
+                        help="comma-separated backbone:weights:size")
+    parser.add_argument("--runtimes", default="keras,openvino")
+    parser.add_argument("--precisions", default="float32,bfloat16")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2, help="loader threads of the fast path")
-    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs each")
-    parser.add_argument("--precisions", default="float32,bfloat16",
-                        help="comma-separated EXTRACT_PRECISION values to measure")
+    parser.add_argument("--threads", type=int, default=2, help="loader threads (the default)")
+    parser.add_argument("--repeats", type=int, default=2, help="best of this many runs each")
     args = parser.parse_args()
-
-    from finetune.backbones import build_backbone, feature_extractor
-
-    backbone = build_backbone(args.backbone, args.weights, args.image_size)
-    models = {precision: feature_extractor(backbone, "", precision)
-              for precision in args.precisions.split(",")}
+    runtimes, precisions = args.runtimes.split(","), args.precisions.split(",")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         paths = list_images(args.images)[:args.n] if args.images else demo_images(Path(tmp), args.n)
         files = [str(p) for p in paths]
         n, batch = len(paths), args.batch_size
-        print(f"{n} images, {args.backbone}/{args.weights} at {args.image_size} px, batch {batch}, "
-              f"{os.cpu_count()} CPUs")
-        pixels = np.stack([resize_square(read_rgb(p), args.image_size) for p in paths]
-                          ).astype(np.float32)
-        for model in models.values():
-            model.predict_on_batch(pixels[:batch])                   # warm-up / tracing
+        print(f"{n} images, batch {batch}, {args.threads} loader threads, {os.cpu_count()} CPUs",
+              flush=True)
+        for config in args.configs.split(","):
+            backbone, weights, size = config.split(":")
+            size = int(size)
+            predict = predictors(backbone, weights, size, runtimes, precisions, Path(tmp))
+            pixels = np.stack([read_square(p, size) for p in paths])
+            for function in predict.values():
+                function(pixels[:batch])                              # warm-up / tracing
 
-        def bare_pass(precision: str) -> None:
-            for s in range(0, n, batch):
-                models[precision].predict_on_batch(pixels[s:s + batch])
+            def bare_pass(key) -> None:
+                for start in range(0, n, batch):
+                    predict[key](pixels[start:start + batch])
 
-        def pipeline_pass(precision: str, threads: int, attempt: int) -> None:
-            extractor = LocalExtractor(models[precision].predict_on_batch, args.image_size, threads)
-            extract_features(extractor, files, paths,
-                             Path(tmp) / f"out{precision}{threads}_{attempt}", "features", batch,
-                             show_progress=False)
+            def pipeline_pass(key, attempt: int) -> None:
+                extractor = LocalExtractor(predict[key], size, args.threads)
+                extract_features(extractor, files, paths, Path(tmp) / f"{config}{key}{attempt}",
+                                 "features", batch, show_progress=False)
 
-        rates = {(precision, path): 0.0 for precision in models
-                 for path in ("bare", 0, args.threads)}
-        for attempt in range(args.repeats):                    # interleaved, best of each
-            for precision, path in rates:
-                start = time.perf_counter()
-                (bare_pass(precision) if path == "bare" else
-                 pipeline_pass(precision, path, attempt))
-                rates[precision, path] = max(rates[precision, path],
-                                             n / (time.perf_counter() - start))
-        print(f"{'path':<54} {'img/s':>8} {'vs bare':>8}")
-        for precision in models:
-            bare = rates[precision, "bare"]
-            print(f"{precision + ' bare forward (pre-loaded tensors)':<54} {bare:8.1f} {1.0:8.2f}")
-            for threads in (0, args.threads):
-                name = (f"{precision} pipeline, decode in main thread" if threads == 0 else
-                        f"{precision} pipeline, {threads} loader threads + prefetch")
-                rate = rates[precision, threads]
-                print(f"{name:<54} {rate:8.1f} {rate / bare:8.2f}")
-        if {"float32", "bfloat16"} <= set(models):
-            print(f"bfloat16 vs float32: bare forward "
-                  f"{rates['bfloat16', 'bare'] / rates['float32', 'bare']:.2f}x, pipeline "
-                  f"{rates['bfloat16', args.threads] / rates['float32', args.threads]:.2f}x")
+            rates = {(key, path): 0.0 for key in predict for path in ("bare", "pipeline")}
+            for attempt in range(args.repeats):                  # interleaved, best of each
+                for key, path in rates:
+                    start = time.perf_counter()
+                    bare_pass(key) if path == "bare" else pipeline_pass(key, attempt)
+                    rates[key, path] = max(rates[key, path], n / (time.perf_counter() - start))
+            reference = rates[("keras", "float32"), "bare"] if ("keras", "float32") in predict \
+                else float("nan")
+            for key in predict:
+                bare, pipeline = rates[key, "bare"], rates[key, "pipeline"]
+                rows.append((backbone, size, *key, bare, bare / reference, pipeline,
+                             pipeline / bare))
+                print(f"{backbone} {size} px {key[0]} {key[1]}: bare {bare:.1f} img/s, "
+                      f"pipeline {pipeline:.1f} img/s", flush=True)
+    print(f"\n{'backbone':<18} {'px':>4} {'runtime':<9} {'precision':<9} {'bare img/s':>11} "
+          f"{'vs Keras f32':>13} {'pipeline img/s':>15} {'vs own bare':>12}")
+    for backbone, size, runtime, precision, bare, speedup, pipeline, ratio in rows:
+        print(f"{backbone:<18} {size:>4} {runtime:<9} {precision:<9} {bare:>11.1f} "
+              f"{speedup:>12.2f}x {pipeline:>15.1f} {ratio:>11.2f}x")
+
 
 if __name__ == "__main__":
     main()

@@ -15,21 +15,27 @@ from common.parallel import connect_ray, submitted_ahead
 
 
 class FeatureActor:
-    """Loads a saved Keras model once, then turns batches of image paths into features."""
+    """Loads a saved Keras model (or its OpenVINO IR) once, then turns batches of image paths
+    into features."""
 
     def __init__(self, model_path: str, layer_name: str, precision: str, image_size: int,
-                 threads: int, max_side: int = 0):
+                 threads: int, max_side: int = 0, openvino_xml: str = ""):
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
+        self.image_size, self.max_side = image_size, max_side
+        if openvino_xml:
+            from extract.runtime import openvino_predictor
+
+            self.predict = openvino_predictor(openvino_xml, precision, threads)
+            return
         import keras
 
         from finetune.backbones import feature_extractor
 
-        self.model = feature_extractor(keras.models.load_model(model_path), layer_name,
-                                       precision)
-        self.image_size, self.max_side = image_size, max_side
+        self.predict = feature_extractor(keras.models.load_model(model_path), layer_name,
+                                         precision).predict_on_batch
 
     def extract(self, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(features (n, dim) float32, valid (n,) bool) of one batch; unreadable images are
@@ -37,7 +43,7 @@ class FeatureActor:
         from extract.features import load_images
 
         pixels, valid = load_images([Path(p) for p in paths], self.image_size, self.max_side)
-        return np.asarray(self.model.predict_on_batch(pixels), np.float32), valid
+        return np.asarray(self.predict(pixels), np.float32), valid
 
 
 class RayExtractor:
@@ -46,13 +52,14 @@ class RayExtractor:
 
     def __init__(self, model_path: str | Path, layer_name: str, precision: str, image_size: int,
                  ray_address: str, actor_cpus: int = 2, queue_depth: int = 2,
-                 max_side: int = 0):
+                 max_side: int = 0, openvino_xml: Path | None = None):
         self.ray = connect_ray(ray_address)
         cpus = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
         actor_cpus = min(actor_cpus, cpus)          # an actor larger than the cluster never starts
         actor = self.ray.remote(num_cpus=actor_cpus)(FeatureActor)
         self.actors = [actor.remote(str(Path(model_path).resolve()), layer_name, precision,
-                                    image_size, actor_cpus, max_side)
+                                    image_size, actor_cpus, max_side,
+                                    str(Path(openvino_xml).resolve()) if openvino_xml else "")
                        for _ in range(max(1, cpus // actor_cpus))]
         self.queue_depth = queue_depth
 

@@ -11,13 +11,15 @@ from common.stage import file_signature, read_record
 from config import Config
 from finetune.image_source import read_image_source, with_source
 from extract.features import MODEL_FILES, BatchExtractor, LocalExtractor, extract_features
+from extract.runtime import network_predictor, openvino_path
 
 
-def model_key(config: Config, name: str) -> str:
+def model_key(config: Config, name: str, runtime: str) -> str:
     """What the features of ``name`` depend on besides the image: cached rows made with another
-    model, image size, layer or precision are not reused."""
+    model, image size, layer, precision or runtime are not reused."""
     settings = config.fingerprint(("IMAGE_SIZE", "WORK_MAX_SIDE", "FEATURE_LAYER",
                                    "EXTRACT_PRECISION"))
+    settings["runtime"] = runtime
     settings["image_source"] = read_image_source(config.run_dir)
     if name == "features":           # the fine-tuned weights, rewritten when 02 re-runs
         settings["model"] = file_signature(config.run_dir / "model" / MODEL_FILES[name])
@@ -28,20 +30,31 @@ def model_key(config: Config, name: str) -> str:
     return json.dumps(settings, sort_keys=True)
 
 
-def make_extractor(config: Config, name: str, load_model: Callable) -> BatchExtractor:
-    """Where the batches of feature file ``name`` are computed: Ray actors loading the saved
-    model (RAY_ADDRESS set), or this process with ``load_model()``."""
+def make_extractor(config: Config, name: str,
+                   load_model: Callable) -> tuple[BatchExtractor, str, Path | None]:
+    """Where the batches of feature file ``name`` are computed - Ray actors loading the saved
+    model (RAY_ADDRESS set), or this process with ``load_model()`` - on EXTRACT_RUNTIME (falling
+    back to Keras); with the runtime used and the OpenVINO IR, if any."""
+    from finetune.backbones import feature_extractor
+
+    def make_network(precision: str):
+        return feature_extractor(load_model(), config.FEATURE_LAYER, precision)
+
+    xml_path = openvino_path(config.run_dir / "model", name, model_key(config, name, "openvino"))
     if config.RAY_ADDRESS:
         from extract.distributed import RayExtractor
 
+        converted, runtime = None, "keras"
+        if config.EXTRACT_RUNTIME == "openvino":     # converted here, loaded by every actor
+            _, runtime, converted = network_predictor(make_network, "openvino", "float32", xml_path)
         return RayExtractor(config.run_dir / "model" / MODEL_FILES[name], config.FEATURE_LAYER,
                             config.EXTRACT_PRECISION, config.IMAGE_SIZE, config.RAY_ADDRESS,
-                            config.EXTRACT_ACTOR_CPUS, max_side=config.WORK_MAX_SIDE)
-    from finetune.backbones import feature_extractor
-
-    network = feature_extractor(load_model(), config.FEATURE_LAYER, config.EXTRACT_PRECISION)
-    return LocalExtractor(network.predict_on_batch, config.IMAGE_SIZE,
-                          config.EXTRACT_LOADER_THREADS, config.WORK_MAX_SIDE)
+                            config.EXTRACT_ACTOR_CPUS, max_side=config.WORK_MAX_SIDE,
+                            openvino_xml=converted), runtime, converted
+    predict, runtime, converted = network_predictor(make_network, config.EXTRACT_RUNTIME,
+                                                    config.EXTRACT_PRECISION, xml_path)
+    return (LocalExtractor(predict, config.IMAGE_SIZE, config.EXTRACT_LOADER_THREADS,
+                           config.WORK_MAX_SIDE), runtime, converted)
 
 
 def extract_run(config: Config) -> dict:
@@ -73,11 +86,13 @@ def extract_run(config: Config) -> dict:
         models["features_pretrained"] = lambda: untuned
     summary = {}
     for name, load_model in models.items():
-        extractor = make_extractor(config, name, load_model)
+        extractor, runtime, converted = make_extractor(config, name, load_model)
         try:
             summary[name] = extract_features(extractor, files, paths, config.run_dir / "features",
                                              name, config.EXTRACT_BATCH_SIZE,
-                                             model_key(config, name))
+                                             model_key(config, name, runtime))
         finally:
             extractor.close()
+        summary[name].update(runtime=runtime, openvino_model=(
+            str(converted.relative_to(config.run_dir)) if converted else ""))
     return summary

@@ -20,6 +20,7 @@ from common.errors import ImageReadError, SomclustError
 from common.images import list_images, name_problem, printable_name, read_rgb, resize_square
 from common.stage import read_record
 from extract.features import FEATURE_SETS, MODEL_FILES, combine_features, load_feature_set
+from extract.runtime import openvino_predictor
 from finetune.image_source import read_image_source
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask
 
@@ -81,9 +82,14 @@ class ClusterPredictor:
         self.image_size = int(extraction["IMAGE_SIZE"])
         self.batch_size = int(extraction["EXTRACT_BATCH_SIZE"])
         precision = extraction.get("EXTRACT_PRECISION", "float32")
-        self.extractors = [feature_extractor(keras.models.load_model(path),
-                                             extraction["FEATURE_LAYER"], precision)
-                           for path in model_paths]
+        converted = {name: part.get("openvino_model", "") for name, part in
+                     read_record(run_dir, "03_extract_features").get("summary", {}).items()}
+        self.predictors = [   # on the runtime stage 03 used: the same features for the same image
+            openvino_predictor(run_dir / converted[name], precision)
+            if converted.get(name) and (run_dir / converted[name]).exists() else
+            feature_extractor(keras.models.load_model(path), extraction["FEATURE_LAYER"],
+                              precision).predict_on_batch
+            for name, path in zip(self.feature_names, model_paths)]
         saved = pickle.loads((run_dir / "clusters_model.pkl").read_bytes())
         self.preparer, self.clusterer = saved["preparer"], saved["clusterer"]
         self.novelty_limits = self._novelty_limits(
@@ -150,8 +156,8 @@ class ClusterPredictor:
             if not usable:
                 continue
             batch_pixels = np.stack(pixels)
-            features = combine_features([np.asarray(e.predict_on_batch(batch_pixels), np.float32)
-                                         for e in self.extractors])
+            features = combine_features([np.asarray(predict(batch_pixels), np.float32)
+                                         for predict in self.predictors])
             prepared = self.preparer.transform(features)
             nodes = self.clusterer.som_.predict(prepared)
             clusters, distances = self._distances(features, prepared)

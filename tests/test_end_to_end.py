@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from helpers import ROOT, STAGES, run_script, script_env, tree_hash
+from common.stage import read_record
 
 
 def test_pipeline_end_to_end(tiny_run):
@@ -24,6 +25,10 @@ def test_pipeline_end_to_end(tiny_run):
     assert len(unseen) == 1 and int(unseen[0]["images"]) == 4 * 10     # the unlabeled images
     assert (run_dir / "report.png").stat().st_size > 10_000
     assert (run_dir / "report" / "report.html").exists()
+    extraction = read_record(run_dir, "03_extract_features")["summary"]   # the default runtime
+    assert {part["runtime"] for part in extraction.values()} == {"openvino"}
+    assert all((run_dir / part["openvino_model"]).is_file() for part in extraction.values())
+    assert "openvino, float32" in outputs["03_extract_features.py"]
 
 
 def test_rerun_is_noop_and_force_reproduces(tiny_run):

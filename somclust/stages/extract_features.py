@@ -12,7 +12,7 @@ from common.stage import input_signatures, run_once
 from extract.run import extract_run
 
 KEYS = ("IMG_DIR", "RAW_COPY_DIR", "RUN_DIR", "WORK_MAX_SIDE", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER",
-        "EXTRACT_BATCH_SIZE", "EXTRACT_BASELINE", "EXTRACT_PRECISION")
+        "EXTRACT_BATCH_SIZE", "EXTRACT_BASELINE", "EXTRACT_RUNTIME", "EXTRACT_PRECISION")
 # how the work is spread; the features do not depend on them, so they are not fingerprinted
 EXECUTION_KEYS = ("EXTRACT_LOADER_THREADS", "RAY_ADDRESS", "EXTRACT_ACTOR_CPUS")
 
@@ -31,6 +31,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
                            else ("features",)) for suffix in (".npy", "_index.csv")))
     for name, part in (summary or {}).items():
         print(f"{name}: {part['images']} images x {part['dim']} dims ({part['extracted']} "
-              f"extracted, {part['reused']} reused, {part['invalid']} unreadable)")
+              f"extracted, {part['reused']} reused, {part['invalid']} unreadable; "
+              f"{part['runtime']}, {config.EXTRACT_PRECISION})")
     return 0
 

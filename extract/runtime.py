@@ -1,0 +1,85 @@
+"""Where the feature network runs: OpenVINO (the Keras network converted, faster on CPUs) or Keras.
+
+Stage 03 converts each network it extracts with once (``keras.Model.export(format="openvino")``)
+and keeps the IR (``.xml`` + ``.bin``) in ``RUN_DIR/model/openvino/``, named after a digest of
+what the network's features depend on; stage 07 and the Ray actors load that file. Precision is a
+compile-time hint (bfloat16 runs natively on CPUs with AVX512-BF16 or AMX). When OpenVINO is not
+installed or the conversion fails, the network runs in Keras and one logged line says why.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+LOG = logging.getLogger("somclust")
+RUNTIMES = ("openvino", "keras")
+OPENVINO_PRECISION = {"float32": "f32", "bfloat16": "bf16"}
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+def openvino_path(model_dir: Path, name: str, key: str) -> Path:
+    """Where the IR of network ``name`` with feature key ``key`` is cached."""
+    return Path(model_dir) / "openvino" / f"{name}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.xml"
+
+
+def convert_to_openvino(network, xml_path: Path) -> Path:
+    """Export a Keras ``network`` as OpenVINO IR at ``xml_path`` (reused when it is there).
+
+    Written in a temporary folder, then moved: the ``.bin`` first, the ``.xml`` last, so an
+    ``.xml`` always has its weights. Older IRs of the same network name are removed.
+    """
+    xml_path = Path(xml_path)
+    if xml_path.exists():
+        return xml_path
+    partial = xml_path.parent / f".{xml_path.stem}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    network.export(str(partial / "model.xml"), format="openvino", verbose=False)
+    name = xml_path.stem.rsplit("_", 1)[0]
+    for stale in xml_path.parent.iterdir():
+        if stale.suffix in (".xml", ".bin") and stale.stem.rsplit("_", 1)[0] == name:
+            stale.unlink()
+    os.replace(partial / "model.bin", xml_path.with_suffix(".bin"))
+    os.replace(partial / "model.xml", xml_path)
+    shutil.rmtree(partial)
+    return xml_path
+
+
+def openvino_predictor(xml_path: str | Path, precision: str = "float32",
+                       threads: int = 0) -> Predict:
+    """A function mapping pixels (n, size, size, 3) to features (n, dim) float32 with the IR at
+    ``xml_path`` on this machine's CPU (``threads`` 0: all cores)."""
+    import openvino as ov
+
+    core = ov.Core()
+    settings = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[precision],
+                "PERFORMANCE_HINT": "LATENCY"}         # one request uses every core
+    if threads:
+        settings["INFERENCE_NUM_THREADS"] = threads
+    compiled = core.compile_model(core.read_model(str(xml_path)), "CPU", settings)
+
+    def predict(pixels: np.ndarray) -> np.ndarray:
+        return np.asarray(compiled(np.asarray(pixels, np.float32))[0], np.float32)
+
+    return predict
+
+
+def network_predictor(make_network: Callable[[str], object], runtime: str, precision: str,
+                      xml_path: Path) -> tuple[Predict, str, Path | None]:
+    """(predict, the runtime it runs on, its IR or None) for the network ``make_network(precision)``
+    builds (a Keras feature extractor); OpenVINO falls back to Keras with a logged reason."""
+    if runtime == "openvino":
+        try:
+            xml_path = convert_to_openvino(make_network("float32"), xml_path)
+            return openvino_predictor(xml_path, precision), "openvino", xml_path
+        except Exception as error:  # noqa: BLE001 - whatever fails, Keras still works
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            LOG.warning("EXTRACT_RUNTIME=openvino could not be used (%s): running the network in "
+                        "Keras; set EXTRACT_RUNTIME=keras to skip the attempt", reason)
+    return make_network(precision).predict_on_batch, "keras", None
