@@ -18,7 +18,6 @@ from typing import Callable
 import numpy as np
 
 LOG = logging.getLogger("somclust")
-RUNTIMES = ("openvino", "keras")
 OPENVINO_PRECISION = {"float32": "f32", "bfloat16": "bf16"}
 Predict = Callable[[np.ndarray], np.ndarray]
 
