@@ -109,6 +109,7 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     from config import load_config
     from evaluate.run import read_clusters
     from extract.features import load_feature_set
+    from finetune.view_check import feature_set_used
 
     work = set_dir / f"b{int(round(budget * 100)):02d}"
     labeled = labeled_draw(rows, budget, seed)
@@ -135,7 +136,8 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     untuned = config.run_dir / "clusters_pretrained.csv"
     if untuned.exists():
         cell["un-fine-tuned pipeline"] = score_subset(truth, read_clusters(untuned), unlabeled)
-    features, files = load_feature_set(config.run_dir / "features", config.FEATURE_SET)
+    features, files = load_feature_set(config.run_dir / "features",
+                                       feature_set_used(config.run_dir, config.FEATURE_SET))
     k_true = len(set(truth.values()))
     assigned = kmeans_true_k(features, k_true, config.FEATURE_PCA, seed)
     cell["KMeans, true k"] = score_subset(truth, dict(zip(files, assigned.tolist())), unlabeled)

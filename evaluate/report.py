@@ -27,6 +27,7 @@ from evaluate import figures
 from evaluate.leaderboard import COLUMNS
 from evaluate.montage import montage
 from extract.features import load_feature_set
+from finetune.view_check import describe_choice, feature_set_used
 from preprocess.labels import read_labels
 
 LOG = logging.getLogger("somclust")
@@ -187,7 +188,8 @@ def _embedding_section(report: ReportBuilder, paths: RunPaths, preparer, cluster
                        label_of: dict, sample: int, seed: int) -> None:
     from sklearn.manifold import TSNE
 
-    feature_set = paths.stage_record("04_cluster", "fingerprint").get("FEATURE_SET", "finetuned")
+    feature_set = feature_set_used(paths.run_dir, paths.stage_record("04_cluster", "fingerprint")
+                                   .get("FEATURE_SET", "finetuned"))
     features, files = load_feature_set(paths.run_dir / "features", feature_set)
     keep = [i for i, f in enumerate(files) if f in cluster_of]
     if len(keep) > sample:
@@ -228,6 +230,9 @@ def _training_section(report: ReportBuilder, paths: RunPaths) -> None:
     rows = read_csv_rows(log_csv) if log_csv.exists() else []
     body = (report.figure("training", figures.training_curves_figure(rows), "fine-tuning curves")
             if rows else "<p>No fine-tuning log (FT_EPOCHS=0 or 02_finetune.py not run).</p>")
+    choice = describe_choice(paths.run_dir)
+    if choice:
+        body += f"<p>{html.escape(choice)}</p>"
     report.section("training", "Fine-tuning", body)
 
 

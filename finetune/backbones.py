@@ -132,22 +132,40 @@ def feature_extractor(model: keras.Model, layer_name: str = "",
     return keras.Model(inputs, features, name="feature_extractor")
 
 
-def pretrained_features(name: str, weights: str, image_size: int, seed: int,
-                        batch_size: int = 64,
-                        max_side: int = 0) -> Callable[[Sequence[str | Path]], np.ndarray]:
-    """A function giving the pooled features (N, D) of image files by the backbone as it is
-    (the network is built at its first call; images read as ``load_batch`` reads them)."""
+def network_features(make_network: Callable[[], keras.Model], image_size: int,
+                     batch_size: int = 64,
+                     max_side: int = 0) -> Callable[[Sequence[str | Path]], np.ndarray]:
+    """A function giving the features (N, D) of image files by the network ``make_network()``
+    returns (called at the first use only; images read as ``load_batch`` reads them)."""
     from finetune.data import load_batch
-    from finetune.train import set_determinism
 
-    networks: list[keras.Model] = []          # built at the first call only
+    networks: list[keras.Model] = []
 
     def features_of(paths: Sequence[str | Path]) -> np.ndarray:
         if not networks:
-            set_determinism(seed)
-            networks.append(build_backbone(name, weights, image_size))
+            networks.append(make_network())
         return np.concatenate([np.asarray(networks[0].predict_on_batch(
             load_batch(paths[start:start + batch_size], image_size, max_side)), np.float32)
             for start in range(0, len(paths), batch_size)])
 
     return features_of
+
+
+def pretrained_features(name: str, weights: str, image_size: int, seed: int,
+                        batch_size: int = 64,
+                        max_side: int = 0) -> Callable[[Sequence[str | Path]], np.ndarray]:
+    """:func:`network_features` of the backbone as it is (built seeded at the first call)."""
+    from finetune.train import set_determinism
+
+    def make_network() -> keras.Model:
+        set_determinism(seed)
+        return build_backbone(name, weights, image_size)
+
+    return network_features(make_network, image_size, batch_size, max_side)
+
+
+def saved_model_features(path: str | Path, image_size: int, batch_size: int = 64,
+                         max_side: int = 0) -> Callable[[Sequence[str | Path]], np.ndarray]:
+    """:func:`network_features` of the pooled output of a saved (fine-tuned) model."""
+    return network_features(lambda: feature_extractor(keras.models.load_model(path)),
+                            image_size, batch_size, max_side)

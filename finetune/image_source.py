@@ -47,12 +47,12 @@ def neighbour_votes(features: np.ndarray, labels: Sequence, k: int = NEIGHBOURS)
     return votes.argmax(axis=1) == y
 
 
-def clearly_better(better: np.ndarray, worse: np.ndarray) -> bool:
+def clearly_better(better: np.ndarray, worse: np.ndarray, sds: float = 2.0) -> bool:
     """Whether the per-image successes ``better`` beat ``worse`` beyond chance: of the images
-    that only one of them gets right, ``better`` must win more than 2 standard deviations above
-    half (a sign test, as McNemar's)."""
+    that only one of them gets right, ``better`` must win more than ``sds`` standard deviations
+    above half (a sign test, as McNemar's)."""
     wins, losses = int((better & ~worse).sum()), int((worse & ~better).sum())
-    return wins - losses > 2 * np.sqrt(wins + losses)
+    return wins - losses > sds * np.sqrt(wins + losses)
 
 
 def comparison_draw(labels: Sequence[str], per_class: int, seed: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from common.stage import read_record
 from extract.features import FEATURE_SETS, MODEL_FILES, combine_features, load_feature_set
 from extract.runtime import openvino_predictor
 from finetune.image_source import read_image_source
+from finetune.view_check import feature_set_used
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask
 
 LOG = logging.getLogger("somclust")
@@ -69,7 +70,8 @@ class ClusterPredictor:
         background = _recorded(work_dir, "01_remove_background")
         extraction = _recorded(run_dir, "03_extract_features")
         clustering = _recorded(run_dir, "04_cluster")
-        self.feature_names = FEATURE_SETS[clustering.get("FEATURE_SET", "finetuned")]
+        feature_set = feature_set_used(run_dir, clustering.get("FEATURE_SET", "finetuned"))
+        self.feature_names = FEATURE_SETS[feature_set]
         model_paths = [run_dir / "model" / MODEL_FILES[name] for name in self.feature_names]
         for path in model_paths:
             if not path.exists():
@@ -93,7 +95,7 @@ class ClusterPredictor:
         saved = pickle.loads((run_dir / "clusters_model.pkl").read_bytes())
         self.preparer, self.clusterer = saved["preparer"], saved["clusterer"]
         self.novelty_limits = self._novelty_limits(
-            run_dir, clustering.get("FEATURE_SET", "finetuned"), novelty_percentile)
+            run_dir, feature_set, novelty_percentile)
 
     def _distances(self, features: np.ndarray,
                    prepared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ from common.errors import SomclustError
 from common.stage import input_signatures, run_once
 from cluster.run import ClusterSettings, cluster_feature_set, known_labels
 from extract.features import load_feature_set
+from finetune.view_check import CHOICE_FILE, feature_set_used
 from preprocess.labels import read_labels
 
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
@@ -25,30 +26,35 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
 
     def work() -> dict:
         labels = read_labels(config.work_dir)
+        feature_set = feature_set_used(config.run_dir, config.FEATURE_SET)
         label_of = {i.file: i.label for i in labels}
         trainable = {i.file for i in labels if i.trainable}
         summary = {}
-        clusterings = {"clusters": config.FEATURE_SET}
-        if config.FEATURE_SET != "pretrained" and (feature_dir / "features_pretrained.npy").exists():
+        clusterings = {"clusters": feature_set}
+        if feature_set != "pretrained" and (feature_dir / "features_pretrained.npy").exists():
             clusterings["clusters_pretrained"] = "pretrained"     # the un-fine-tuned baseline
-        for out_name, feature_set in clusterings.items():
-            features, files = load_feature_set(feature_dir, feature_set)
+        for out_name, used in clusterings.items():
+            features, files = load_feature_set(feature_dir, used)
             if len(files) < 3:
                 raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
             summary[out_name] = cluster_feature_set(
                 features, files, known_labels(files, label_of, trainable), config.run_dir,
                 out_name, settings, config.RAW_DIR if out_name == "clusters" else None)
+            summary[out_name]["feature_set"] = used
         return summary
 
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
-                   "inputs": input_signatures(feature_dir, ("features.npy",
-                                                              "features_pretrained.npy"))}
+                   "inputs": {**input_signatures(feature_dir, ("features.npy",
+                                                                 "features_pretrained.npy")),
+                              **input_signatures(config.run_dir / "model", (CHOICE_FILE,))}}
     summary = run_once(config.run_dir, "04_cluster", fingerprint, args.force, work,
                        outputs=("clusters.csv", "clusters_model.pkl", "duplicates.csv",
                                 "outliers.csv"))
     for name, part in (summary or {}).items():
         by_criterion = ", ".join(f"{c}={k}" for c, k in part["k_by_criterion"].items())
-        print(f"{name}: {part['images']} images -> k={part['n_clusters']} by {part['criterion']} "
+        used = part.get("feature_set", config.FEATURE_SET)
+        print(f"{name}: {part['images']} images ({used} features) -> "
+              f"k={part['n_clusters']} by {part['criterion']} "
               f"({by_criterion}); SOM {config.SOM_ROWS}x{config.SOM_COLS}, "
               f"QE {part['quantization_error']:.4f}")
         if "duplicate_groups" in part:
