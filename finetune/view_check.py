@@ -73,9 +73,9 @@ def check_views(paths: Sequence[str | Path], labels: Sequence[str],
                 fine_tune_without: Callable[[list[str], list[str], int], Callable],
                 pretrained_of: Callable[[list[str]], np.ndarray], seed: int) -> dict:
     """Run the held-out-class check on the labeled images; returns {"view", "accuracy" (per view,
-    over every held-out image), "groups", "images"}. ``fine_tune_without(paths, labels, group)``
-    fine-tunes on those images and returns their features function; ``pretrained_of(paths)``
-    gives the un-fine-tuned network's features."""
+    over every held-out image), "groups", "images"}. ``fine_tune_without(paths, labels, number)``
+    fine-tunes on those images (held-out group ``number``) and returns a features function;
+    ``pretrained_of(paths)`` gives the un-fine-tuned network's features."""
     labels = np.asarray(labels)
     groups = held_out_groups(labels.tolist(), seed)
     if not groups:
