@@ -34,24 +34,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    import keras
-
     from finetune.augment import build_augmentation
-    from finetune.backbones import CORE_NAME, build_backbone, build_classifier
     from finetune.data import AugmentedImages
+    from finetune.train import FineTuneSettings, new_classifier
     from benchmarks.extract_speed import demo_images
 
     config = Config()
     with tempfile.TemporaryDirectory() as tmp:
         paths = demo_images(Path(tmp), args.n)
         labels = np.arange(len(paths)) % 5
-        model = build_classifier(build_backbone("efficientnet_lite0", "imagenet",
-                                                args.image_size), 5)
-        for layer in model.get_layer(CORE_NAME).layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = False
-        model.compile(optimizer=keras.optimizers.Adam(1e-4),
-                      loss="sparse_categorical_crossentropy")
+        model = new_classifier(FineTuneSettings(backbone="efficientnet_lite0", weights="imagenet",
+                                                image_size=args.image_size), 5)
         pixels = np.stack([read_square(p, args.image_size) for p in paths]).astype(np.float32)
         feeds = {
             "pre-loaded tensors (floor)": lambda: (pixels, labels),

@@ -139,6 +139,22 @@ def keep_backbone(model_dir: Path, settings: FineTuneSettings, n_classes: int,
             "best_epoch": 0, "labeled_images": n_images}
 
 
+def new_classifier(settings: FineTuneSettings, n_classes: int) -> keras.Model:
+    """The backbone + softmax head stage 02 trains, compiled (Adam; with pretrained weights
+    ImageNet's BatchNorm statistics are kept: few labeled images)."""
+    model = build_classifier(build_backbone(settings.backbone, settings.weights,
+                                            settings.image_size), n_classes)
+    pretrained = settings.weights != "none"
+    if pretrained:
+        for layer in model.get_layer(CORE_NAME).layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+    learning_rate = settings.learning_rate or (1e-4 if pretrained else 1e-3)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str | Path,
               settings: FineTuneSettings) -> dict:
     """Fine-tune the backbone to classify ``labels``; returns a summary.
@@ -165,16 +181,7 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
         state = {"settings": resumable}
         for stale in ("training_log.csv", "best.keras", "last.keras", FINAL_MODEL):
             (model_dir / stale).unlink(missing_ok=True)
-        model = build_classifier(build_backbone(settings.backbone, settings.weights,
-                                                settings.image_size), len(classes))
-        pretrained = settings.weights != "none"
-        if pretrained:  # keep ImageNet's BatchNorm statistics: few labeled images
-            for layer in model.get_layer(CORE_NAME).layers:
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.trainable = False
-        learning_rate = settings.learning_rate or (1e-4 if pretrained else 1e-3)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model = new_classifier(settings, len(classes))
     atomic_write_json(model_dir / "classes.json", classes)
     train_data = AugmentedImages([paths[i] for i in train_idx], y[train_idx], settings.image_size,
                                  settings.batch_size,

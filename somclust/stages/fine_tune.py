@@ -28,6 +28,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
          prog: str | None = None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS, prog), argv, overrides)
     model_dir = config.run_dir / "model"
+    checks_views = config.FEATURE_SET == "auto"
     if args.force and model_dir.exists():
         shutil.rmtree(model_dir)
 
@@ -46,14 +47,13 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
         labeled = with_source(labeled, choice["source"])
         paths, labels = [r.image_path for r in labeled], [r.label for r in labeled]
         summary = fine_tune(paths, labels, model_dir, settings)
-        if config.FEATURE_SET == "auto":
+        if checks_views:
             summary["view_choice"] = check_run_views(config, paths, labels)
         return {**summary, "image_source": choice}
 
     inputs = input_signatures(config.work_dir, ("labels_true.csv", "processed.csv"))
     if config.FT_FROM_REVIEW:
         inputs.update(input_signatures(config.run_dir, (REVIEWED_CSV,)))
-    checks_views = config.FEATURE_SET == "auto"
     summary = run_once(config.run_dir, "02_finetune", {**config.fingerprint(KEYS + ("SEED",)),
                                                        "inputs": inputs,
                                                        **({"view_check": True} if checks_views
