@@ -17,8 +17,17 @@ the answer is the largest stable k (worst match >= ``STABLE_JACCARD``, Hennig's 
 stable cluster), scanning upwards until ``UNSTABLE_RUN`` successive k are unstable after a
 stable k >= 2 (far above the answer a chance split can look stable). The number of clusters is
 the number of known classes plus that. Without labels, the same scan runs on all images.
+
+Finding (almost) no new-looking image is evidence of no new class only where the tests could
+have found one. Where labels are sparse this is checked by hiding each known class's labels in
+turn (:func:`detection_rate`): when the tests flag less than ``MIN_DETECTION`` of a hidden
+class's images (features that barely separate the classes), few flags say nothing, and the
+scan runs on all the unlabeled images instead - an overestimate costs the clustering far less
+than merging new classes into the known ones.
 """
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -26,6 +35,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from cluster.refine import known_class_neighbourhood, labeled_share_test_holds
 
+LOG = logging.getLogger("somclust")
 STABLE_JACCARD = 0.75
 UNSTABLE_RUN = 3
 NEW_CLASS_SHARE = 0.5             # labeled-share test of a new-looking image (as ANCHOR_SHARE)
@@ -35,6 +45,7 @@ FLAG_NEIGHBOURS = 10
 PAIRS = 10
 SUBSAMPLE = 0.8
 MAX_ROWS = 5000
+MIN_DETECTION = 0.5               # share of a hidden known class the novelty tests must flag
 
 
 def new_looking(X: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -130,7 +141,9 @@ def stability_k(X: np.ndarray, known: np.ndarray, ks: list[int],
     (:func:`new_looking`; 0 when fewer than ``MIN_NEW_SHARE`` of the unlabeled samples look
     new). When the labels are too sparse for that test at the k it gives
     (:func:`cluster.refine.labeled_share_test_holds`), the samples far from every labeled one
-    (:func:`far_from_labeled`) count as new-looking too. Without labels the scan runs on all
+    (:func:`far_from_labeled`) count as new-looking too, and when still too few look new while
+    the tests find less than ``MIN_DETECTION`` of a known class whose labels are hidden
+    (:func:`detection_rate`), every unlabeled sample does. Without labels the scan runs on all
     samples."""
     classes = np.unique(known[known >= 0])
     if len(classes) < 2:
@@ -140,14 +153,49 @@ def stability_k(X: np.ndarray, known: np.ndarray, ks: list[int],
     labeled = known >= 0
     if labeled_share_test_holds(labeled, k or len(classes)):
         return k, scores
-    return _known_plus_stable(X, known, new | far_from_labeled(X, labeled), len(classes), ks,
-                              seed)
+    new |= far_from_labeled(X, labeled)
+    if _too_few_new(new, labeled) and detection_rate(X, known, seed) < MIN_DETECTION:
+        LOG.info("few unlabeled images look new, but the novelty tests find too little of a "
+                 "known class whose labels are hidden to tell; counting the clusters of all the "
+                 "unlabeled images")
+        new = ~labeled
+    return _known_plus_stable(X, known, new, len(classes), ks, seed)
+
+
+def sparse_label_flags(X: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Unlabeled samples that look new by either test: :func:`new_looking` or
+    :func:`far_from_labeled`."""
+    return new_looking(X, known) | far_from_labeled(X, known >= 0)
+
+
+def detection_rate(X: np.ndarray, known: np.ndarray, seed: int) -> float:
+    """How much of a class without labels the novelty tests find: each known class's labels
+    hidden in turn, the share of its labeled samples flagged (:func:`sparse_label_flags`),
+    averaged over the classes (on at most ``MAX_ROWS`` samples: every labeled one and a seeded
+    draw of the others)."""
+    labeled = np.flatnonzero(known >= 0)
+    others = np.flatnonzero(known < 0)
+    room = max(MAX_ROWS - len(labeled), 0)
+    if len(others) > room:
+        others = np.random.default_rng(seed).choice(others, room, replace=False)
+    rows = np.sort(np.concatenate([labeled, others]))
+    X, known = X[rows], known[rows]
+    rates = []
+    for label in np.unique(known[known >= 0]):
+        hidden = known == label
+        rates.append(sparse_label_flags(X, np.where(hidden, -1, known))[hidden].mean())
+    return float(np.mean(rates))
+
+
+def _too_few_new(new: np.ndarray, labeled: np.ndarray) -> bool:
+    """Fewer new-looking samples than ``MIN_NEW_SHARE`` of the unlabeled ones (and than 2)."""
+    return new.sum() < max(2, MIN_NEW_SHARE * (~labeled).sum())
 
 
 def _known_plus_stable(X: np.ndarray, known: np.ndarray, new: np.ndarray, n_known: int,
                        ks: list[int], seed: int) -> tuple[int | None, list[float]]:
     """``n_known`` + the largest stable k of the ``new`` samples (see :func:`stability_k`)."""
-    if new.sum() < max(2, MIN_NEW_SHARE * (known < 0).sum()):
+    if _too_few_new(new, known >= 0):
         return (n_known if n_known in ks else None), [float("nan")] * len(ks)
     extra = [k - n_known for k in ks if k > n_known]
     k_new, stability = largest_stable_k(X[new], extra, seed)

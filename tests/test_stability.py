@@ -1,8 +1,9 @@
 import numpy as np
 
 from cluster.refine import labeled_share_test_holds
-from cluster.stability import (far_from_labeled, largest_stable_k, new_looking, stability_k,
-                               worst_cluster_match)
+import cluster.stability
+from cluster.stability import (MIN_DETECTION, detection_rate, far_from_labeled, largest_stable_k,
+                               new_looking, sparse_label_flags, stability_k, worst_cluster_match)
 
 
 def blobs(n_classes: int, seed: int = 0, per_class: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +62,26 @@ def test_far_from_labeled_flags_nothing_without_new_classes():
     labeled = np.arange(len(y)) % 25 == 0
     assert not far_from_labeled(X, labeled).any()
     assert not far_from_labeled(X, np.zeros(len(y), dtype=bool)).any()
+    # the tests would have found a class without labels: no flags means no new class
+    known = np.where(labeled, y, -1)
+    assert detection_rate(X, known, seed=0) == 1.0
+    assert stability_k(X, known, list(range(2, 12)), seed=0)[0] == 4
+
+
+def test_few_flags_say_nothing_where_the_tests_cannot_find_a_hidden_class(monkeypatch):
+    # two far-apart groups of 4 overlapping classes; 2 classes of each group known, 4 % labeled
+    rng = np.random.default_rng(1)
+    centres = (rng.normal(scale=10.0, size=(2, 8))[np.repeat([0, 1], 4)]
+               + rng.normal(scale=0.3, size=(8, 8)))
+    y = np.repeat(np.arange(8), 120)
+    X = (centres[y] + rng.normal(size=(len(y), 8))).astype(np.float32)
+    known = np.where(np.isin(y, [0, 1, 4, 5]) & (np.arange(len(y)) % 25 == 0), y, -1)
+    assert sparse_label_flags(X, known).sum() < 0.02 * (known < 0).sum()
+    assert detection_rate(X, known, seed=0) < MIN_DETECTION     # a hidden class goes unseen
+    ks = list(range(2, 14))
+    assert stability_k(X, known, ks, seed=0)[0] >= 6    # 4 known + the unlabeled images' groups
+    monkeypatch.setattr(cluster.stability, "MIN_DETECTION", 0.0)   # few flags taken at their word
+    assert stability_k(X, known, ks, seed=0)[0] == 4
 
 
 def test_stability_k_adds_the_new_clusters_to_the_known_classes():
