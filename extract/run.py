@@ -11,7 +11,7 @@ from common.stage import file_signature, read_record
 from config import Config
 from finetune.image_source import read_image_source, with_source
 from extract.features import MODEL_FILES, BatchExtractor, LocalExtractor, extract_features
-from extract.runtime import network_predictor, openvino_path
+from extract.runtime import converted_network, network_predictor, openvino_path
 
 
 def model_key(config: Config, name: str, runtime: str) -> str:
@@ -44,9 +44,9 @@ def make_extractor(config: Config, name: str,
     if config.RAY_ADDRESS:
         from extract.distributed import RayExtractor
 
-        converted, runtime = None, "keras"
-        if config.EXTRACT_RUNTIME == "openvino":     # converted here, loaded by every actor
-            _, runtime, converted = network_predictor(make_network, "openvino", "float32", xml_path)
+        converted = (converted_network(make_network, xml_path)   # loaded by every actor
+                     if config.EXTRACT_RUNTIME == "openvino" else None)
+        runtime = "openvino" if converted else "keras"
         return RayExtractor(config.run_dir / "model" / MODEL_FILES[name], config.FEATURE_LAYER,
                             config.EXTRACT_PRECISION, config.IMAGE_SIZE, config.RAY_ADDRESS,
                             config.EXTRACT_ACTOR_CPUS, max_side=config.WORK_MAX_SIDE,

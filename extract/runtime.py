@@ -78,7 +78,21 @@ def network_predictor(make_network: Callable[[str], object], runtime: str, preci
             xml_path = convert_to_openvino(make_network("float32"), xml_path)
             return openvino_predictor(xml_path, precision), "openvino", xml_path
         except Exception as error:  # noqa: BLE001 - whatever fails, Keras still works
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            LOG.warning("EXTRACT_RUNTIME=openvino could not be used (%s): running the network in "
-                        "Keras; set EXTRACT_RUNTIME=keras to skip the attempt", reason)
+            _log_fallback(error)
     return make_network(precision).predict_on_batch, "keras", None
+
+
+def converted_network(make_network: Callable[[str], object], xml_path: Path) -> Path | None:
+    """The IR of ``make_network("float32")`` at ``xml_path``, converted here and compiled by
+    whoever loads it (the Ray actors); None, with the logged reason, when conversion fails."""
+    try:
+        return convert_to_openvino(make_network("float32"), xml_path)
+    except Exception as error:  # noqa: BLE001 - whatever fails, Keras still works
+        _log_fallback(error)
+        return None
+
+
+def _log_fallback(error: Exception) -> None:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    LOG.warning("EXTRACT_RUNTIME=openvino could not be used (%s): running the network in "
+                "Keras; set EXTRACT_RUNTIME=keras to skip the attempt", reason)

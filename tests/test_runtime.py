@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from extract import runtime
-from extract.runtime import convert_to_openvino, network_predictor, openvino_path
+from extract.runtime import (convert_to_openvino, converted_network, network_predictor,
+                             openvino_path)
 
 pytest.importorskip("openvino")
 
@@ -62,6 +63,7 @@ def test_the_conversion_is_cached_and_replaces_older_ones(tmp_path):
         [xml.name, xml.with_suffix(".bin").name, "features_pretrained_0123456789ab.xml"])
     made = xml.stat().st_mtime_ns
     assert convert_to_openvino(network, xml) == xml and xml.stat().st_mtime_ns == made
+    assert converted_network(lambda precision: network, xml) == xml   # what the Ray actors load
     pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3)).astype(np.uint8)
     predict, used, _ = network_predictor(lambda precision: network, "openvino", "float32", xml)
     np.testing.assert_allclose(predict(pixels), pixels.mean(axis=(1, 2)), rtol=1e-5)
@@ -84,10 +86,11 @@ def test_a_failed_conversion_falls_back_to_keras_with_one_line(tmp_path, monkeyp
     try:
         predict, used, converted = network_predictor(lambda precision: network, "openvino",
                                                      "float32", tmp_path / "x.xml")
+        for_actors = converted_network(lambda precision: network, tmp_path / "x.xml")
     finally:
         logging.getLogger("somclust").removeHandler(handler)
-    assert used == "keras" and converted is None
-    assert [r.getMessage() for r in records] == [
+    assert used == "keras" and converted is None and for_actors is None
+    assert [r.getMessage() for r in records] == 2 * [
         "EXTRACT_RUNTIME=openvino could not be used (unsupported operation Foo): running the "
         "network in Keras; set EXTRACT_RUNTIME=keras to skip the attempt"]
     pixels = np.ones((2, 8, 8, 3), np.float32)
