@@ -73,18 +73,19 @@ def network_predictor(make_network: Callable[[str], object], runtime: str, preci
                       xml_path: Path) -> tuple[Predict, str, Path | None]:
     """(predict, the runtime it runs on, its IR or None) for the network ``make_network(precision)``
     builds (a Keras feature extractor); OpenVINO falls back to Keras with a logged reason."""
-    if runtime == "openvino":
+    converted = converted_network(make_network, xml_path) if runtime == "openvino" else None
+    if converted:
         try:
-            xml_path = convert_to_openvino(make_network("float32"), xml_path)
-            return openvino_predictor(xml_path, precision), "openvino", xml_path
+            return openvino_predictor(converted, precision), "openvino", converted
         except Exception as error:  # noqa: BLE001 - whatever fails, Keras still works
             _log_fallback(error)
     return make_network(precision).predict_on_batch, "keras", None
 
 
 def converted_network(make_network: Callable[[str], object], xml_path: Path) -> Path | None:
-    """The IR of ``make_network("float32")`` at ``xml_path``, converted here and compiled by
-    whoever loads it (the Ray actors); None, with the logged reason, when conversion fails."""
+    """The IR of ``make_network("float32")`` at ``xml_path`` (converted once, compiled by
+    :func:`network_predictor` or by the Ray actors); None, with the logged reason, when
+    conversion fails."""
     try:
         return convert_to_openvino(make_network("float32"), xml_path)
     except Exception as error:  # noqa: BLE001 - whatever fails, Keras still works
