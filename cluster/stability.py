@@ -13,10 +13,17 @@ pairs). One more cluster than there are classes cuts a class in two at a random 
 worst match falls to about 0.3-0.5; a whole-dataset index such as the adjusted Rand index hides
 that behind the clusters that did not change (0.8-0.9 on separated blobs). Fewer clusters than
 classes can also be unstable (5 classes merge into 3 clusters in several equally good ways), so
-the answer is the largest stable k (worst match >= ``STABLE_JACCARD``, Hennig's level for a
+the answer is the largest stable k (worst match >= a level, Hennig's ``STABLE_JACCARD`` for a
 stable cluster), scanning upwards until ``UNSTABLE_RUN`` successive k are unstable after a
 stable k >= 2 (far above the answer a chance split can look stable). The number of clusters is
 the number of known classes plus that. Without labels, the same scan runs on all images.
+
+How stable a real class is depends on the features: classes that are semantic rather than
+visual (icons by context) are not stable clusters at all, and fine features split a class into
+stable sub-clusters. So with labels the level is calibrated on the known classes
+(:func:`calibrated_level`): the level of ``LEVELS`` at which the same scan over the labeled
+images (labels ignored) counts the known classes right - new classes are taken to be as
+separable as the known ones.
 
 Finding (almost) no new-looking image is evidence of no new class only where the tests could
 have found one. Where labels are sparse this is checked by hiding each known class's labels in
@@ -28,6 +35,7 @@ than merging new classes into the known ones.
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -37,7 +45,8 @@ from cluster.refine import known_class_neighbourhood, labeled_share_test_holds
 
 LOG = logging.getLogger("somclust")
 STABLE_JACCARD = 0.75
-UNSTABLE_RUN = 3
+LEVELS = tuple(round(0.2 + 0.05 * i, 2) for i in range(15))     # 0.20, 0.25, ..., 0.90
+UNSTABLE_RUN = 2
 NEW_CLASS_SHARE = 0.5             # labeled-share test of a new-looking image (as ANCHOR_SHARE)
 MIN_NEW_SHARE = 0.02              # fewer new-looking images than this share of the unlabeled: none
 NOVELTY_ALPHA = 0.1               # level of the conformal distance test (its false-alarm rate)
@@ -113,24 +122,55 @@ def clustering_stability(X: np.ndarray, k: int, rng: np.random.Generator) -> flo
     return float(np.median(matches))
 
 
-def largest_stable_k(X: np.ndarray, ks: list[int], seed: int) -> tuple[int | None, list[float]]:
-    """(the largest stable k, or None when no k in ``ks`` is stable; the stability of each k
-    in ``ks``, NaN past the point where the scan stopped: ``UNSTABLE_RUN`` successive unstable
-    k after a stable k >= 2, or k above half the samples)."""
+def largest_stable_k(X: np.ndarray, ks: list[int], seed: int,
+                     level: float = STABLE_JACCARD) -> tuple[int | None, list[float]]:
+    """(the largest k in ``ks`` whose stability is >= ``level``, or None when there is none; the
+    stability of each k in ``ks``, NaN past the point where the scan stopped: ``UNSTABLE_RUN``
+    successive unstable k after a stable k >= 2, or k above half the samples)."""
     rng = np.random.default_rng(seed)
     if len(X) > MAX_ROWS:
         X = X[rng.choice(len(X), MAX_ROWS, replace=False)]
-    scores = [float("nan")] * len(ks)
+    return _scan([k for k in ks if k <= len(X) // 2], len(ks),
+                 lambda k: clustering_stability(X, k, rng), level)
+
+
+def _scan(ks: list[int], n_scores: int, stability: Callable[[int], float],
+          level: float) -> tuple[int | None, list[float]]:
+    """The upward scan of :func:`largest_stable_k` over ``ks`` with ``stability(k)``; the scores
+    padded with NaN to ``n_scores``."""
+    scores = [float("nan")] * n_scores
     chosen, unstable_run = None, 0
     for i, k in enumerate(ks):
-        if k > len(X) // 2 or (unstable_run == UNSTABLE_RUN and (chosen or 0) >= 2):
+        if unstable_run == UNSTABLE_RUN and (chosen or 0) >= 2:
             break
-        scores[i] = clustering_stability(X, k, rng)
-        if scores[i] >= STABLE_JACCARD:
+        scores[i] = stability(k)
+        if scores[i] >= level:
             chosen, unstable_run = k, 0
         else:
             unstable_run += 1
     return chosen, scores
+
+
+def calibrated_level(X_labeled: np.ndarray, n_known: int, seed: int) -> float:
+    """The stability level at which the scan of :func:`largest_stable_k` over the labeled
+    samples (their ``n_known`` classes unknown to it) comes nearest to ``n_known`` clusters:
+    of ``LEVELS``, the nearest ``STABLE_JACCARD`` among those that miss by the least. The
+    stability of each k up to ``n_known + UNSTABLE_RUN`` is computed once (on at most
+    ``MAX_ROWS`` samples) and the scan replayed at each level. ``STABLE_JACCARD`` when the
+    samples are fewer than 2 per cluster at ``n_known``."""
+    if n_known < 2 or len(X_labeled) < 2 * n_known:
+        return STABLE_JACCARD
+    rng = np.random.default_rng(seed)
+    if len(X_labeled) > MAX_ROWS:
+        X_labeled = X_labeled[rng.choice(len(X_labeled), MAX_ROWS, replace=False)]
+    ks = list(range(2, min(n_known + UNSTABLE_RUN, len(X_labeled) // 2) + 1))
+    curve = {k: clustering_stability(X_labeled, k, rng) for k in ks}
+
+    def miss(level: float) -> int:
+        counted = _scan(ks, len(ks), curve.__getitem__, level)[0]
+        return abs((counted or 1) - n_known)
+
+    return min(LEVELS, key=lambda level: (miss(level), abs(level - STABLE_JACCARD)))
 
 
 def stability_k(X: np.ndarray, known: np.ndarray, ks: list[int],
@@ -198,7 +238,10 @@ def _known_plus_stable(X: np.ndarray, known: np.ndarray, new: np.ndarray, n_know
     if _too_few_new(new, known >= 0):
         return (n_known if n_known in ks else None), [float("nan")] * len(ks)
     extra = [k - n_known for k in ks if k > n_known]
-    k_new, stability = largest_stable_k(X[new], extra, seed)
+    level = calibrated_level(X[known >= 0], n_known, seed)
+    LOG.info("stability level %.2f (calibrated on the labeled images of the %d known classes)",
+             level, n_known)
+    k_new, stability = largest_stable_k(X[new], extra, seed, level)
     by_total = dict(zip([n_known + e for e in extra], stability))
     return (None if k_new is None else n_known + k_new), [by_total.get(k, float("nan"))
                                                           for k in ks]

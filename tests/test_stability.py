@@ -2,8 +2,9 @@ import numpy as np
 
 from cluster.refine import labeled_share_test_holds
 import cluster.stability
-from cluster.stability import (MIN_DETECTION, detection_rate, far_from_labeled, largest_stable_k,
-                               new_looking, sparse_label_flags, stability_k, worst_cluster_match)
+from cluster.stability import (MIN_DETECTION, STABLE_JACCARD, UNSTABLE_RUN, calibrated_level,
+                               detection_rate, far_from_labeled, largest_stable_k, new_looking,
+                               sparse_label_flags, stability_k, worst_cluster_match)
 
 
 def blobs(n_classes: int, seed: int = 0, per_class: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -24,12 +25,44 @@ def test_largest_stable_k_finds_the_blobs_and_stops_after_unstable_k():
     X, _ = blobs(4)
     k, scores = largest_stable_k(X, list(range(2, 12)), seed=0)
     assert k == 4
-    assert all(s >= 0.75 for s in scores[:3]) and max(scores[3:6]) < 0.6
-    assert np.isnan(scores[6:]).all()                 # 3 unstable k: the scan stopped
+    assert all(s >= 0.75 for s in scores[:3]) and max(scores[3:3 + UNSTABLE_RUN]) < 0.6
+    assert np.isnan(scores[3 + UNSTABLE_RUN:]).all()      # UNSTABLE_RUN unstable k: it stopped
     assert np.isnan(largest_stable_k(X[:12], [2, 6, 7], seed=0)[1][2])  # k > half the samples
     again = largest_stable_k(X, list(range(2, 12)), seed=0)                  # seeded
     assert again[0] == k
     np.testing.assert_array_equal(again[1], scores)
+
+
+def test_a_lower_level_counts_clusters_that_are_less_stable():
+    X, _, _ = overlapping_classes(spread=4.0)
+    strict, scores = largest_stable_k(X, list(range(2, 10)), seed=0)
+    loose = largest_stable_k(X, list(range(2, 10)), seed=0, level=0.3)[0]
+    assert loose > strict and max(s for s in scores if s == s) >= 0.3
+
+
+def overlapping_classes(spread: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, known): 8 Gaussian classes in 8-D, 60 samples each, overlapping more as
+    ``spread`` grows; half of the samples of classes 0-3 labeled (known), 4-7 new."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(8, 8)) * 3.0
+    y = np.repeat(np.arange(8), 60)
+    X = (centres[y] + spread * rng.normal(size=(len(y), 8))).astype(np.float32)
+    return X, y, np.where((y < 4) & (rng.random(len(y)) < 0.5), y, -1)
+
+
+def test_calibrated_level_is_hennigs_where_the_known_classes_are_stable_clusters():
+    X, y = blobs(4)
+    assert calibrated_level(X, 4, seed=0) == STABLE_JACCARD
+    assert calibrated_level(X[:6], 4, seed=0) == STABLE_JACCARD       # < 2 samples a cluster
+
+
+def test_calibrated_level_counts_new_classes_as_separable_as_the_known_ones(monkeypatch):
+    X, y, known = overlapping_classes(spread=4.0)
+    level = calibrated_level(X[known >= 0], 4, seed=0)
+    assert level < STABLE_JACCARD                 # the known classes are not stable at 0.75
+    assert stability_k(X, known, list(range(2, 16)), seed=0)[0] == 8
+    monkeypatch.setattr(cluster.stability, "LEVELS", (STABLE_JACCARD,))   # Hennig's level only
+    assert stability_k(X, known, list(range(2, 16)), seed=0)[0] == 6
 
 
 def test_no_structure_gives_no_stable_k():
