@@ -179,7 +179,8 @@ def stability_k(X: np.ndarray, known: np.ndarray, ks: list[int],
     stability behind each k in ``ks``, NaN where not computed). With labeled samples of >= 2
     classes, k = number of known classes + the number of clusters of the new-looking samples
     (:func:`new_looking`; 0 when fewer than ``MIN_NEW_SHARE`` of the unlabeled samples look
-    new). When the labels are too sparse for that test at the k it gives
+    new), counted at the level the labeled samples give (:func:`calibrated_level`). When the
+    labels are too sparse for that test at the k it gives
     (:func:`cluster.refine.labeled_share_test_holds`), the samples far from every labeled one
     (:func:`far_from_labeled`) count as new-looking too, and when still too few look new while
     the tests find less than ``MIN_DETECTION`` of a known class whose labels are hidden
@@ -188,8 +189,11 @@ def stability_k(X: np.ndarray, known: np.ndarray, ks: list[int],
     classes = np.unique(known[known >= 0])
     if len(classes) < 2:
         return largest_stable_k(X, ks, seed)
+    level = calibrated_level(X[known >= 0], len(classes), seed)
+    LOG.info("stability level %.2f (calibrated on the labeled images of the %d known classes)",
+             level, len(classes))
     new = new_looking(X, known)
-    k, scores = _known_plus_stable(X, known, new, len(classes), ks, seed)
+    k, scores = _known_plus_stable(X, known, new, len(classes), ks, seed, level)
     labeled = known >= 0
     if labeled_share_test_holds(labeled, k or len(classes)):
         return k, scores
@@ -199,7 +203,7 @@ def stability_k(X: np.ndarray, known: np.ndarray, ks: list[int],
                  "known class whose labels are hidden to tell; counting the clusters of all the "
                  "unlabeled images")
         new = ~labeled
-    return _known_plus_stable(X, known, new, len(classes), ks, seed)
+    return _known_plus_stable(X, known, new, len(classes), ks, seed, level)
 
 
 def sparse_label_flags(X: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -233,14 +237,12 @@ def _too_few_new(new: np.ndarray, labeled: np.ndarray) -> bool:
 
 
 def _known_plus_stable(X: np.ndarray, known: np.ndarray, new: np.ndarray, n_known: int,
-                       ks: list[int], seed: int) -> tuple[int | None, list[float]]:
-    """``n_known`` + the largest stable k of the ``new`` samples (see :func:`stability_k`)."""
+                       ks: list[int], seed: int, level: float) -> tuple[int | None, list[float]]:
+    """``n_known`` + the largest k at which the ``new`` samples are stable at ``level`` (see
+    :func:`stability_k`)."""
     if _too_few_new(new, known >= 0):
         return (n_known if n_known in ks else None), [float("nan")] * len(ks)
     extra = [k - n_known for k in ks if k > n_known]
-    level = calibrated_level(X[known >= 0], n_known, seed)
-    LOG.info("stability level %.2f (calibrated on the labeled images of the %d known classes)",
-             level, n_known)
     k_new, stability = largest_stable_k(X[new], extra, seed, level)
     by_total = dict(zip([n_known + e for e in extra], stability))
     return (None if k_new is None else n_known + k_new), [by_total.get(k, float("nan"))
