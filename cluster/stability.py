@@ -128,10 +128,14 @@ def largest_stable_k(X: np.ndarray, ks: list[int], seed: int,
     stability of each k in ``ks``, NaN past the point where the scan stopped: ``UNSTABLE_RUN``
     successive unstable k after a stable k >= 2, or k above half the samples)."""
     rng = np.random.default_rng(seed)
-    if len(X) > MAX_ROWS:
-        X = X[rng.choice(len(X), MAX_ROWS, replace=False)]
+    X = _at_most_max_rows(X, rng)
     return _scan([k for k in ks if k <= len(X) // 2], len(ks),
                  lambda k: clustering_stability(X, k, rng), level)
+
+
+def _at_most_max_rows(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``X``, or a draw of ``MAX_ROWS`` of its rows when it has more."""
+    return X[rng.choice(len(X), MAX_ROWS, replace=False)] if len(X) > MAX_ROWS else X
 
 
 def _scan(ks: list[int], n_scores: int, stability: Callable[[int], float],
@@ -161,8 +165,7 @@ def calibrated_level(X_labeled: np.ndarray, n_known: int, seed: int) -> float:
     if n_known < 2 or len(X_labeled) < 2 * n_known:
         return STABLE_JACCARD
     rng = np.random.default_rng(seed)
-    if len(X_labeled) > MAX_ROWS:
-        X_labeled = X_labeled[rng.choice(len(X_labeled), MAX_ROWS, replace=False)]
+    X_labeled = _at_most_max_rows(X_labeled, rng)
     ks = list(range(2, min(n_known + UNSTABLE_RUN, len(X_labeled) // 2) + 1))
     curve = {k: clustering_stability(X_labeled, k, rng) for k in ks}
 

@@ -14,6 +14,16 @@ def blobs(n_classes: int, seed: int = 0, per_class: int = 100) -> tuple[np.ndarr
     return (centres[y] + rng.normal(size=(len(y), 8))).astype(np.float32), y
 
 
+def overlapping_classes(spread: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, known): 8 Gaussian classes in 8-D, 60 samples each, overlapping more as
+    ``spread`` grows; half of the samples of classes 0-3 labeled (known), 4-7 new."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(8, 8)) * 3.0
+    y = np.repeat(np.arange(8), 60)
+    X = (centres[y] + spread * rng.normal(size=(len(y), 8))).astype(np.float32)
+    return X, y, np.where((y < 4) & (rng.random(len(y)) < 0.5), y, -1)
+
+
 def test_worst_cluster_match():
     assert worst_cluster_match(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0]), 2) == 1.0
     # cluster 0 of a split in two: its best match covers half of it
@@ -40,24 +50,14 @@ def test_a_lower_level_counts_clusters_that_are_less_stable():
     assert loose > strict and max(s for s in scores if s == s) >= 0.3
 
 
-def overlapping_classes(spread: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X, y, known): 8 Gaussian classes in 8-D, 60 samples each, overlapping more as
-    ``spread`` grows; half of the samples of classes 0-3 labeled (known), 4-7 new."""
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(8, 8)) * 3.0
-    y = np.repeat(np.arange(8), 60)
-    X = (centres[y] + spread * rng.normal(size=(len(y), 8))).astype(np.float32)
-    return X, y, np.where((y < 4) & (rng.random(len(y)) < 0.5), y, -1)
-
-
 def test_calibrated_level_is_hennigs_where_the_known_classes_are_stable_clusters():
-    X, y = blobs(4)
+    X, _ = blobs(4)
     assert calibrated_level(X, 4, seed=0) == STABLE_JACCARD
     assert calibrated_level(X[:6], 4, seed=0) == STABLE_JACCARD       # < 2 samples a cluster
 
 
 def test_calibrated_level_counts_new_classes_as_separable_as_the_known_ones(monkeypatch):
-    X, y, known = overlapping_classes(spread=4.0)
+    X, _, known = overlapping_classes(spread=4.0)
     level = calibrated_level(X[known >= 0], 4, seed=0)
     assert level < STABLE_JACCARD                 # the known classes are not stable at 0.75
     assert stability_k(X, known, list(range(2, 16)), seed=0)[0] == 8
