@@ -104,6 +104,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
                     "umatrix"),
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
+PATH_KEYS = ("WORK_DIR", "RAW_DIR", "IMG_DIR", "MASK_DIR", "RAW_COPY_DIR", "TRUE_MASK_DIR", "RUN_DIR",
+             "LABELS_CSV", "FASHION_MNIST_DIR", "REPORT_DIR", "WEIGHTS")
 POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",
                  "EXTRACT_BATCH_SIZE", "EXTRACT_ACTOR_CPUS", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
                  "SOM_RESTARTS", "K_MIN", "K_MAX", "REPORT_SAMPLE", "REPORT_MONTAGE")
@@ -119,8 +121,8 @@ class ConfigError(ValueError):
 
 def _defaults() -> dict[str, Any]:
     return {k: v for k, v in globals().items()
-            if k.isupper() and k not in ("CHOICES", "KNOWN_AUGMENTATIONS", "POSITIVE_INTS",
-                                          "NON_NEGATIVE_INTS")}
+            if k.isupper() and k not in ("CHOICES", "KNOWN_AUGMENTATIONS", "PATH_KEYS",
+                                          "POSITIVE_INTS", "NON_NEGATIVE_INTS")}
 
 
 def _parse_like(key: str, text: str, default: Any) -> Any:
@@ -183,8 +185,16 @@ class Config:
         return Path(self.RUN_DIR)
 
     def fingerprint(self, keys: tuple[str, ...]) -> dict[str, Any]:
-        """The resolved values of ``keys``: what a stage's output depends on."""
-        return {k: getattr(self, k) for k in keys}
+        """The resolved values of ``keys``: what a stage's output depends on. Paths are made
+        absolute, so naming the same folder relatively in one run and absolutely in the next
+        does not re-run a finished stage."""
+        return {k: self._absolute(k) if k in PATH_KEYS else getattr(self, k) for k in keys}
+
+    def _absolute(self, key: str) -> str:
+        value = getattr(self, key)
+        if not value or (key == "WEIGHTS" and value in ("imagenet", "none")):
+            return value
+        return os.path.abspath(value)
 
     def validate(self) -> "Config":
         """Raise ConfigError naming the first invalid key and its allowed values."""

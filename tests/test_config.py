@@ -46,3 +46,13 @@ def test_invalid_values_name_the_key(overrides, key):
 def test_unknown_key_is_rejected():
     with pytest.raises(ConfigError, match="unknown config key"):
         load_config({"SOM_ROWZ": "3"}, environ={})
+
+
+def test_fingerprint_names_a_folder_the_same_relative_or_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    keys = ("WORK_DIR", "RUN_DIR", "IMG_DIR", "WEIGHTS", "SEED")
+    relative = load_config({"WORK_DIR": "work"}, environ={}).fingerprint(keys)
+    absolute = load_config({"WORK_DIR": str(tmp_path / "work")}, environ={}).fingerprint(keys)
+    assert relative == absolute
+    assert relative["RUN_DIR"] == str(tmp_path / "work" / "efficientnet_lite0")
+    assert relative["WEIGHTS"] == "imagenet" and relative["SEED"] == 0
