@@ -10,7 +10,9 @@ each budget; printed per set and budget: NMI, purity, ARI, ACC and k̂ on the **
 images** (the headline) and NMI on all images, beside - on the same cached features - the
 un-fine-tuned pipeline (the ``clusters_pretrained`` clustering stage 04 writes), KMeans at the
 true k on the pipeline's own features, and pixels (PCA-50 + KMeans, true k). Then the mean over
-sets per budget, and how often k̂ is within 1 of the true k.
+sets per budget, and how often k̂ is within 1 of the true k. Stage 04 is also re-run on each
+cell's features with ``--cluster-seeds`` seeds in all (default 4): their mean NMI and k̂ hit rate
+say whether a difference between two settings is more than one seed's luck.
 
 Work folder layout: ``<work>/<set>/raw_img`` (built once), ``<set>/img_<background key>`` +
 ``masks_...`` (shared by the budgets), ``<set>/b<budget>/`` (labels CSV, stage records) and its
@@ -102,9 +104,30 @@ def kmeans_true_k(features: np.ndarray, k: int, n_components: int, seed: int) ->
     return KMeans(k, n_init=10, random_state=seed).fit_predict(prepared)
 
 
+def other_seeds(config, features: np.ndarray, files: list[str], truth: dict[str, str],
+                labeled: set[str], unlabeled: list[str], seeds: list[int]) -> list[tuple[float, int]]:
+    """Stage 04's clustering of the cell's features again with each of ``seeds`` (fine-tuning
+    and features unchanged): (NMI on the unlabeled images, k̂) of each. One seed's k̂ can miss
+    by 2 where the next one's does not: judging a default on one seed judges that seed."""
+    from dataclasses import replace
+
+    from cluster.run import ClusterSettings, known_labels
+
+    known = known_labels(files, truth, labeled)
+    results = []
+    for other in seeds:
+        settings = replace(ClusterSettings.from_config(config), seed=other)
+        model = settings.clusterer().fit(settings.preparer().fit_transform(features), known)
+        clusters = dict(zip(files, model.labels_.tolist()))
+        results.append((score_subset(truth, clusters, unlabeled)["NMI"], model.n_clusters_))
+    return results
+
+
 def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides: dict,
-             seed: int, pixel_clusters: dict[str, int]) -> dict:
-    """The pipeline and its baselines on one set at one budget: {row name: scores}."""
+             seed: int, pixel_clusters: dict[str, int], cluster_seeds: int = 1) -> dict:
+    """The pipeline and its baselines on one set at one budget: {row name: scores}; with
+    ``cluster_seeds`` > 1 also "seeds": (NMI on the unlabeled images, k̂) of the pipeline's
+    clustering and of stage 04 re-run with that many seeds in all (:func:`other_seeds`)."""
     import somclust
     from config import load_config
     from evaluate.run import read_clusters
@@ -143,6 +166,9 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     cell["KMeans, true k"] = score_subset(truth, dict(zip(files, assigned.tolist())), unlabeled)
     cell["pixels, KMeans, true k"] = score_subset(truth, pixel_clusters, unlabeled)
     cell["k_true"] = k_true
+    cell["seeds"] = [(cell["pipeline"]["NMI"], cell["pipeline"]["k_pred"])] + other_seeds(
+        config, features, files, truth, labeled, unlabeled,
+        [config.SEED + n for n in range(1, cluster_seeds)])
     return cell
 
 
@@ -156,7 +182,8 @@ def pixel_clustering(set_dir: Path, rows: list[dict[str, str]], seed: int) -> di
     return dict(zip(files, assigned.tolist()))
 
 
-SCORES = ("NMI", "purity", "ARI", "ACC", "NMI_all", "NMI_untuned", "NMI_kmeans", "NMI_pixels")
+SCORES = ("NMI", "purity", "ARI", "ACC", "NMI_all", "NMI_untuned", "NMI_kmeans", "NMI_pixels",
+          "NMI_seeds")
 
 
 def with_means(results: list[dict], budgets: tuple[float, ...]) -> list[dict]:
@@ -166,36 +193,48 @@ def with_means(results: list[dict], budgets: tuple[float, ...]) -> list[dict]:
         part = [r for r in results if r["budget"] == budget]
         if part:
             means.append({"set": "mean", "budget": budget, "k_pred": "", "k_true": "",
+                          "k_hits_seeds": "",
                           **{key: float(np.nanmean([r[key] for r in part])) for key in SCORES}})
     return results + means
 
 
 def hit_rate(results: list[dict]) -> str:
     hits = [abs(r["k_pred"] - r["k_true"]) <= 1 for r in results]
-    return f"k̂ within 1 of k: {sum(hits)}/{len(hits)} cells ({np.mean(hits):.0%})"
+    text = f"k̂ within 1 of k: {sum(hits)}/{len(hits)} cells ({np.mean(hits):.0%})"
+    runs = sum(r["n_seeds"] for r in results)
+    if runs > len(results):
+        seed_hits = sum(r["k_hits_seeds"] for r in results)
+        text += (f"; over {results[0]['n_seeds']} stage-04 seeds: {seed_hits}/{runs} "
+                 f"({seed_hits / runs:.0%})")
+    return text
 
 
 def text_table(rows: list[dict]) -> str:
     lines = [f"{'set':<13} {'lab':>4} | {'NMI':>5} {'pur':>5} {'ARI':>5} {'ACC':>5} {'k̂/k':>6} | "
-             f"{'all':>5} | {'untun':>5} {'KM k':>5} {'pix':>5}   (NMI on the unlabeled images)"]
+             f"{'all':>5} | {'untun':>5} {'KM k':>5} {'pix':>5} | {'seeds':>5} {'k̂±1':>4}"
+             "   (NMI on the unlabeled images; seeds: mean over the stage-04 seeds)"]
     for r in rows:
         k = f"{r['k_pred']:>3}/{r['k_true']:<2}" if r["k_true"] != "" else ""
+        hits = f"{r['k_hits_seeds']}/{r['n_seeds']}" if r["k_hits_seeds"] != "" else ""
         lines.append(f"{r['set']:<13} {r['budget']:>4.0%} | {r['NMI']:5.3f} {r['purity']:5.3f} "
                      f"{r['ARI']:5.3f} {r['ACC']:5.3f} {k:>6} | {r['NMI_all']:5.3f} | "
-                     f"{r['NMI_untuned']:5.3f} {r['NMI_kmeans']:5.3f} {r['NMI_pixels']:5.3f}")
+                     f"{r['NMI_untuned']:5.3f} {r['NMI_kmeans']:5.3f} {r['NMI_pixels']:5.3f} | "
+                     f"{r['NMI_seeds']:5.3f} {hits:>4}")
     return "\n".join(lines)
 
 
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| set | labeled | NMI | purity | ARI | ACC | k̂ / k | NMI, all images | "
-             "un-fine-tuned pipeline | KMeans, true k | pixels, true k |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "un-fine-tuned pipeline | KMeans, true k | pixels, true k | NMI, mean over the "
+             "stage-04 seeds | k̂ within 1, stage-04 seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         name = f"**{r['set']}**" if r["set"] == "mean" else r["set"]
         k = f"{r['k_pred']} / {r['k_true']}" if r["k_true"] != "" else ""
+        hits = f"{r['k_hits_seeds']} / {r['n_seeds']}" if r["k_hits_seeds"] != "" else ""
         lines.append(f"| {name} | {r['budget']:.0%} | " + " | ".join(
             f"{r[key]:.3f}" for key in SCORES[:4]) + f" | {k} | " + " | ".join(
-            f"{r[key]:.3f}" for key in SCORES[4:]) + " |")
+            f"{r[key]:.3f}" for key in SCORES[4:]) + f" | {hits} |")
     return "\n".join(lines)
 
 
@@ -206,7 +245,10 @@ def flatten(name: str, budget: float, cell: dict) -> dict:
            "NMI_all": cell["pipeline (all images)"]["NMI"],
            "NMI_untuned": cell.get("un-fine-tuned pipeline", {}).get("NMI", float("nan")),
            "NMI_kmeans": cell["KMeans, true k"]["NMI"],
-           "NMI_pixels": cell["pixels, KMeans, true k"]["NMI"]}
+           "NMI_pixels": cell["pixels, KMeans, true k"]["NMI"],
+           "NMI_seeds": float(np.mean([nmi for nmi, _ in cell["seeds"]])),
+           "k_hits_seeds": sum(abs(k - cell["k_true"]) <= 1 for _, k in cell["seeds"]),
+           "n_seeds": len(cell["seeds"])}
     return row
 
 
@@ -234,9 +276,14 @@ def main() -> None:
                              "(about 4 min)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="config override for every cell (repeatable)")
+    parser.add_argument("--cluster-seeds", type=int, default=4,
+                        help="stage 04 is also re-run on each cell's features with this many "
+                             "seeds in all, and their mean NMI and k̂ hit rate printed (1 = off)")
     parser.add_argument("--label", default="", help="name of the results file")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.cluster_seeds < 1:
+        parser.error("--cluster-seeds must be >= 1")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     overrides = parse_overrides(args.overrides)
     budgets = (0.3,) if args.quick else tuple(args.budgets)
@@ -254,12 +301,15 @@ def main() -> None:
         pixels = pixel_clustering(set_dir, rows, args.seed)
         for budget in budgets:
             began = time.perf_counter()
-            cell = run_cell(set_dir, rows, budget, overrides, args.seed, pixels)
+            cell = run_cell(set_dir, rows, budget, overrides, args.seed, pixels,
+                            args.cluster_seeds)
             results.append(flatten(name, budget, cell))
             r = results[-1]
             print(f"{name} {budget:.0%}: NMI {r['NMI']:.3f} (untuned {r['NMI_untuned']:.3f}, "
-                  f"KMeans true k {r['NMI_kmeans']:.3f}), k̂ {r['k_pred']}/{r['k_true']}, "
-                  f"{time.perf_counter() - began:.0f} s", flush=True)
+                  f"KMeans true k {r['NMI_kmeans']:.3f}), k̂ {r['k_pred']}/{r['k_true']}; "
+                  f"{r['n_seeds']} stage-04 seeds: NMI {r['NMI_seeds']:.3f}, k̂ within 1 "
+                  f"{r['k_hits_seeds']}/{r['n_seeds']}; {time.perf_counter() - began:.0f} s",
+                  flush=True)
     if not results:
         raise SystemExit("no set could be built; see the lines above")
     print(f"\nquality suite ({len(results)} cells, overrides {overrides or 'none'}): "

@@ -119,3 +119,39 @@ def test_suite_protocol_labels_a_share_of_every_other_class(tmp_path, monkeypatc
         assert Counter(label_of[f] for f in labeled) == {"a": per_class, "c": per_class}
         assert labeled == quality_suite.labeled_draw(rows, budget, seed=0)
     assert quality_suite.write_set(tmp_path / "toy", "toy", per_class=20, seed=0) == rows
+
+
+def test_other_seeds_recluster_the_cell_and_the_tables_show_them():
+    from sklearn.datasets import make_blobs
+
+    from benchmarks import quality_suite
+    from config import load_config
+
+    X, y = make_blobs(240, n_features=8, centers=6, cluster_std=0.4, random_state=0)
+    features = np.abs(X).astype(np.float32)
+    files = [f"img_{i:03d}.png" for i in range(len(X))]
+    truth = {f: f"c{label}" for f, label in zip(files, y)}
+    labeled = {f for i, f in enumerate(files) if y[i] in (0, 2, 4) and i % 2 == 0}
+    unlabeled = [f for f in files if f not in labeled]
+    config = load_config({"SOM_ROWS": "6", "SOM_COLS": "6", "SOM_EPOCHS": "5",
+                          "SOM_RESTARTS": "1", "FEATURE_PCA": "0"}, environ={})
+    seeds = quality_suite.other_seeds(config, features, files, truth, labeled, unlabeled, [1, 2])
+    assert len(seeds) == 2
+    assert all(0.0 <= nmi <= 1.0 and 2 <= k <= 20 for nmi, k in seeds)
+    assert seeds == quality_suite.other_seeds(config, features, files, truth, labeled,
+                                              unlabeled, [1, 2])      # seeded
+
+    scores = {"NMI": 0.5, "purity": 0.6, "ARI": 0.4, "ACC": 0.5}
+    cell = {"pipeline": {**scores, "k_pred": 6}, "pipeline (all images)": scores,
+            "un-fine-tuned pipeline": scores, "KMeans, true k": scores,
+            "pixels, KMeans, true k": scores, "k_true": 6,
+            "seeds": [(0.5, 6), (0.7, 9), (0.6, 7)]}
+    row = quality_suite.flatten("toy", 0.3, cell)
+    assert row["NMI_seeds"] == pytest.approx(0.6)
+    assert (row["k_hits_seeds"], row["n_seeds"]) == (2, 3)
+    assert quality_suite.hit_rate([row]).endswith("over 3 stage-04 seeds: 2/3 (67%)")
+    rows = quality_suite.with_means([row], (0.3,))
+    assert "2/3" in quality_suite.text_table(rows).splitlines()[1]
+    markdown = quality_suite.markdown_table(rows).splitlines()
+    assert all(line.count("|") == markdown[0].count("|") for line in markdown)
+    assert "| 0.600 | 2 / 3 |" in markdown[2]
