@@ -91,3 +91,19 @@ def test_minisom_reference_agrees_on_quality(blobs):
     reference = MiniSomEstimator(6, 6, n_epochs=5, random_state=0).fit(X)
     ours = BatchSOM(6, 6, n_epochs=10, random_state=0).fit(X)
     assert ours.quantization_error_ <= reference.quantization_error_ * 1.1
+
+
+def test_unit_sums_match_a_plain_scatter_add():
+    from cluster.som import add_rows_by_unit
+
+    rng = np.random.default_rng(0)
+    rows = rng.random((500, 33), dtype=np.float32)
+    units = rng.integers(0, 12, 500)
+    sums = np.ones((12, 33), np.float32)
+    expected = sums.copy()
+    np.add.at(expected, units, rows)
+    add_rows_by_unit(rows, units, sums)
+    np.testing.assert_allclose(sums, expected, rtol=1e-5)
+    add_rows_by_unit(rows[::2], units[::2], sums)             # a strided view: same kernel
+    np.add.at(expected, units[::2], rows[::2])
+    np.testing.assert_allclose(sums, expected, rtol=1e-5)
