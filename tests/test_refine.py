@@ -47,8 +47,11 @@ def test_emptied_cluster_keeps_its_centre_and_the_result_is_deterministic():
     np.testing.assert_array_equal(labels, again)
 
 
-def test_somclusterer_refines_and_predicts_as_it_assigned(blobs):
-    X, y = blobs
+def test_somclusterer_refines_and_predicts_as_it_assigned():
+    rng = np.random.default_rng(0)      # the blobs fixture's recipe, 200 a class: enough images
+    y = np.repeat(np.arange(6), 200)    # that the labeled-share neighbourhood (40) fits in a
+    X = (rng.normal(scale=8.0, size=(6, 16))[y]        # quarter of a cluster (50)
+         + rng.normal(size=(len(y), 16))).astype(np.float32)
     known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)
     model = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="silhouette", anchor_share=0.5,
                          refine_iter=20, random_state=0).fit(X, known)
@@ -115,12 +118,15 @@ def test_open_set_refinement_needs_two_known_classes():
         OpenSetRefiner().fit(X, np.minimum(y, 1), np.where(known == 0, 0, -1))
 
 
-def test_labeled_share_test_needs_a_neighbourhood_within_half_a_cluster():
+def test_labeled_share_test_needs_a_neighbourhood_within_a_quarter_of_a_cluster():
     from cluster.refine import labeled_share_test_holds
 
     dense = np.zeros(1000, dtype=bool)
-    dense[::3] = True                         # a third labeled: 30 neighbours, half a cluster 50
+    dense[::2] = True                         # half labeled: 20 neighbours, a quarter cluster 25
     assert labeled_share_test_holds(dense, n_clusters=10)
+    quarter = np.zeros(1000, dtype=bool)
+    quarter[::4] = True                       # a quarter labeled: 40 neighbours reach across
+    assert not labeled_share_test_holds(quarter, n_clusters=10)
     sparse = np.zeros(1000, dtype=bool)
     sparse[::20] = True                       # 5 % labeled: 200 neighbours span several classes
     assert not labeled_share_test_holds(sparse, n_clusters=10)
