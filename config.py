@@ -104,6 +104,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
                     "umatrix"),
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
+BUILT_IN_WEIGHTS = ("imagenet", "none")         # WEIGHTS values that name no file
 PATH_KEYS = ("WORK_DIR", "RAW_DIR", "IMG_DIR", "MASK_DIR", "RAW_COPY_DIR", "TRUE_MASK_DIR", "RUN_DIR",
              "LABELS_CSV", "FASHION_MNIST_DIR", "REPORT_DIR", "WEIGHTS")
 POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",
@@ -121,8 +122,8 @@ class ConfigError(ValueError):
 
 def _defaults() -> dict[str, Any]:
     return {k: v for k, v in globals().items()
-            if k.isupper() and k not in ("CHOICES", "KNOWN_AUGMENTATIONS", "PATH_KEYS",
-                                          "POSITIVE_INTS", "NON_NEGATIVE_INTS")}
+            if k.isupper() and k not in ("CHOICES", "KNOWN_AUGMENTATIONS", "BUILT_IN_WEIGHTS",
+                                          "PATH_KEYS", "POSITIVE_INTS", "NON_NEGATIVE_INTS")}
 
 
 def _parse_like(key: str, text: str, default: Any) -> Any:
@@ -192,7 +193,7 @@ class Config:
 
     def _absolute(self, key: str) -> str:
         value = getattr(self, key)
-        if not value or (key == "WEIGHTS" and value in ("imagenet", "none")):
+        if not value or (key == "WEIGHTS" and value in BUILT_IN_WEIGHTS):
             return value
         return os.path.abspath(value)
 
@@ -240,7 +241,7 @@ class Config:
         if self.FT_LEARNING_RATE < 0:
             raise ConfigError(f"FT_LEARNING_RATE={self.FT_LEARNING_RATE} must be >= 0 (0 = auto)")
         weights = self.WEIGHTS
-        if weights not in ("imagenet", "none") and not Path(weights).is_file():
+        if weights not in BUILT_IN_WEIGHTS and not Path(weights).is_file():
             raise ConfigError(f"WEIGHTS={weights!r}: no such file. Use 'imagenet' (Keras cache), "
                               "'none' (random init), the path of a .h5/.keras/.weights.h5 file, or "
                               "BACKBONE=efficientnet_lite0 with WEIGHTS=imagenet (works offline)")

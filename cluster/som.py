@@ -2,10 +2,10 @@
 
 Each epoch finds every sample's best-matching unit (BMU) with one float32 matmul per chunk
 (``|x - w|^2 = |x|^2 - 2 x.w + |w|^2``), sums the samples per unit in one compiled pass over the
-chunk (:func:`add_rows_by_unit`), and sets every prototype to the neighbourhood-weighted mean of those sums. The Gaussian
-neighbourhood radius decays geometrically from ``sigma_start`` to ``sigma_end``. With
-``max_samples`` each epoch learns from a fresh random subsample (a mini-batch SOM): on large data
-sets a few such epochs reach a full epoch's quality in a fraction of its time.
+chunk (:func:`add_rows_by_unit`), and sets every prototype to the neighbourhood-weighted mean of
+those sums. The Gaussian neighbourhood radius decays geometrically from ``sigma_start`` to
+``sigma_end``. With ``max_samples`` each epoch learns from a fresh random subsample (a mini-batch
+SOM): on large data sets a few such epochs reach a full epoch's quality in a fraction of its time.
 """
 from __future__ import annotations
 
