@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from common.errors import SomclustError
+from config import BUILT_IN_WEIGHTS
 
 LOG = logging.getLogger("somclust")
 CORE_NAME = "backbone_core"
@@ -21,7 +22,7 @@ PREPROCESS_NAME = "preprocess"
 
 
 def _is_file(weights: str) -> bool:
-    return weights not in ("imagenet", "none")
+    return weights not in BUILT_IN_WEIGHTS
 
 
 def _load_weight_file(core: keras.Model, name: str, path: str) -> None:
