@@ -107,19 +107,22 @@ def kmeans_true_k(features: np.ndarray, k: int, n_components: int, seed: int) ->
 def other_seeds(config, features: np.ndarray, files: list[str], truth: dict[str, str],
                 labeled: set[str], unlabeled: list[str], seeds: list[int]) -> list[tuple[float, int]]:
     """Stage 04's clustering of the cell's features again with each of ``seeds`` (fine-tuning
-    and features unchanged): (NMI on the unlabeled images, k̂) of each. One seed's k̂ can miss
-    by 2 where the next one's does not: judging a default on one seed judges that seed."""
+    and features unchanged; with DEDUPLICATE, fitted on one image per duplicate group as stage 04
+    does): (NMI on the unlabeled images, k̂) of each. One seed's k̂ can miss by 2 where the next
+    one's does not: judging a default on one seed judges that seed."""
     from dataclasses import replace
 
-    from cluster.run import ClusterSettings, known_labels
+    from cluster.run import ClusterSettings, fit_clustering, known_labels
 
     known = known_labels(files, truth, labeled)
+    raw_dir = config.RAW_DIR if config.DEDUPLICATE else None     # the groups only matter then
     results = []
     for other in seeds:
         settings = replace(ClusterSettings.from_config(config), seed=other)
-        model = settings.clusterer().fit(settings.preparer().fit_transform(features), known)
-        clusters = dict(zip(files, model.labels_.tolist()))
-        results.append((score_subset(truth, clusters, unlabeled)["NMI"], model.n_clusters_))
+        clustering = fit_clustering(features, files, known, settings, raw_dir)
+        clusters = dict(zip(files, clustering.labels.tolist()))
+        results.append((score_subset(truth, clusters, unlabeled)["NMI"],
+                        clustering.model.n_clusters_))
     return results
 
 

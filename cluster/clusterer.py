@@ -170,7 +170,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             self.criterion_used_ = "silhouette"
         soms = [self._make_som(seed + restart).fit(X) for restart in range(self.n_restarts)]
         alive = min(int((np.bincount(som.labels_) > 0).sum()) for som in soms)
-        self.k_range_ = list(range(self.k_min, max(self.k_min, min(self.k_max, alive)) + 1))
+        top = min(self.k_max, alive, len(X) - 1)     # n clusters of n samples say nothing
+        self.k_range_ = list(range(self.k_min, max(self.k_min, top) + 1))
         criteria = [c for c in CRITERIA
                     if c != "stability" and (c != "labeled" or (known >= 0).any())]
         reference = GapReference(X, seed)

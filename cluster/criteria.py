@@ -131,6 +131,8 @@ def score_clustering(X: np.ndarray, labels: np.ndarray, criterion: str, known: n
     if criterion == "labeled":
         mask = known >= 0
         return hungarian_accuracy(known[mask], labels[mask]) if mask.any() else float("nan")
+    if len(np.unique(labels)) >= len(X):     # one sample a cluster: the scores are undefined
+        return float("nan")
     if criterion == "silhouette":
         return float(silhouette_score(X, labels, sample_size=min(sample_size, len(X)),
                                       random_state=seed))

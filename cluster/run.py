@@ -68,15 +68,24 @@ def known_labels(files: list[str], labels: Mapping[str, str], trainable: set[str
     return np.array([classes.index(labels[f]) if f in trainable else -1 for f in files])
 
 
-def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarray,
-                        out_dir: str | Path, name: str, settings: ClusterSettings,
-                        raw_dir: str | Path | None = None) -> dict:
-    """Cluster ``features``; write ``<name>.csv`` (file, som_node, cluster),
-    ``<name>_k_scores.csv`` and ``<name>_model.pkl`` (preparer + clusterer) into ``out_dir``.
-    With ``raw_dir`` (the images) the near-duplicate groups are found and the review lists
-    written (:func:`write_review_lists`); with ``settings.deduplicate`` the clustering is fitted
-    on one image per group (a labeled one where there is one) and the others get its cluster."""
-    out_dir = Path(out_dir)
+@dataclass
+class Clustering:
+    """Stage 04's clustering of one feature set, before anything is written."""
+
+    preparer: FeaturePreparer
+    prepared: np.ndarray           # the features as clustered (L2 normalised, PCA)
+    model: SOMClusterer
+    units: np.ndarray              # SOM unit of each image
+    labels: np.ndarray             # cluster of each image
+    groups: list[list[int]]        # near-duplicate or identical images (empty without images)
+    identical: set[int]            # the members of the byte-identical groups
+
+
+def fit_clustering(features: np.ndarray, files: list[str], known: np.ndarray,
+                   settings: ClusterSettings, raw_dir: str | Path | None = None) -> Clustering:
+    """Cluster ``features`` as stage 04 does. With ``raw_dir`` (the images) the near-duplicate
+    groups are found; with ``settings.deduplicate`` as well, the clustering is fitted on one
+    image per group (a labeled one where there is one) and the others get its cluster."""
     preparer = settings.preparer()
     prepared = preparer.fit_transform(features)
     groups, identical = ([], set()) if raw_dir is None else duplicate_groups(
@@ -89,17 +98,29 @@ def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarra
     fitted = np.unique(stand_in)
     model = settings.clusterer().fit(prepared[fitted], known[fitted])
     row = np.searchsorted(fitted, stand_in)
-    units, labels = model.units_[row], model.labels_[row]
+    return Clustering(preparer, prepared, model, model.units_[row], model.labels_[row], groups,
+                      identical)
+
+
+def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarray,
+                        out_dir: str | Path, name: str, settings: ClusterSettings,
+                        raw_dir: str | Path | None = None) -> dict:
+    """Cluster ``features`` (:func:`fit_clustering`); write ``<name>.csv`` (file, som_node,
+    cluster), ``<name>_k_scores.csv`` and ``<name>_model.pkl`` (preparer + clusterer) into
+    ``out_dir``, and with ``raw_dir`` the review lists (:func:`write_review_lists`)."""
+    out_dir = Path(out_dir)
+    result = fit_clustering(features, files, known, settings, raw_dir)
+    model = result.model
     review = {} if raw_dir is None else write_review_lists(
-        files, prepared, labels, groups, identical, out_dir)
+        files, result.prepared, result.labels, result.groups, result.identical, out_dir)
     atomic_write_csv(out_dir / f"{name}.csv", ("file", "som_node", "cluster"),
-                     zip(files, units.tolist(), labels.tolist()))
+                     zip(files, result.units.tolist(), result.labels.tolist()))
     criteria = list(model.scores_)
     atomic_write_csv(out_dir / f"{name}_k_scores.csv", ["k", *criteria],
                      [[k, *(f"{model.scores_[c][i]:.6g}" for c in criteria)]
                       for i, k in enumerate(model.k_range_)])
     atomic_write_bytes(out_dir / f"{name}_model.pkl",
-                       pickle.dumps({"preparer": preparer, "clusterer": model}))
+                       pickle.dumps({"preparer": result.preparer, "clusterer": model}))
     return {"images": len(files), "n_clusters": model.n_clusters_,
             "criterion": model.criterion_used_, "k_by_criterion": model.k_by_criterion_,
             "quantization_error": float(getattr(model.som_, "quantization_error_", np.nan)),

@@ -42,6 +42,14 @@ def test_same_seed_same_clusters(blobs):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("criterion", ["silhouette", "stability", "labeled"])
+def test_fewer_samples_than_units_cap_k_below_the_sample_count(criterion):
+    X = np.random.default_rng(0).normal(size=(9, 8)).astype(np.float32)
+    known = np.array([0, 0, 1, 1, -1, -1, -1, -1, -1])
+    model = SOMClusterer(5, 5, 5, criterion=criterion, random_state=0).fit(X, known)
+    assert model.k_range_[-1] <= 8 and 2 <= model.n_clusters_ <= 8
+
+
 def test_rejects_inverted_k_range(blobs):
     with pytest.raises(ValueError, match="k_min"):
         SOMClusterer(k_min=9, k_max=3).fit(blobs[0])

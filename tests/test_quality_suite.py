@@ -121,6 +121,44 @@ def test_suite_protocol_labels_a_share_of_every_other_class(tmp_path, monkeypatc
     assert quality_suite.write_set(tmp_path / "toy", "toy", per_class=20, seed=0) == rows
 
 
+def test_other_seeds_cluster_as_stage_04_does_with_deduplicate(tmp_path):
+    """The extra seeds fit one image per duplicate group when DEDUPLICATE is on, as stage 04."""
+    from benchmarks import quality_suite
+    from cluster.run import ClusterSettings, cluster_feature_set, known_labels
+    from config import load_config
+    from evaluate.run import read_clusters
+
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(4), 40)
+    features = np.abs(rng.normal(scale=6.0, size=(4, 16))[y]
+                      + rng.normal(size=(160, 16))).astype(np.float32)
+    files = [f"img_{i:03d}.png" for i in range(160)]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i, file in enumerate(files):      # ten images of class 1 are byte-copies of image 0
+        (raw / file).write_bytes(b"image 0" if i == 0 or 40 <= i < 50 else f"image {i}".encode())
+    truth = {f: f"c{label}" for f, label in zip(files, y)}
+    labeled = {f for i, f in enumerate(files) if y[i] in (0, 2) and i % 2 == 1}
+    unlabeled = [f for f in files if f not in labeled]
+    scores = {}
+    for deduplicate in ("false", "true"):
+        config = load_config({"SOM_ROWS": "5", "SOM_COLS": "5", "SOM_EPOCHS": "5",
+                              "SOM_RESTARTS": "1", "FEATURE_PCA": "8", "SEED": "1",
+                              "RAW_DIR": str(raw), "DEDUPLICATE": deduplicate,
+                              "DUPLICATE_SIMILARITY": "0"}, environ={})     # identical files
+        out = tmp_path / deduplicate
+        out.mkdir()
+        summary = cluster_feature_set(features, files, known_labels(files, truth, labeled), out,
+                                      "clusters", ClusterSettings.from_config(config), raw)
+        stage_04 = quality_suite.score_subset(truth, read_clusters(out / "clusters.csv"),
+                                              unlabeled)["NMI"]
+        assert quality_suite.other_seeds(config, features, files, truth, labeled, unlabeled,
+                                         [1]) == [(pytest.approx(stage_04),
+                                                   summary["n_clusters"])]
+        scores[deduplicate] = stage_04
+    assert scores["true"] < scores["false"]      # the copies took image 0's cluster
+
+
 def test_other_seeds_recluster_the_cell_and_the_tables_show_them():
     from sklearn.datasets import make_blobs
 
