@@ -152,9 +152,9 @@ def test_other_seeds_cluster_as_stage_04_does_with_deduplicate(tmp_path):
                                       "clusters", ClusterSettings.from_config(config), raw)
         stage_04 = quality_suite.score_subset(truth, read_clusters(out / "clusters.csv"),
                                               unlabeled)["NMI"]
-        assert quality_suite.other_seeds(config, features, files, truth, labeled, unlabeled,
-                                         [1]) == [(pytest.approx(stage_04),
-                                                   summary["n_clusters"])]
+        again = quality_suite.seed_scores(config, {"pipeline": (features, files)}, truth,
+                                          labeled, unlabeled, 1)
+        assert (again["NMI"], again["k"]) == (pytest.approx(stage_04), summary["n_clusters"])
         scores[deduplicate] = stage_04
     assert scores["true"] < scores["false"]      # the copies took image 0's cluster
 
@@ -173,23 +173,37 @@ def test_other_seeds_recluster_the_cell_and_the_tables_show_them():
     unlabeled = [f for f in files if f not in labeled]
     config = load_config({"SOM_ROWS": "6", "SOM_COLS": "6", "SOM_EPOCHS": "5",
                           "SOM_RESTARTS": "1", "FEATURE_PCA": "0"}, environ={})
-    seeds = quality_suite.other_seeds(config, features, files, truth, labeled, unlabeled, [1, 2])
-    assert len(seeds) == 2
-    assert all(0.0 <= nmi <= 1.0 and 2 <= k <= 20 for nmi, k in seeds)
-    assert seeds == quality_suite.other_seeds(config, features, files, truth, labeled,
-                                              unlabeled, [1, 2])      # seeded
+    views = {"pipeline": (features, files), "untuned": (features[:, ::-1].copy(), files)}
+    seeds = [quality_suite.seed_scores(config, views, truth, labeled, unlabeled, seed)
+             for seed in (1, 2)]
+    assert all(0.0 <= run[key] <= 1.0 for run in seeds
+               for key in ("NMI", "NMI_untuned", "NMI_kmeans"))
+    assert all(2 <= run["k"] <= 20 for run in seeds)
+    assert seeds[0]["NMI_kmeans"] > 0.9                    # six separated blobs, told k = 6
+    assert seeds == [quality_suite.seed_scores(config, views, truth, labeled, unlabeled, seed)
+                     for seed in (1, 2)]                   # seeded
+    assert np.isnan(quality_suite.seed_scores(config, {"pipeline": views["pipeline"]}, truth,
+                                              labeled, unlabeled, 1)["NMI_untuned"])
 
     scores = {"NMI": 0.5, "purity": 0.6, "ARI": 0.4, "ACC": 0.5}
     cell = {"pipeline": {**scores, "k_pred": 6}, "pipeline (all images)": scores,
             "un-fine-tuned pipeline": scores, "KMeans, true k": scores,
             "pixels, KMeans, true k": scores, "k_true": 6,
-            "seeds": [(0.5, 6), (0.7, 9), (0.6, 7)]}
+            "seeds": [{"NMI": 0.5, "k": 6, "NMI_untuned": 0.5, "NMI_kmeans": 0.5},
+                      {"NMI": 0.7, "k": 9, "NMI_untuned": 0.55, "NMI_kmeans": 0.7},
+                      {"NMI": 0.6, "k": 7, "NMI_untuned": 0.6, "NMI_kmeans": 0.66}]}
     row = quality_suite.flatten("toy", 0.3, cell)
     assert row["NMI_seeds"] == pytest.approx(0.6)
+    assert row["NMI_untuned_seeds"] == pytest.approx(0.55)
+    assert row["NMI_kmeans_seeds"] == pytest.approx(0.62)
+    assert quality_suite.baseline_verdict([row]).endswith("0/1 cells; short: toy 30% (0.600 vs "
+                                                          "KMeans 0.620)")
+    assert quality_suite.baseline_verdict([{**row, "NMI_kmeans_seeds": 0.605}]).endswith(
+        "1/1 cells")
     assert (row["k_hits_seeds"], row["n_seeds"]) == (2, 3)
     assert quality_suite.hit_rate([row]).endswith("over 3 stage-04 seeds: 2/3 (67%)")
     rows = quality_suite.with_means([row], (0.3,))
     assert "2/3" in quality_suite.text_table(rows).splitlines()[1]
     markdown = quality_suite.markdown_table(rows).splitlines()
     assert all(line.count("|") == markdown[0].count("|") for line in markdown)
-    assert "| 0.600 | 2 / 3 |" in markdown[2]
+    assert "| 0.600 | 2 / 3 | 0.550 | 0.620 |" in markdown[2]
