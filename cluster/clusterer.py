@@ -15,6 +15,11 @@ unlabeled samples whose nearest neighbours hold at least ``anchor_share`` times 
 of labeled samples go to the known class a classifier on the labeled samples predicts, the
 others only to the clusters that hold no known class; new samples are assigned the same way.
 
+Neighbour averaging (``smooth_neighbours`` > 0): before the SOM, each sample is averaged with
+its nearest samples (:func:`cluster.features.neighbour_average`); the cluster count
+(``stability``) still reads the features as given - averaging makes sub-clusters look stable -
+and new samples are averaged with their nearest fitted samples.
+
 Many labeled images (``max_labeled_per_class``): the SOM, the criteria and the refinement are
 fitted on every unlabeled sample and at most that many labeled samples of each known class (a
 seeded draw; :func:`fitting_rows`); the other labeled samples are assigned like new ones. Without
@@ -31,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cluster.criteria import (CRITERIA, GapReference, best_k, best_k_gap, best_k_labeled,
                               mean_over_maps, score_clustering, umatrix_contrast)
+from cluster.features import neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
 from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
 from cluster.som import BatchSOM, squared_distances
@@ -80,7 +86,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
                  k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
                  grouping: str = "ward", n_restarts: int = 1, anchor_share: float = 0.0,
                  refine_iter: int = 0, max_labeled_per_class: int = 0,
-                 random_state: int | None = None):
+                 smooth_neighbours: int = 0, random_state: int | None = None):
         self.n_rows = n_rows
         self.n_cols = n_cols
         self.n_epochs = n_epochs
@@ -93,6 +99,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.anchor_share = anchor_share
         self.refine_iter = refine_iter
         self.max_labeled_per_class = max_labeled_per_class
+        self.smooth_neighbours = smooth_neighbours
         self.random_state = random_state
 
     def _make_som(self, seed: int):
@@ -156,13 +163,18 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
                 or self.max_labeled_per_class < 0):
             raise ValueError("max_labeled_per_class must be an integer >= 0 (0 = all), got "
                              f"{self.max_labeled_per_class!r}")
+        if not isinstance(self.smooth_neighbours, (int, np.integer)) or self.smooth_neighbours < 0:
+            raise ValueError("smooth_neighbours must be an integer >= 0 (0 = off), got "
+                             f"{self.smooth_neighbours!r}")
         X = validate_data(self, X, dtype=np.float32, ensure_min_samples=3)
         known = np.full(len(X), -1) if y is None else np.asarray(y, dtype=np.int64)
         if known.shape != (len(X),):
             raise ValueError(f"y must have one label per sample ({len(X)}), got shape {known.shape}")
         seed = 0 if self.random_state is None else int(self.random_state)
         self.fit_rows_ = fitting_rows(known, self.max_labeled_per_class, seed)
-        X_all, X, known = X, X[self.fit_rows_], known[self.fit_rows_]
+        X_all, X_given, known = X, X[self.fit_rows_], known[self.fit_rows_]
+        self.smoothing_reference_ = X_given
+        X = neighbour_average(X_given, X_given, self.smooth_neighbours, within=True)
         self.criterion_used_ = self.criterion
         if self.criterion == "labeled" and len(np.unique(known[known >= 0])) < 2:
             LOG.warning("K_CRITERION=labeled needs labeled images of >= 2 classes among the "
@@ -182,7 +194,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.k_by_criterion_ = {c: best_k(self.k_range_, s, c) for c, s in self.scores_.items()}
         self.k_by_criterion_["gap"] = best_k_gap(self.k_range_, self.scores_["gap"], gap_sds)
         self.k_by_criterion_["stability"], self.scores_["stability"] = stability_k(
-            X, known, self.k_range_, seed)
+            X_given, known, self.k_range_, seed)
         if "labeled" in self.scores_:
             self.k_by_criterion_["labeled"] = best_k_labeled(
                 self.k_range_, self.scores_["labeled"], self.scores_["silhouette"],
@@ -212,10 +224,15 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             self.cluster_centers_ = cluster_means(X, fitted, int(fitted.max()) + 1)[0]
         self.units_, self.labels_ = self.som_.labels_, fitted
         if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
-            self.units_, self.labels_ = self.som_.predict(X_all), self.predict(X_all)
+            self.units_ = self.som_.predict(self._averaged(X_all))
+            self.labels_ = self.predict(X_all)
             self.labels_[self.fit_rows_] = fitted
         self.n_clusters_ = int(len(np.unique(self.labels_)))
         return self
+
+    def _averaged(self, X: np.ndarray) -> np.ndarray:
+        """``X`` averaged with its nearest fitted samples, as the fit averaged them."""
+        return neighbour_average(X, self.smoothing_reference_, self.smooth_neighbours)
 
     def _nearest_centre(self, X: np.ndarray) -> np.ndarray:
         """Index of the cluster centre nearest each row of ``X``."""
@@ -227,7 +244,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         nearest cluster centre when refined otherwise, else the cluster of its best-matching SOM
         unit."""
         check_is_fitted(self, "unit_clusters_")
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = self._averaged(validate_data(self, X, dtype=np.float32, reset=False))
         if getattr(self, "refiner_", None) is not None:
             return self.refiner_.predict(X)
         if self.refine_iter:

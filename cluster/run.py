@@ -33,6 +33,7 @@ class ClusterSettings:
     labeled_per_class: int = 1000
     duplicate_similarity: float = 0.98
     deduplicate: bool = False
+    smooth_neighbours: int = 10
     seed: int = 0
 
     @classmethod
@@ -46,7 +47,8 @@ class ClusterSettings:
                    refine_iter=config.REFINE_ITER,
                    labeled_per_class=config.CLUSTER_LABELED_PER_CLASS,
                    duplicate_similarity=config.DUPLICATE_SIMILARITY,
-                   deduplicate=config.DEDUPLICATE, seed=config.SEED)
+                   deduplicate=config.DEDUPLICATE,
+                   smooth_neighbours=config.NEIGHBOUR_AVERAGING, seed=config.SEED)
 
     def preparer(self) -> FeaturePreparer:
         """An unfitted preparer (L2 normalisation + PCA) for these settings."""
@@ -59,7 +61,7 @@ class ClusterSettings:
                             grouping=self.grouping, n_restarts=self.som_restarts,
                             anchor_share=self.anchor_share, refine_iter=self.refine_iter,
                             max_labeled_per_class=self.labeled_per_class,
-                            random_state=self.seed)
+                            smooth_neighbours=self.smooth_neighbours, random_state=self.seed)
 
 
 def known_labels(files: list[str], labels: Mapping[str, str], trainable: set[str]) -> np.ndarray:
