@@ -74,7 +74,7 @@ SOM_EPOCHS = 20
 SOM_RESTARTS = 3                                  # SOMs trained (seeds SEED, SEED+1, ...); k criteria averaged over them, lowest-QE map kept
 FEATURE_SET = "both"                              # both (fine-tuned and un-fine-tuned, each L2-normalised, side by side) | finetuned | pretrained | auto (stage 02 fine-tunes without each half of the known classes and takes the un-fine-tuned features when they tell those apart clearly better than both; finetune/view_check.py; helps 2 of 18 suite cells, loses on the demo: opt-in)
 FEATURE_PCA = 64                                  # PCA components before the SOM; 0 = keep all
-NEIGHBOUR_AVERAGING = 10                          # before the SOM each image's features are averaged with the mean of its this many nearest images' (the count reads them as given); 0 = off
+NEIGHBOUR_AVERAGING = 5                           # before the SOM each image's features are averaged with the mean of its this many nearest images' (the count reads them as given); 0 = off
 PROTOTYPE_GROUPING = "ward"                       # ward (nested across k) | kmeans: how SOM units are grouped into k clusters
 K_MIN = 2
 K_MAX = 20

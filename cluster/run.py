@@ -33,7 +33,7 @@ class ClusterSettings:
     labeled_per_class: int = 1000
     duplicate_similarity: float = 0.98
     deduplicate: bool = False
-    smooth_neighbours: int = 10
+    smooth_neighbours: int = 5
     seed: int = 0
 
     @classmethod
