@@ -174,7 +174,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.fit_rows_ = fitting_rows(known, self.max_labeled_per_class, seed)
         X_all, X_given, known = X, X[self.fit_rows_], known[self.fit_rows_]
         self.smoothing_reference_ = X_given
-        X = neighbour_average(X_given, X_given, self.smooth_neighbours, within=True)
+        X = neighbour_average(X_given, X_given, self.smooth_neighbours)
         self.criterion_used_ = self.criterion
         if self.criterion == "labeled" and len(np.unique(known[known >= 0])) < 2:
             LOG.warning("K_CRITERION=labeled needs labeled images of >= 2 classes among the "

@@ -6,6 +6,8 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
+SAME_ROW_DISTANCE = 1e-5           # a row this close to a reference row is that row
+
 
 class FeaturePreparer:
     """L2-normalise rows, then project on ``n_components`` principal components (0 = keep all)."""
@@ -29,19 +31,21 @@ class FeaturePreparer:
         return X if self.pca_ is None else self.pca_.transform(X).astype(np.float32)
 
 
-def neighbour_average(X: np.ndarray, reference: np.ndarray, n_neighbours: int,
-                      *, within: bool = False) -> np.ndarray:
+def neighbour_average(X: np.ndarray, reference: np.ndarray, n_neighbours: int) -> np.ndarray:
     """Each row of ``X`` averaged with the mean of its ``n_neighbours`` nearest rows of
-    ``reference`` (equal weights: (x + neighbour mean) / 2), float32. ``within``: ``X`` is
-    ``reference`` itself, and a row is not its own neighbour. ``X`` unchanged for 0 neighbours or
-    too small a reference.
+    ``reference`` (equal weights: (x + neighbour mean) / 2), float32. A row that is itself in
+    ``reference`` (distance ~0) is not its own neighbour, so averaging the fitted rows again gives
+    what the fit gave. ``X`` unchanged for 0 neighbours or a reference of one row.
 
     A transductive denoising step (a one-step feature propagation over the k-nearest-neighbour
     graph of all images): images of one class pull together where the features scatter them,
     which helps the clustering of classes the network was never trained on."""
-    n_neighbours = min(n_neighbours, len(reference) - int(within))
+    X = np.asarray(X, dtype=np.float32)
+    n_neighbours = min(n_neighbours, len(reference) - 1)
     if n_neighbours < 1:
-        return np.asarray(X, dtype=np.float32)
-    index = NearestNeighbors(n_neighbors=n_neighbours).fit(reference)
-    neighbours = index.kneighbors(None if within else X, return_distance=False)
+        return X
+    distances, nearest = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(
+        reference).kneighbors(X)
+    itself = distances[:, :1] <= SAME_ROW_DISTANCE
+    neighbours = np.where(itself, nearest[:, 1:], nearest[:, :-1])
     return ((X + reference[neighbours].mean(axis=1)) / 2).astype(np.float32)
