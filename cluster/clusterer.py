@@ -224,8 +224,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             self.cluster_centers_ = cluster_means(X, fitted, int(fitted.max()) + 1)[0]
         self.units_, self.labels_ = self.som_.labels_, fitted
         if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
-            self.units_ = self.som_.predict(self._averaged(X_all))
-            self.labels_ = self.predict(X_all)
+            averaged = self._averaged(X_all)
+            self.units_, self.labels_ = self.som_.predict(averaged), self._assign(averaged)
             self.labels_[self.fit_rows_] = fitted
         self.n_clusters_ = int(len(np.unique(self.labels_)))
         return self
@@ -240,11 +240,14 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         return distances.argmin(axis=1)
 
     def predict(self, X) -> np.ndarray:
-        """Cluster of each sample: as the open-set refinement assigns it when that ran, the
-        nearest cluster centre when refined otherwise, else the cluster of its best-matching SOM
-        unit."""
+        """Cluster of each sample, once averaged with its nearest fitted samples
+        (``smooth_neighbours``): as the open-set refinement assigns it when that ran, the nearest
+        cluster centre when refined otherwise, else the cluster of its best-matching SOM unit."""
         check_is_fitted(self, "unit_clusters_")
-        X = self._averaged(validate_data(self, X, dtype=np.float32, reset=False))
+        return self._assign(self._averaged(validate_data(self, X, dtype=np.float32, reset=False)))
+
+    def _assign(self, X: np.ndarray) -> np.ndarray:
+        """The cluster of each sample of ``X``, already averaged (:meth:`predict`)."""
         if getattr(self, "refiner_", None) is not None:
             return self.refiner_.predict(X)
         if self.refine_iter:
