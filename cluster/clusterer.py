@@ -224,14 +224,18 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             self.cluster_centers_ = cluster_means(X, fitted, int(fitted.max()) + 1)[0]
         self.units_, self.labels_ = self.som_.labels_, fitted
         if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
-            averaged = self._averaged(X_all)
-            self.units_, self.labels_ = self.som_.predict(averaged), self._assign(averaged)
+            averaged = self.average(X_all)
+            self.units_, self.labels_ = self.som_.predict(averaged), self.assign(averaged)
             self.labels_[self.fit_rows_] = fitted
         self.n_clusters_ = int(len(np.unique(self.labels_)))
         return self
 
-    def _averaged(self, X: np.ndarray) -> np.ndarray:
-        """``X`` averaged with its nearest fitted samples, as the fit averaged them."""
+    def average(self, X: np.ndarray) -> np.ndarray:
+        """``X`` averaged with its nearest fitted samples, as the fit averaged them: the space the
+        SOM and the cluster centres live in (``X`` itself without ``smooth_neighbours``, or for a
+        model saved before it existed)."""
+        if not getattr(self, "smooth_neighbours", 0):
+            return np.asarray(X, dtype=np.float32)
         return neighbour_average(X, self.smoothing_reference_, self.smooth_neighbours)
 
     def _nearest_centre(self, X: np.ndarray) -> np.ndarray:
@@ -244,10 +248,10 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         (``smooth_neighbours``): as the open-set refinement assigns it when that ran, the nearest
         cluster centre when refined otherwise, else the cluster of its best-matching SOM unit."""
         check_is_fitted(self, "unit_clusters_")
-        return self._assign(self._averaged(validate_data(self, X, dtype=np.float32, reset=False)))
+        return self.assign(self.average(validate_data(self, X, dtype=np.float32, reset=False)))
 
-    def _assign(self, X: np.ndarray) -> np.ndarray:
-        """The cluster of each sample of ``X``, already averaged (:meth:`predict`)."""
+    def assign(self, X: np.ndarray) -> np.ndarray:
+        """The cluster of each sample of ``X``, already averaged (:meth:`average`)."""
         if getattr(self, "refiner_", None) is not None:
             return self.refiner_.predict(X)
         if self.refine_iter:

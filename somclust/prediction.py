@@ -98,23 +98,24 @@ class ClusterPredictor:
             run_dir, feature_set, novelty_percentile)
 
     def _distances(self, features: np.ndarray,
-                   prepared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(cluster, distance to that cluster's centre) of feature rows (``prepared``: the same
-        rows through the run's preparer). The distance is taken in the L2-normalised feature
-        space: the distance within the PCA space the clusters live in, and the part of the row
-        that PCA space leaves out (an image unlike the run's lands near the middle of the PCA
+                   prepared: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cluster, distance to that cluster's centre, SOM unit) of feature rows (``prepared``:
+        the same rows through the run's preparer). The distance is taken in the L2-normalised
+        feature space: the distance within the PCA space the clusters live in (after the run's
+        neighbour averaging, :meth:`cluster.clusterer.SOMClusterer.average`), and the part of the
+        row that PCA space leaves out (an image unlike the run's lands near the middle of the PCA
         space, but little of it lies in that space)."""
-        prepared = np.asarray(prepared, np.float64)
-        clusters = np.asarray(self.clusterer.predict(prepared))
+        averaged = self.clusterer.average(prepared)
+        clusters, nodes = self.clusterer.assign(averaged), self.clusterer.som_.predict(averaged)
         centres = np.asarray(self.clusterer.cluster_centers_)[clusters]
-        within = np.linalg.norm(prepared - centres, axis=1)
+        within = np.linalg.norm(np.asarray(averaged, np.float64) - centres, axis=1)
         pca = getattr(self.preparer, "pca_", None)
         if pca is None:
-            return clusters, within
+            return clusters, within, nodes
         normalised = np.asarray(features, np.float64)
         normalised /= np.maximum(np.linalg.norm(normalised, axis=1, keepdims=True), 1e-12)
         left_out = np.linalg.norm(normalised - pca.inverse_transform(prepared), axis=1)
-        return clusters, np.hypot(within, left_out)
+        return clusters, np.hypot(within, left_out), nodes
 
     def _novelty_limits(self, run_dir: Path, feature_set: str, percentile: float) -> np.ndarray:
         """Per cluster, the ``percentile`` of its own images' distances to its centre, taken as one
@@ -124,7 +125,7 @@ class ClusterPredictor:
         if percentile <= 0:
             return np.full(n_clusters, np.inf)
         features, _ = load_feature_set(run_dir / "features", feature_set)
-        clusters, distances = self._distances(features, self.preparer.transform(features))
+        clusters, distances, _ = self._distances(features, self.preparer.transform(features))
         return np.array([np.percentile(distances[clusters == c], percentile, method="higher")
                          if (clusters == c).any() else np.inf for c in range(n_clusters)])
 
@@ -160,9 +161,8 @@ class ClusterPredictor:
             batch_pixels = np.stack(pixels)
             features = combine_features([np.asarray(predict(batch_pixels), np.float32)
                                          for predict in self.predictors])
-            prepared = self.preparer.transform(features)
-            nodes = self.clusterer.som_.predict(prepared)
-            clusters, distances = self._distances(features, prepared)
+            clusters, distances, nodes = self._distances(features,
+                                                         self.preparer.transform(features))
             results.extend(Prediction(str(p), int(c), int(n), distance=float(d),
                                       novel=bool(d > self.novelty_limits[c]))
                            for p, c, n, d in zip(usable, clusters, nodes, distances))

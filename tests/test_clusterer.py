@@ -234,5 +234,6 @@ def test_neighbour_averaging_clusters_the_averaged_features_and_counts_on_the_gi
     assert averaged.n_clusters_ == 6 and hungarian_accuracy(y, averaged.labels_) > 0.97
     assert not np.allclose(averaged.som_.weights_, plain.som_.weights_)
     np.testing.assert_array_equal(averaged.predict(X), averaged.labels_)
+    np.testing.assert_array_equal(averaged.som_.predict(averaged.average(X)), averaged.units_)
     with pytest.raises(ValueError, match="smooth_neighbours"):
         SOMClusterer(smooth_neighbours=-1).fit(X)
