@@ -5,7 +5,10 @@ For each backbone and size (``--configs``) and each runtime (Keras, OpenVINO) an
 (float32, bfloat16): images/s of the bare forward pass on pre-loaded tensors, and of the
 pipeline (read + decode + resize in loader threads + forward + rows written, cached and
 resumable) at the same batch size; the bare forward's ratio to Keras float32 and the pipeline's
-ratio to its own bare forward. Best of ``--repeats`` interleaved runs. Images: the default demo's
+ratio to its own bare forward. Then stage 03 as it runs: two networks (fine-tuned and
+un-fine-tuned; here the same network twice) fed by one decode of each image, against the two
+bare forward passes and against two one-network pipelines (each decoding every image, as stage
+03 did before). Best of ``--repeats`` interleaved runs. Images: the default demo's
 photos (built in a temporary folder from Fashion-MNIST), or ``--images DIR``. InceptionV3 runs
 with random weights (ImageNet's cannot be downloaded here; the speed is the same).
 
@@ -26,7 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.images import list_images, read_square  # noqa: E402
 from config import Config  # noqa: E402
-from extract.features import LocalExtractor, extract_features  # noqa: E402
+from extract.features import (LocalExtractor, extract_feature_files,  # noqa: E402
+                              extract_features)
 from extract.runtime import convert_to_openvino, openvino_predictor  # noqa: E402
 from preprocess.demo_dataset import DemoSpec, build_demo_dataset  # noqa: E402
 
@@ -97,25 +101,38 @@ def main() -> None:
                 extract_features(extractor, files, paths, Path(tmp) / f"{config}{key}{attempt}",
                                  "features", batch, show_progress=False)
 
-            rates = {(key, path): 0.0 for key in predict for path in ("bare", "pipeline")}
+            def two_network_pass(key, attempt: int) -> None:
+                extractor = LocalExtractor([predict[key], predict[key]], size, args.threads)
+                extract_feature_files(extractor, files, paths,
+                                      Path(tmp) / f"{config}{key}{attempt}two",
+                                      {"features": "", "features_pretrained": ""}, batch,
+                                      show_progress=False)
+
+            passes = {"bare": lambda key, _: bare_pass(key), "pipeline": pipeline_pass,
+                      "two networks": two_network_pass}
+            rates = {(key, path): 0.0 for key in predict for path in passes}
             for attempt in range(args.repeats):                  # interleaved, best of each
                 for key, path in rates:
                     start = time.perf_counter()
-                    bare_pass(key) if path == "bare" else pipeline_pass(key, attempt)
+                    passes[path](key, attempt)
                     rates[key, path] = max(rates[key, path], n / (time.perf_counter() - start))
             reference = rates[("keras", "float32"), "bare"] if ("keras", "float32") in predict \
                 else float("nan")
             for key in predict:
                 bare, pipeline = rates[key, "bare"], rates[key, "pipeline"]
+                both = rates[key, "two networks"]
                 rows.append((backbone, size, *key, bare, bare / reference, pipeline,
-                             pipeline / bare))
+                             pipeline / bare, both, both / (bare / 2), both / (pipeline / 2)))
                 print(f"{backbone} {size} px {key[0]} {key[1]}: bare {bare:.1f} img/s, "
-                      f"pipeline {pipeline:.1f} img/s", flush=True)
+                      f"pipeline {pipeline:.1f} img/s, two networks {both:.1f} img/s", flush=True)
     print(f"\n{'backbone':<18} {'px':>4} {'runtime':<9} {'precision':<9} {'bare img/s':>11} "
-          f"{'vs Keras f32':>13} {'pipeline img/s':>15} {'vs own bare':>12}")
-    for backbone, size, runtime, precision, bare, speedup, pipeline, ratio in rows:
+          f"{'vs Keras f32':>13} {'pipeline img/s':>15} {'vs own bare':>12} "
+          f"{'stage 03 img/s':>15} {'vs 2 bare':>10} {'vs 2 pipelines':>15}")
+    for (backbone, size, runtime, precision, bare, speedup, pipeline, ratio, both, both_ratio,
+         gain) in rows:
         print(f"{backbone:<18} {size:>4} {runtime:<9} {precision:<9} {bare:>11.1f} "
-              f"{speedup:>12.2f}x {pipeline:>15.1f} {ratio:>11.2f}x")
+              f"{speedup:>12.2f}x {pipeline:>15.1f} {ratio:>11.2f}x {both:>15.1f} "
+              f"{both_ratio:>9.2f}x {gain:>14.2f}x")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from common.parallel import connect_ray, submitted_ahead
+from extract.features import Batch
 
 
 class FeatureActor:
@@ -47,8 +48,9 @@ class FeatureActor:
 
 
 class RayExtractor:
-    """A :data:`extract.features.BatchExtractor` running on Ray: one actor per ``actor_cpus``
-    CPUs of the cluster, each with up to ``queue_depth`` batches queued, results in order."""
+    """A :data:`extract.features.BatchExtractor` of one network running on Ray: one actor per
+    ``actor_cpus`` CPUs of the cluster, each with up to ``queue_depth`` batches queued, results
+    in order."""
 
     def __init__(self, model_path: str | Path, layer_name: str, precision: str, image_size: int,
                  ray_address: str, actor_cpus: int = 2, queue_depth: int = 2,
@@ -63,15 +65,18 @@ class RayExtractor:
                        for _ in range(max(1, cpus // actor_cpus))]
         self.queue_depth = queue_depth
 
-    def __call__(self, batches: Sequence[Sequence[Path]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        def submit(numbered: tuple[int, Sequence[Path]]):
-            number, batch = numbered
+    def __call__(self, batches: Sequence[Batch]) -> Iterator[tuple[list[np.ndarray], np.ndarray]]:
+        def submit(numbered: tuple[int, Batch]):
+            number, (paths, networks) = numbered
+            if networks != (0,):
+                raise ValueError(f"a RayExtractor runs one network, not {networks}")
             actor = self.actors[number % len(self.actors)]
-            return actor.extract.remote([str(Path(p).resolve()) for p in batch])
+            return actor.extract.remote([str(Path(p).resolve()) for p in paths])
 
         for reference in submitted_ahead(enumerate(batches), submit,
                                          len(self.actors) * self.queue_depth):
-            yield self.ray.get(reference)
+            features, valid = self.ray.get(reference)
+            yield [features], valid
 
     def close(self) -> None:
         """Stop the actors (their models leave memory)."""

@@ -14,7 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -25,6 +25,7 @@ from common.parallel import submitted_ahead
 from common.errors import ImageReadError, SomclustError
 from common.images import read_square
 from common.stage import file_signature
+from extract.runtime import Predict
 
 LOG = logging.getLogger("somclust")
 INDEX_HEADER = ("row", "file", "valid", "signature")
@@ -46,47 +47,53 @@ def load_images(paths: Sequence[Path], image_size: int,
     return batch, valid
 
 
-def _loaded_batches(batches: Sequence[Sequence[Path]], image_size: int, threads: int,
+# a batch to extract: the images' paths, and which of the extractor's networks to run on them
+Batch = tuple[Sequence[Path], tuple[int, ...]]
+
+
+def _loaded_batches(batches: Sequence[Batch], image_size: int, threads: int,
                     max_side: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(pixels, valid) of each batch of paths in order; with ``threads`` > 0, up to threads + 1
-    batches are decoded ahead (OpenCV releases the GIL) while the caller runs the model."""
+    """(pixels, valid) of each batch in order; with ``threads`` > 0, up to threads + 1 batches
+    are decoded ahead (OpenCV releases the GIL) while the caller runs the model."""
     if threads <= 0:
-        for batch in batches:
-            yield load_images(batch, image_size, max_side)
+        for paths, _ in batches:
+            yield load_images(paths, image_size, max_side)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
-        for future in submitted_ahead(batches, lambda batch: pool.submit(load_images, batch,
+        for future in submitted_ahead(batches, lambda batch: pool.submit(load_images, batch[0],
                                                                          image_size, max_side),
                                       threads + 1):
             yield future.result()
 
 
 class BatchExtractor(Protocol):
-    """Maps batches of image paths to (features (n, dim), valid (n,)) per batch, in order."""
+    """Maps batches (paths, networks) to (one (n, dim) array per network asked for, valid (n,))
+    per batch, in order."""
 
-    def __call__(self, batches: Sequence[Sequence[Path]]) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+    def __call__(self, batches: Sequence[Batch]) -> Iterator[tuple[list[np.ndarray], np.ndarray]]: ...
 
     def close(self) -> None:
         """Release what the extractor holds (models, workers)."""
 
 
 class LocalExtractor:
-    """Extraction in this process: the next batches are decoded in ``threads`` threads while
-    ``predict`` (pixels (n, size, size, 3) uint8 -> features (n, dim)) runs; images larger
-    than ``max_side`` are read shrunk to it first (0: at full size)."""
+    """Extraction in this process with one or several networks (``predict``: pixels (n, size,
+    size, 3) uint8 -> features (n, dim)): each image is decoded once for all of them, the next
+    batches in ``threads`` threads while the networks run; images larger than ``max_side`` are
+    read shrunk to it first (0: at full size)."""
 
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], image_size: int,
+    def __init__(self, predict: Predict | Sequence[Predict], image_size: int,
                  threads: int = 2, max_side: int = 0):
-        self.predict, self.image_size, self.threads = predict, image_size, threads
-        self.max_side = max_side
+        self.predicts = [predict] if callable(predict) else list(predict)
+        self.image_size, self.threads, self.max_side = image_size, threads, max_side
 
-    def __call__(self, batches: Sequence[Sequence[Path]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for pixels, valid in _loaded_batches(batches, self.image_size, self.threads,
-                                             self.max_side):
-            yield np.asarray(self.predict(pixels), np.float32), valid
+    def __call__(self, batches: Sequence[Batch]) -> Iterator[tuple[list[np.ndarray], np.ndarray]]:
+        loaded = _loaded_batches(batches, self.image_size, self.threads, self.max_side)
+        for (_, networks), (pixels, valid) in zip(batches, loaded):
+            yield [np.asarray(self.predicts[n](pixels), np.float32) for n in networks], valid
 
     def close(self) -> None:
-        """Nothing to release: the model belongs to the caller."""
+        """Nothing to release: the models belong to the caller."""
 
 
 class RowFile:
@@ -145,65 +152,118 @@ def _cached_rows(out_dir: Path, name: str,
 def extract_features(extractor: BatchExtractor, files: Sequence[str], paths: Sequence[Path],
                      out_dir: str | Path, name: str, batch_size: int = 64,
                      model_key: str = "", show_progress: bool = True) -> dict:
-    """Features of every image by ``extractor`` (a :class:`LocalExtractor`, or
-    :class:`extract.distributed.RayExtractor` on a cluster); returns a summary.
+    """Features of every image by a one-network ``extractor`` into ``name``: see
+    :func:`extract_feature_files`; returns the output's summary."""
+    return extract_feature_files(extractor, files, paths, out_dir, {name: model_key},
+                                 batch_size, show_progress)[name]
 
-    ``files`` are the stable identifiers written to the index (row i <-> files[i]); ``paths``
-    the images to read. Rows are written here in batch order whoever computes them, so a killed
-    run resumes from the last finished batch either way. ``model_key`` identifies the model and
-    its settings (weights, image size, layer, precision): a previous output's rows are reused,
-    for unchanged files, only when it was made with the same key.
+
+def _batches(needs: Sequence[tuple[int, ...]], batch_size: int) -> list[tuple[list[int], tuple[int, ...]]]:
+    """(rows, networks) batches over the rows with something to compute: rows that need the
+    same networks are batched together (in row order), so each image is decoded once."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for row, need in enumerate(needs):
+        if need:
+            groups.setdefault(need, []).append(row)
+    return [(rows[s:s + batch_size], need) for need, rows in sorted(groups.items(),
+                                                                     key=lambda g: (-len(g[0]), g[0]))
+            for s in range(0, len(rows), batch_size)]
+
+
+def extract_feature_files(extractor: BatchExtractor, files: Sequence[str], paths: Sequence[Path],
+                          out_dir: str | Path, outputs: Mapping[str, str], batch_size: int = 64,
+                          show_progress: bool = True) -> dict[str, dict]:
+    """Features of every image into one output per network of ``extractor`` (a
+    :class:`LocalExtractor`, or :class:`extract.distributed.RayExtractor` on a cluster);
+    returns a summary per output.
+
+    ``outputs`` maps each output's name to its ``model_key`` (what identifies the network and
+    its settings: weights, image size, layer, precision), in the extractor's network order.
+    ``files`` are the stable identifiers written to the indexes (row i <-> files[i]); ``paths``
+    the images to read. A finished output's rows are reused for unchanged files when it was
+    made with the same key; each image is decoded once for the networks that need it. Rows are
+    written here in batch order whoever computes them, so a killed run resumes from the last
+    finished batch.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    names = list(outputs)
     signatures = [file_signature(p) for p in paths]
-    cached, cached_features = _cached_rows(out_dir, name, model_key)
-    todo = [i for i, key in enumerate(zip(files, signatures)) if key not in cached]
-    plan_id = hashlib.sha256(json.dumps([files, signatures, batch_size, model_key]).encode()
+    keys = list(zip(files, signatures))
+    cached = [_cached_rows(out_dir, name, outputs[name]) for name in names]
+    needs = [tuple(n for n, (rows, _) in enumerate(cached) if key not in rows) for key in keys]
+    batches = _batches(needs, batch_size)
+    job = "+".join(names)
+    plan_id = hashlib.sha256(json.dumps([files, signatures, batch_size, outputs]).encode()
                              ).hexdigest()
-    partial, progress_path = out_dir / f".{name}.partial.npy", out_dir / f".{name}.progress.json"
+    partials = [out_dir / f".{name}.partial.npy" for name in names]
+    progress_path = out_dir / f".{job}.progress.json"
     progress = json.loads(progress_path.read_text()) if progress_path.exists() else {}
-    resuming = progress.get("plan") == plan_id and partial.exists()
-    if todo and cached_features is None and not resuming:
-        probe, _ = next(iter(extractor([[paths[todo[0]]]])))
-        dim = int(probe.shape[1])
-    else:
-        dim = int(cached_features.shape[1]) if cached_features is not None else progress["dim"]
+    resuming = progress.get("plan") == plan_id and all(p.exists() for p in partials)
     if not resuming:
-        require_free_space(out_dir, len(files) * dim * 4,
-                           f"{len(files):,} x {dim} float32 features ({name}.npy)")
-        with RowFile.create(partial, len(files), dim) as out:
-            for i, key in enumerate(zip(files, signatures)):
-                if key in cached:
-                    out.write([i], cached_features[cached[key]][None])
-            out.sync()
-        progress = {"plan": plan_id, "dim": dim, "batches_done": 0, "invalid": []}
+        progress = {"plan": plan_id, "dims": _dims(extractor, cached, needs, paths),
+                    "batches_done": 0, "invalid": {name: [] for name in names}}
+        require_free_space(out_dir, len(files) * sum(progress["dims"]) * 4,
+                           f"{len(files):,} x {'+'.join(map(str, progress['dims']))} float32 "
+                           f"features ({', '.join(f'{n}.npy' for n in names)})")
+        for partial, dim, (rows, features) in zip(partials, progress["dims"], cached):
+            with RowFile.create(partial, len(files), dim) as out:
+                for i, key in enumerate(keys):
+                    if key in rows:
+                        out.write([i], features[rows[key]][None])
+                out.sync()
         atomic_write_json(progress_path, progress)
-    batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
-    invalid = set(progress["invalid"])
+    invalid = {name: set(progress["invalid"][name]) for name in names}
     first = progress["batches_done"]
-    computed = extractor([[paths[i] for i in rows] for rows in batches[first:]])
-    bar = tqdm(total=len(todo), initial=min(len(todo), first * batch_size),
-               desc=f"extract {name}", unit="img", disable=not show_progress)
-    with closing(computed), RowFile(partial) as out, bar:
-        for number, (rows, (features, valid)) in enumerate(zip(batches[first:], computed),
-                                                           start=first):
-            out.write(rows, features)
-            invalid.update(int(r) for r, ok in zip(rows, valid) if not ok)
-            out.sync()
-            progress.update(batches_done=number + 1, invalid=sorted(invalid))
-            atomic_write_json(progress_path, progress)
-            bar.update(len(rows))
-    meta_path = out_dir / f"{name}_meta.json"
-    meta_path.unlink(missing_ok=True)          # no reuse of rows until index and meta match
-    os.replace(partial, out_dir / f"{name}.npy")
-    atomic_write_csv(out_dir / f"{name}_index.csv", INDEX_HEADER,
-                     [(i, f, int(i not in invalid), s)
-                      for i, (f, s) in enumerate(zip(files, signatures))])
-    atomic_write_json(meta_path, {"model_key": model_key, "dim": dim})
+    computed = extractor([([paths[i] for i in rows], need) for rows, need in batches[first:]])
+    bar = tqdm(total=sum(len(rows) for rows, _ in batches),
+               initial=sum(len(rows) for rows, _ in batches[:first]),
+               desc=f"extract {', '.join(names)}", unit="img", disable=not show_progress)
+    out_files = [RowFile(p) for p in partials]
+    with closing(computed), bar:
+        try:
+            for number, ((rows, need), (features, valid)) in enumerate(
+                    zip(batches[first:], computed), start=first):
+                for network, part in zip(need, features):
+                    out_files[network].write(rows, part)
+                    out_files[network].sync()
+                    invalid[names[network]].update(int(r) for r, ok in zip(rows, valid) if not ok)
+                progress.update(batches_done=number + 1,
+                                invalid={name: sorted(rows) for name, rows in invalid.items()})
+                atomic_write_json(progress_path, progress)
+                bar.update(len(rows))
+        finally:
+            for out in out_files:
+                out.close()
+    summaries = {}
+    for network, (name, partial) in enumerate(zip(names, partials)):
+        meta_path = out_dir / f"{name}_meta.json"
+        meta_path.unlink(missing_ok=True)          # no reuse of rows until index and meta match
+        os.replace(partial, out_dir / f"{name}.npy")
+        atomic_write_csv(out_dir / f"{name}_index.csv", INDEX_HEADER,
+                         [(i, f, int(i not in invalid[name]), s)
+                          for i, (f, s) in enumerate(zip(files, signatures))])
+        dim = progress["dims"][network]
+        atomic_write_json(meta_path, {"model_key": outputs[name], "dim": dim})
+        extracted = sum(network in need for need in needs)
+        summaries[name] = {"images": len(files), "extracted": extracted,
+                           "reused": len(files) - extracted, "invalid": len(invalid[name]),
+                           "dim": dim}
     progress_path.unlink(missing_ok=True)
-    return {"images": len(files), "extracted": len(todo), "reused": len(files) - len(todo),
-            "invalid": len(invalid), "dim": dim}
+    return summaries
+
+
+def _dims(extractor: BatchExtractor, cached: Sequence[tuple[dict, np.ndarray | None]],
+          needs: Sequence[tuple[int, ...]], paths: Sequence[Path]) -> list[int]:
+    """Each output's feature size: from its finished file, else from one image's features."""
+    dims = [int(features.shape[1]) if features is not None else 0 for _, features in cached]
+    probe = tuple(n for n, dim in enumerate(dims) if not dim)
+    first = next((row for row, need in enumerate(needs) if need), None)
+    if probe and first is not None:
+        features, _ = next(iter(extractor([([paths[first]], probe)])))
+        for network, part in zip(probe, features):
+            dims[network] = int(part.shape[1])
+    return dims
 
 
 def load_features(out_dir: str | Path, name: str) -> tuple[np.ndarray, list[str]]:

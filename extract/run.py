@@ -10,8 +10,8 @@ from common.run_index import load_run_index
 from common.stage import file_signature, read_record
 from config import Config
 from finetune.image_source import read_image_source, with_source
-from extract.features import MODEL_FILES, BatchExtractor, LocalExtractor, extract_features
-from extract.runtime import converted_network, network_predictor, openvino_path
+from extract.features import MODEL_FILES, BatchExtractor, LocalExtractor, extract_feature_files
+from extract.runtime import Predict, converted_network, network_predictor, openvino_path
 
 
 def model_key(config: Config, name: str, runtime: str) -> str:
@@ -30,37 +30,42 @@ def model_key(config: Config, name: str, runtime: str) -> str:
     return json.dumps(settings, sort_keys=True)
 
 
-def make_extractor(config: Config, name: str,
-                   load_model: Callable) -> tuple[BatchExtractor, str, Path | None]:
-    """Where the batches of feature file ``name`` are computed - Ray actors loading the saved
-    model (RAY_ADDRESS set), or this process with ``load_model()`` - on EXTRACT_RUNTIME (falling
-    back to Keras); with the runtime used and the OpenVINO IR, if any."""
+def _make_network(config: Config, load_model: Callable) -> Callable[[str], object]:
+    """``precision`` -> the Keras feature extractor of the model ``load_model()`` returns."""
     from finetune.backbones import feature_extractor
 
-    def make_network(precision: str):
-        return feature_extractor(load_model(), config.FEATURE_LAYER, precision)
+    return lambda precision: feature_extractor(load_model(), config.FEATURE_LAYER, precision)
+
+
+def _ray_extractor(config: Config, name: str,
+                   load_model: Callable) -> tuple[BatchExtractor, str, Path | None]:
+    """Ray actors loading the saved model of feature file ``name`` (or its OpenVINO IR): the
+    extractor, the runtime it runs on, and the IR or None."""
+    from extract.distributed import RayExtractor
 
     xml_path = openvino_path(config.run_dir / "model", name, model_key(config, name, "openvino"))
-    if config.RAY_ADDRESS:
-        from extract.distributed import RayExtractor
+    converted = (converted_network(_make_network(config, load_model), xml_path)
+                 if config.EXTRACT_RUNTIME == "openvino" else None)   # loaded by every actor
+    return RayExtractor(config.run_dir / "model" / MODEL_FILES[name], config.FEATURE_LAYER,
+                        config.EXTRACT_PRECISION, config.IMAGE_SIZE, config.RAY_ADDRESS,
+                        config.EXTRACT_ACTOR_CPUS, max_side=config.WORK_MAX_SIDE,
+                        openvino_xml=converted), "openvino" if converted else "keras", converted
 
-        converted = (converted_network(make_network, xml_path)   # loaded by every actor
-                     if config.EXTRACT_RUNTIME == "openvino" else None)
-        runtime = "openvino" if converted else "keras"
-        return RayExtractor(config.run_dir / "model" / MODEL_FILES[name], config.FEATURE_LAYER,
-                            config.EXTRACT_PRECISION, config.IMAGE_SIZE, config.RAY_ADDRESS,
-                            config.EXTRACT_ACTOR_CPUS, max_side=config.WORK_MAX_SIDE,
-                            openvino_xml=converted), runtime, converted
-    predict, runtime, converted = network_predictor(make_network, config.EXTRACT_RUNTIME,
-                                                    config.EXTRACT_PRECISION, xml_path)
-    return (LocalExtractor(predict, config.IMAGE_SIZE, config.EXTRACT_LOADER_THREADS,
-                           config.WORK_MAX_SIDE), runtime, converted)
+
+def _predictor(config: Config, name: str,
+               load_model: Callable) -> tuple[Predict, str, Path | None]:
+    """The network of feature file ``name`` in this process on EXTRACT_RUNTIME (falling back to
+    Keras): predict, the runtime it runs on, and its OpenVINO IR or None."""
+    xml_path = openvino_path(config.run_dir / "model", name, model_key(config, name, "openvino"))
+    return network_predictor(_make_network(config, load_model), config.EXTRACT_RUNTIME,
+                             config.EXTRACT_PRECISION, xml_path)
 
 
 def extract_run(config: Config) -> dict:
     """Extract ``features`` (fine-tuned network) and, with EXTRACT_BASELINE, ``features_pretrained``
     (the backbone before fine-tuning, saved beside it) for every processed image, in the version
-    (background removed or raw) stage 02 chose."""
+    (background removed or raw) stage 02 chose. In this process each image is decoded once for
+    both networks; with RAY_ADDRESS each network is a pass of its own on the Ray actors."""
     import keras
 
     from finetune.backbones import build_backbone
@@ -84,15 +89,28 @@ def extract_run(config: Config) -> dict:
         untuned = build_backbone(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE)
         save_model_atomically(untuned, model_dir / MODEL_FILES["features_pretrained"])
         models["features_pretrained"] = lambda: untuned
-    summary = {}
-    for name, load_model in models.items():
-        extractor, runtime, converted = make_extractor(config, name, load_model)
-        try:
-            summary[name] = extract_features(extractor, files, paths, config.run_dir / "features",
-                                             name, config.EXTRACT_BATCH_SIZE,
-                                             model_key(config, name, runtime))
-        finally:
-            extractor.close()
+    out_dir = config.run_dir / "features"
+    if config.RAY_ADDRESS:
+        summary, used = {}, {}
+        for name, load_model in models.items():
+            extractor, runtime, converted = _ray_extractor(config, name, load_model)
+            used[name] = runtime, converted
+            try:
+                summary.update(extract_feature_files(
+                    extractor, files, paths, out_dir, {name: model_key(config, name, runtime)},
+                    config.EXTRACT_BATCH_SIZE))
+            finally:
+                extractor.close()
+    else:
+        used = {name: _predictor(config, name, load_model) for name, load_model in models.items()}
+        extractor = LocalExtractor([predict for predict, _, _ in used.values()], config.IMAGE_SIZE,
+                                   config.EXTRACT_LOADER_THREADS, config.WORK_MAX_SIDE)
+        summary = extract_feature_files(
+            extractor, files, paths, out_dir,
+            {name: model_key(config, name, runtime) for name, (_, runtime, _) in used.items()},
+            config.EXTRACT_BATCH_SIZE)
+        used = {name: (runtime, converted) for name, (_, runtime, converted) in used.items()}
+    for name, (runtime, converted) in used.items():
         summary[name].update(runtime=runtime, openvino_model=(
             str(converted.relative_to(config.run_dir)) if converted else ""))
     return summary

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from common.images import encode_png
-from extract.features import LocalExtractor, extract_features, load_features
+from extract.features import LocalExtractor, extract_feature_files, extract_features, load_features
 
 
 def _images(folder, n):
@@ -85,6 +85,87 @@ def test_rows_are_reused_only_from_the_same_model(tmp_path):
                      batch_size=4, model_key="model B")
     np.testing.assert_array_equal(load_features(tmp_path / "out", "f")[0],
                                   load_features(tmp_path / "fresh", "f")[0])
+
+
+def _other(pixels):
+    return pixels.reshape(len(pixels), -1)[:, 5:8] - 1.0
+
+
+def _count_decodes(monkeypatch):
+    import extract.features
+
+    decoded = []
+    read = extract.features.read_square
+    monkeypatch.setattr(extract.features, "read_square",
+                        lambda path, *args: decoded.append(path) or read(path, *args))
+    return decoded
+
+
+def test_two_networks_decode_each_image_once_and_match_separate_runs(tmp_path, monkeypatch):
+    files, paths = _images(tmp_path / "img", 23)
+    paths[5].write_bytes(b"broken")
+    for name, predict in (("a", _predict), ("b", _other)):
+        extract_features(LocalExtractor(predict, 8), files, paths, tmp_path / "apart", name,
+                         batch_size=4, model_key=name)
+    decoded = _count_decodes(monkeypatch)
+    summary = extract_feature_files(LocalExtractor([_predict, _other], 8), files, paths,
+                                    tmp_path / "together", {"a": "a", "b": "b"}, batch_size=4)
+    assert sorted(decoded) == sorted(paths + [paths[0]])     # + one probe for the sizes
+    assert summary["a"]["invalid"] == summary["b"]["invalid"] == 1
+    assert summary["b"]["dim"] == 3 and summary["a"]["dim"] == 5
+    for name in ("a", "b"):
+        for suffix in (".npy", "_index.csv"):
+            assert (tmp_path / "apart" / f"{name}{suffix}").read_bytes() == \
+                (tmp_path / "together" / f"{name}{suffix}").read_bytes()
+
+
+def test_only_the_network_whose_model_changed_runs_again(tmp_path, monkeypatch):
+    files, paths = _images(tmp_path / "img", 9)
+    out = tmp_path / "out"
+    extract_feature_files(LocalExtractor([_predict, _other], 8), files, paths, out,
+                          {"a": "a", "b": "b"}, batch_size=4)
+    before = np.load(out / "b.npy")
+    paths[1].write_bytes(encode_png(np.full((12, 12, 3), 7, np.uint8)))    # one image changed
+    calls = []
+
+    def counted(pixels):
+        calls.append(len(pixels))
+        return _predict(pixels) + 1.0
+
+    decoded = _count_decodes(monkeypatch)
+    summary = extract_feature_files(LocalExtractor([counted, _other], 8), files, paths, out,
+                                    {"a": "a, retrained", "b": "b"}, batch_size=4)
+    assert summary["a"]["extracted"] == 9 and summary["b"]["extracted"] == 1
+    assert sum(calls) == 9 + 1 and len(decoded) == 9 + 1      # each image once, + the probe
+    changed = load_features(out, "b")[0][1]
+    np.testing.assert_array_equal(changed, _other(np.full((1, 8, 8, 3), 7, np.uint8))[0])
+    np.testing.assert_array_equal(np.delete(np.load(out / "b.npy"), 1, 0), np.delete(before, 1, 0))
+
+
+def test_two_networks_resume_after_kill(tmp_path):
+    files, paths = _images(tmp_path / "img", 23)
+    outputs = {"a": "a", "b": "b"}
+    extract_feature_files(LocalExtractor([_predict, _other], 8), files, paths, tmp_path / "ref",
+                          outputs, batch_size=4)
+    calls = {"n": 0}
+
+    def dying(pixels):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Killed()
+        return _other(pixels)
+
+    with pytest.raises(Killed):
+        extract_feature_files(LocalExtractor([_predict, dying], 8), files, paths,
+                              tmp_path / "out", outputs, batch_size=4)
+    assert (tmp_path / "out" / ".a+b.progress.json").exists()
+    summary = extract_feature_files(LocalExtractor([_predict, _other], 8), files, paths,
+                                    tmp_path / "out", outputs, batch_size=4)
+    assert summary["a"]["images"] == summary["b"]["images"] == 23
+    for name in outputs:
+        np.testing.assert_array_equal(np.load(tmp_path / "ref" / f"{name}.npy"),
+                                      np.load(tmp_path / "out" / f"{name}.npy"))
+    assert not list((tmp_path / "out").glob(".*"))
 
 
 def test_refuses_early_when_the_disk_is_too_small(tmp_path, monkeypatch):

@@ -173,9 +173,8 @@ def test_killed_stages_resume_to_the_uninterrupted_result(tiny_run, tmp_path):
                **settings)
     resumed = run_script("02_finetune.py", killed, **settings)
     assert "resuming fine-tuning after epoch 1" in resumed.stderr
-    _kill_when("03_extract_features.py", killed,
-               lambda: _progress(run_dir / "features" / ".features.progress.json") >= 3,
-               **settings)
+    progress = run_dir / "features" / ".features+features_pretrained.progress.json"
+    _kill_when("03_extract_features.py", killed, lambda: _progress(progress) >= 3, **settings)
     run_script("03_extract_features.py", killed, **settings)
     _kill_when("04_cluster.py", killed, lambda: (run_dir / "clusters.csv").exists(), **settings)
     run_script("04_cluster.py", killed, **settings)
