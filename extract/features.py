@@ -1,9 +1,10 @@
 """Feature extraction into a memory-mapped .npy, resumable batch by batch and cached per file.
 
-Outputs in ``out_dir``: ``<name>.npy`` (N, D) float32 and ``<name>_index.csv`` (row, file, valid).
-While running, rows go to ``.<name>.partial.npy`` and a progress file records how many batches are
-done; a killed run continues from there. A finished output is reused row by row for files whose
-size and modification time have not changed.
+Outputs in ``out_dir``, one per network: ``<name>.npy`` (N, D) float32 and ``<name>_index.csv``
+(row, file, valid). Several networks run in one pass over the images, each image decoded once.
+While running, rows go to ``.<name>.partial.npy`` and a progress file records how many batches
+are done; a killed run continues from there. A finished output is reused row by row for files
+whose size and modification time have not changed.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Iterator, Mapping, Protocol, Sequence
 
@@ -158,15 +159,16 @@ def extract_features(extractor: BatchExtractor, files: Sequence[str], paths: Seq
                                  batch_size, show_progress)[name]
 
 
-def _batches(needs: Sequence[tuple[int, ...]], batch_size: int) -> list[tuple[list[int], tuple[int, ...]]]:
+def _batches(needs: Sequence[tuple[int, ...]],
+             batch_size: int) -> list[tuple[list[int], tuple[int, ...]]]:
     """(rows, networks) batches over the rows with something to compute: rows that need the
     same networks are batched together (in row order), so each image is decoded once."""
     groups: dict[tuple[int, ...], list[int]] = {}
     for row, need in enumerate(needs):
         if need:
             groups.setdefault(need, []).append(row)
-    return [(rows[s:s + batch_size], need) for need, rows in sorted(groups.items(),
-                                                                     key=lambda g: (-len(g[0]), g[0]))
+    ordered = sorted(groups.items(), key=lambda group: (-len(group[0]), group[0]))
+    return [(rows[s:s + batch_size], need) for need, rows in ordered
             for s in range(0, len(rows), batch_size)]
 
 
@@ -219,22 +221,18 @@ def extract_feature_files(extractor: BatchExtractor, files: Sequence[str], paths
     bar = tqdm(total=sum(len(rows) for rows, _ in batches),
                initial=sum(len(rows) for rows, _ in batches[:first]),
                desc=f"extract {', '.join(names)}", unit="img", disable=not show_progress)
-    out_files = [RowFile(p) for p in partials]
-    with closing(computed), bar:
-        try:
-            for number, ((rows, need), (features, valid)) in enumerate(
-                    zip(batches[first:], computed), start=first):
-                for network, part in zip(need, features):
-                    out_files[network].write(rows, part)
-                    out_files[network].sync()
-                    invalid[names[network]].update(int(r) for r, ok in zip(rows, valid) if not ok)
-                progress.update(batches_done=number + 1,
-                                invalid={name: sorted(rows) for name, rows in invalid.items()})
-                atomic_write_json(progress_path, progress)
-                bar.update(len(rows))
-        finally:
-            for out in out_files:
-                out.close()
+    with closing(computed), bar, ExitStack() as opened:
+        out_files = [opened.enter_context(RowFile(p)) for p in partials]
+        for number, ((rows, need), (features, valid)) in enumerate(zip(batches[first:], computed),
+                                                                   start=first):
+            for network, part in zip(need, features):
+                out_files[network].write(rows, part)
+                out_files[network].sync()
+                invalid[names[network]].update(int(r) for r, ok in zip(rows, valid) if not ok)
+            progress.update(batches_done=number + 1,
+                            invalid={name: sorted(rows) for name, rows in invalid.items()})
+            atomic_write_json(progress_path, progress)
+            bar.update(len(rows))
     summaries = {}
     for network, (name, partial) in enumerate(zip(names, partials)):
         meta_path = out_dir / f"{name}_meta.json"
