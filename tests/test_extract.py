@@ -24,19 +24,25 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_kill_gives_identical_output(tmp_path):
-    files, paths = _images(tmp_path / "img", 23)
-    reference = extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "ref", "f", batch_size=4)
+def _dying(predict, at_call: int = 4):
+    """``predict`` that raises Killed on its ``at_call``-th call (a stage killed midway)."""
     calls = {"n": 0}
 
     def dying(pixels):
         calls["n"] += 1
-        if calls["n"] == 4:
+        if calls["n"] == at_call:
             raise Killed()
-        return _predict(pixels)
+        return predict(pixels)
 
+    return dying
+
+
+def test_resume_after_kill_gives_identical_output(tmp_path):
+    files, paths = _images(tmp_path / "img", 23)
+    reference = extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "ref", "f", batch_size=4)
     with pytest.raises(Killed):
-        extract_features(LocalExtractor(dying, 8), files, paths, tmp_path / "out", "f", batch_size=4)
+        extract_features(LocalExtractor(_dying(_predict), 8), files, paths, tmp_path / "out", "f",
+                         batch_size=4)
     summary = extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "out", "f", batch_size=4)
     assert reference["extracted"] == 23 and summary["images"] == 23
     np.testing.assert_array_equal(np.load(tmp_path / "ref" / "f.npy"),
@@ -147,16 +153,8 @@ def test_two_networks_resume_after_kill(tmp_path):
     outputs = {"a": "a", "b": "b"}
     extract_feature_files(LocalExtractor([_predict, _other], 8), files, paths, tmp_path / "ref",
                           outputs, batch_size=4)
-    calls = {"n": 0}
-
-    def dying(pixels):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise Killed()
-        return _other(pixels)
-
     with pytest.raises(Killed):
-        extract_feature_files(LocalExtractor([_predict, dying], 8), files, paths,
+        extract_feature_files(LocalExtractor([_predict, _dying(_other)], 8), files, paths,
                               tmp_path / "out", outputs, batch_size=4)
     assert (tmp_path / "out" / ".a+b.progress.json").exists()
     summary = extract_feature_files(LocalExtractor([_predict, _other], 8), files, paths,
