@@ -10,8 +10,8 @@ from common.run_index import load_run_index
 from common.stage import file_signature, read_record
 from config import Config
 from finetune.image_source import read_image_source, with_source
-from extract.features import MODEL_FILES, BatchExtractor, LocalExtractor, extract_feature_files
-from extract.runtime import Predict, converted_network, network_predictor, openvino_path
+from extract.features import MODEL_FILES, LocalExtractor, extract_feature_files
+from extract.runtime import converted_network, network_predictor, openvino_path
 
 
 def model_key(config: Config, name: str, runtime: str) -> str:
@@ -37,28 +37,55 @@ def _make_network(config: Config, load_model: Callable) -> Callable[[str], objec
     return lambda precision: feature_extractor(load_model(), config.FEATURE_LAYER, precision)
 
 
-def _ray_extractor(config: Config, name: str,
-                   load_model: Callable) -> tuple[BatchExtractor, str, Path | None]:
-    """Ray actors loading the saved model of feature file ``name`` (or its OpenVINO IR): the
-    extractor, the runtime it runs on, and the IR or None."""
+def _openvino_ir(config: Config, name: str) -> Path:
+    """Where the OpenVINO IR of feature file ``name``'s network is cached."""
+    return openvino_path(config.run_dir / "model", name, model_key(config, name, "openvino"))
+
+
+Used = dict[str, tuple[str, Path | None]]       # feature file -> (runtime, OpenVINO IR or None)
+
+
+def _extract_on_ray(config: Config, models: dict[str, Callable], files: list[str],
+                    paths: list[Path], out_dir: Path) -> tuple[dict, Used]:
+    """Each network a pass of its own on Ray actors loading its saved model (or IR)."""
     from extract.distributed import RayExtractor
 
-    xml_path = openvino_path(config.run_dir / "model", name, model_key(config, name, "openvino"))
-    converted = (converted_network(_make_network(config, load_model), xml_path)
-                 if config.EXTRACT_RUNTIME == "openvino" else None)   # loaded by every actor
-    return RayExtractor(config.run_dir / "model" / MODEL_FILES[name], config.FEATURE_LAYER,
-                        config.EXTRACT_PRECISION, config.IMAGE_SIZE, config.RAY_ADDRESS,
-                        config.EXTRACT_ACTOR_CPUS, max_side=config.WORK_MAX_SIDE,
-                        openvino_xml=converted), "openvino" if converted else "keras", converted
+    summary, used = {}, {}
+    for name, load_model in models.items():
+        network = _make_network(config, load_model)
+        converted = (converted_network(network, _openvino_ir(config, name))  # for every actor
+                     if config.EXTRACT_RUNTIME == "openvino" else None)
+        runtime = "openvino" if converted else "keras"
+        used[name] = runtime, converted
+        extractor = RayExtractor(config.run_dir / "model" / MODEL_FILES[name], config.FEATURE_LAYER,
+                                 config.EXTRACT_PRECISION, config.IMAGE_SIZE, config.RAY_ADDRESS,
+                                 config.EXTRACT_ACTOR_CPUS, max_side=config.WORK_MAX_SIDE,
+                                 openvino_xml=converted)
+        try:
+            summary.update(extract_feature_files(
+                extractor, files, paths, out_dir, {name: model_key(config, name, runtime)},
+                config.EXTRACT_BATCH_SIZE))
+        finally:
+            extractor.close()
+    return summary, used
 
 
-def _predictor(config: Config, name: str,
-               load_model: Callable) -> tuple[Predict, str, Path | None]:
-    """The network of feature file ``name`` in this process on EXTRACT_RUNTIME (falling back to
-    Keras): predict, the runtime it runs on, and its OpenVINO IR or None."""
-    xml_path = openvino_path(config.run_dir / "model", name, model_key(config, name, "openvino"))
-    return network_predictor(_make_network(config, load_model), config.EXTRACT_RUNTIME,
-                             config.EXTRACT_PRECISION, xml_path)
+def _extract_here(config: Config, models: dict[str, Callable], files: list[str],
+                  paths: list[Path], out_dir: Path) -> tuple[dict, Used]:
+    """Every network in this process on EXTRACT_RUNTIME (falling back to Keras), in one pass:
+    each image decoded once for all of them."""
+    predictors = {name: network_predictor(_make_network(config, load_model),
+                                          config.EXTRACT_RUNTIME, config.EXTRACT_PRECISION,
+                                          _openvino_ir(config, name))
+                  for name, load_model in models.items()}
+    extractor = LocalExtractor([predict for predict, _, _ in predictors.values()],
+                               config.IMAGE_SIZE, config.EXTRACT_LOADER_THREADS,
+                               config.WORK_MAX_SIDE)
+    summary = extract_feature_files(
+        extractor, files, paths, out_dir,
+        {name: model_key(config, name, runtime) for name, (_, runtime, _) in predictors.items()},
+        config.EXTRACT_BATCH_SIZE)
+    return summary, {name: (runtime, ir) for name, (_, runtime, ir) in predictors.items()}
 
 
 def extract_run(config: Config) -> dict:
@@ -89,27 +116,8 @@ def extract_run(config: Config) -> dict:
         untuned = build_backbone(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE)
         save_model_atomically(untuned, model_dir / MODEL_FILES["features_pretrained"])
         models["features_pretrained"] = lambda: untuned
-    out_dir = config.run_dir / "features"
-    if config.RAY_ADDRESS:
-        summary, used = {}, {}
-        for name, load_model in models.items():
-            extractor, runtime, converted = _ray_extractor(config, name, load_model)
-            used[name] = runtime, converted
-            try:
-                summary.update(extract_feature_files(
-                    extractor, files, paths, out_dir, {name: model_key(config, name, runtime)},
-                    config.EXTRACT_BATCH_SIZE))
-            finally:
-                extractor.close()
-    else:
-        used = {name: _predictor(config, name, load_model) for name, load_model in models.items()}
-        extractor = LocalExtractor([predict for predict, _, _ in used.values()], config.IMAGE_SIZE,
-                                   config.EXTRACT_LOADER_THREADS, config.WORK_MAX_SIDE)
-        summary = extract_feature_files(
-            extractor, files, paths, out_dir,
-            {name: model_key(config, name, runtime) for name, (_, runtime, _) in used.items()},
-            config.EXTRACT_BATCH_SIZE)
-        used = {name: (runtime, converted) for name, (_, runtime, converted) in used.items()}
+    extract = _extract_on_ray if config.RAY_ADDRESS else _extract_here
+    summary, used = extract(config, models, files, paths, config.run_dir / "features")
     for name, (runtime, converted) in used.items():
         summary[name].update(runtime=runtime, openvino_model=(
             str(converted.relative_to(config.run_dir)) if converted else ""))
