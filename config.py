@@ -71,7 +71,7 @@ SOM_IMPL = "batch"                                # batch (fast, default) | mini
 SOM_ROWS = 12
 SOM_COLS = 12
 SOM_EPOCHS = 20
-SOM_RESTARTS = 3                                  # SOMs trained (seeds SEED, SEED+1, ...); k criteria averaged over them, lowest-QE map kept
+SOM_RESTARTS = 1                                  # SOMs trained (seeds SEED, SEED+1, ...); the opt-in k criteria averaged over them, lowest-QE map kept (3: the same suite, Fashion-MNIST and demo results, stage 04 30 % slower)
 FEATURE_SET = "both"                              # both (fine-tuned and un-fine-tuned, each L2-normalised, side by side) | finetuned | pretrained | auto (stage 02 fine-tunes without each half of the known classes and takes the un-fine-tuned features when they tell those apart clearly better than both; finetune/view_check.py; helps 2 of 18 suite cells, loses on the demo: opt-in)
 FEATURE_PCA = 64                                  # PCA components before the SOM; 0 = keep all
 NEIGHBOUR_AVERAGING = 5                           # before the SOM each image's features are averaged with the mean of its this many nearest images' (the count reads them as given); 0 = off

@@ -73,8 +73,9 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path("work"))
     parser.add_argument("--grid", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--restarts", type=int, default=Config().SOM_RESTARTS,
-                        help="SOMs whose criteria are averaged (SOM_RESTARTS)")
+    parser.add_argument("--restarts", type=int, default=3,
+                        help="SOMs whose criteria are averaged (SOM_RESTARTS; default 3: the map-"
+                             "based criteria are compared steadied, stage 04's default is 1)")
     parser.add_argument("--anchor-share", type=float, default=Config().ANCHOR_SHARE,
                         help="label anchoring (ANCHOR_SHARE; 0 = off)")
     args = parser.parse_args()

@@ -21,7 +21,7 @@ class ClusterSettings:
     som_rows: int = 12
     som_cols: int = 12
     som_epochs: int = 20
-    som_restarts: int = 3
+    som_restarts: int = 1
     som_impl: str = "batch"
     feature_pca: int = 64
     grouping: str = "ward"
