@@ -23,7 +23,8 @@ visual (icons by context) are not stable clusters at all, and fine features spli
 stable sub-clusters. So with labels the level is calibrated on the known classes
 (:func:`calibrated_level`): the level of ``LEVELS`` at which the same scan over the labeled
 images (labels ignored) counts the known classes right - new classes are taken to be as
-separable as the known ones.
+separable as the known ones - but never below ``MIN_LEVEL``, where a random cut of one class
+would pass for a class of its own.
 
 Finding (almost) no new-looking image is evidence of no new class only where the tests could
 have found one. Where labels are sparse this is checked by hiding each known class's labels in
@@ -46,6 +47,7 @@ from cluster.refine import known_class_neighbourhood, labeled_share_test_holds
 LOG = logging.getLogger("somclust")
 STABLE_JACCARD = 0.75
 LEVELS = tuple(round(0.2 + 0.05 * i, 2) for i in range(15))     # 0.20, 0.25, ..., 0.90
+MIN_LEVEL = 0.4                   # no lower: a random cut of one class scores about 0.3-0.5
 UNSTABLE_RUN = 2
 NEW_CLASS_SHARE = 0.5             # labeled-share test of a new-looking image (as ANCHOR_SHARE)
 MIN_NEW_SHARE = 0.02              # fewer new-looking images than this share of the unlabeled: none
@@ -158,7 +160,9 @@ def _scan(ks: list[int], n_scores: int, stability: Callable[[int], float],
 def calibrated_level(X_labeled: np.ndarray, n_known: int, seed: int) -> float:
     """The stability level at which the scan of :func:`largest_stable_k` over the labeled
     samples (their ``n_known`` classes unknown to it) comes nearest to ``n_known`` clusters:
-    of ``LEVELS``, the nearest ``STABLE_JACCARD`` among those that miss by the least. The
+    of ``LEVELS``, the nearest ``STABLE_JACCARD`` among those that miss by the least, and at
+    least ``MIN_LEVEL`` (where the known classes are barely clusters, a lower level lets random
+    cuts of the new-looking images count as classes). The
     stability of each k up to ``n_known + UNSTABLE_RUN`` is computed once (on at most
     ``MAX_ROWS`` samples) and the scan replayed at each level. ``STABLE_JACCARD`` when the
     samples are fewer than 2 per cluster at ``n_known``."""
@@ -173,7 +177,8 @@ def calibrated_level(X_labeled: np.ndarray, n_known: int, seed: int) -> float:
         counted = _scan(ks, len(ks), curve.__getitem__, level)[0]
         return abs((counted or 1) - n_known)
 
-    return min(LEVELS, key=lambda level: (miss(level), abs(level - STABLE_JACCARD)))
+    best = min(LEVELS, key=lambda level: (miss(level), abs(level - STABLE_JACCARD)))
+    return max(best, MIN_LEVEL)
 
 
 def stability_k(X: np.ndarray, known: np.ndarray, ks: list[int],

@@ -2,9 +2,10 @@ import numpy as np
 
 from cluster.refine import labeled_share_test_holds
 import cluster.stability
-from cluster.stability import (MIN_DETECTION, STABLE_JACCARD, UNSTABLE_RUN, calibrated_level,
-                               detection_rate, far_from_labeled, largest_stable_k, new_looking,
-                               sparse_label_flags, stability_k, worst_cluster_match)
+from cluster.stability import (MIN_DETECTION, MIN_LEVEL, STABLE_JACCARD, UNSTABLE_RUN,
+                               calibrated_level, detection_rate, far_from_labeled,
+                               largest_stable_k, new_looking, sparse_label_flags, stability_k,
+                               worst_cluster_match)
 
 
 def blobs(n_classes: int, seed: int = 0, per_class: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -57,12 +58,21 @@ def test_calibrated_level_is_hennigs_where_the_known_classes_are_stable_clusters
 
 
 def test_calibrated_level_counts_new_classes_as_separable_as_the_known_ones(monkeypatch):
-    X, _, known = overlapping_classes(spread=4.0)
+    X, _, known = overlapping_classes(spread=3.0)
     level = calibrated_level(X[known >= 0], 4, seed=0)
     assert level < STABLE_JACCARD                 # the known classes are not stable at 0.75
     assert stability_k(X, known, list(range(2, 16)), seed=0)[0] == 8
     monkeypatch.setattr(cluster.stability, "LEVELS", (STABLE_JACCARD,))   # Hennig's level only
     assert stability_k(X, known, list(range(2, 16)), seed=0)[0] < 8     # undercounts (7)
+
+
+def test_calibrated_level_stays_above_random_cuts_where_the_known_classes_are_no_clusters(
+        monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(240, 8)).astype(np.float32)    # 4 "classes" that are no clusters
+    assert calibrated_level(X, 4, seed=0) == MIN_LEVEL
+    monkeypatch.setattr(cluster.stability, "MIN_LEVEL", 0.0)
+    assert calibrated_level(X, 4, seed=0) < MIN_LEVEL    # what the labeled scan alone says
 
 
 def test_no_structure_gives_no_stable_k():
