@@ -230,7 +230,7 @@ def extract_feature_files(extractor: BatchExtractor, files: Sequence[str], paths
                 out_files[network].sync()
                 invalid[names[network]].update(int(r) for r, ok in zip(rows, valid) if not ok)
             progress.update(batches_done=number + 1,
-                            invalid={name: sorted(rows) for name, rows in invalid.items()})
+                            invalid={name: sorted(flagged) for name, flagged in invalid.items()})
             atomic_write_json(progress_path, progress)
             bar.update(len(rows))
     summaries = {}
