@@ -72,7 +72,7 @@ SOM_ROWS = 12
 SOM_COLS = 12
 SOM_EPOCHS = 20
 SOM_RESTARTS = 1                                  # SOMs trained (seeds SEED, SEED+1, ...); the opt-in k criteria averaged over them, lowest-QE map kept (3: the same suite, Fashion-MNIST and demo results, stage 04 30 % slower)
-FEATURE_SET = "both"                              # both (fine-tuned and un-fine-tuned, each L2-normalised, side by side) | finetuned | pretrained | auto (stage 02 fine-tunes without each half of the known classes and takes the un-fine-tuned features when they tell those apart clearly better than both; finetune/view_check.py; helps 2 of 18 suite cells, loses on the demo: opt-in)
+FEATURE_SET = "both"                              # both (fine-tuned and un-fine-tuned, each L2-normalised, side by side) | finetuned | pretrained
 FEATURE_PCA = 64                                  # PCA components before the SOM; 0 = keep all
 NEIGHBOUR_AVERAGING = 5                           # before the SOM each image's features are averaged with the mean of its this many nearest images' (the count reads them as given); 0 = off
 PROTOTYPE_GROUPING = "ward"                       # ward (nested across k) | kmeans: how SOM units are grouped into k clusters
@@ -97,7 +97,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "BG_METHOD": ("auto", "grabcut", "none"),
     "BACKBONE": ("inception_v3", "efficientnet_lite0"),
     "SOM_IMPL": ("batch", "minisom"),
-    "FEATURE_SET": ("auto", "finetuned", "pretrained", "both"),
+    "FEATURE_SET": ("finetuned", "pretrained", "both"),
     "PROTOTYPE_GROUPING": ("ward", "kmeans"),
     "EXTRACT_PRECISION": ("float32", "bfloat16"),
     "EXTRACT_RUNTIME": ("openvino", "keras"),

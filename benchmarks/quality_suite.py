@@ -144,7 +144,6 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     from config import load_config
     from evaluate.run import read_clusters
     from extract.features import load_feature_set
-    from finetune.view_check import feature_set_used
 
     work = set_dir / f"b{int(round(budget * 100)):02d}"
     labeled = labeled_draw(rows, budget, seed)
@@ -168,8 +167,7 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     cell = {"pipeline": score_subset(truth, clusters, unlabeled),
             "pipeline (all images)": score_subset(truth, clusters, everyone)}
     cell["pipeline"]["k_pred"] = len(set(clusters.values()))
-    views = {"pipeline": load_feature_set(config.run_dir / "features",
-                                          feature_set_used(config.run_dir, config.FEATURE_SET))}
+    views = {"pipeline": load_feature_set(config.run_dir / "features", config.FEATURE_SET)}
     untuned = config.run_dir / "clusters_pretrained.csv"
     if untuned.exists():
         cell["un-fine-tuned pipeline"] = score_subset(truth, read_clusters(untuned), unlabeled)

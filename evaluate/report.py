@@ -26,8 +26,7 @@ from cluster.som import umatrix
 from evaluate import figures
 from evaluate.leaderboard import COLUMNS
 from evaluate.montage import montage
-from extract.features import load_feature_set
-from finetune.view_check import describe_choice, feature_set_used
+from extract.features import clustered_feature_set, load_feature_set
 from preprocess.labels import read_labels
 
 LOG = logging.getLogger("somclust")
@@ -188,9 +187,8 @@ def _embedding_section(report: ReportBuilder, paths: RunPaths, preparer, cluster
                        label_of: dict, sample: int, seed: int) -> None:
     from sklearn.manifold import TSNE
 
-    feature_set = feature_set_used(paths.run_dir, paths.stage_record("04_cluster", "fingerprint")
-                                   .get("FEATURE_SET", "finetuned"))
-    features, files = load_feature_set(paths.run_dir / "features", feature_set)
+    features, files = load_feature_set(paths.run_dir / "features", clustered_feature_set(
+        read_record(paths.run_dir, "04_cluster")))
     keep = [i for i, f in enumerate(files) if f in cluster_of]
     if len(keep) > sample:
         keep = sorted(np.random.default_rng(seed).choice(keep, sample, replace=False))
@@ -230,9 +228,6 @@ def _training_section(report: ReportBuilder, paths: RunPaths) -> None:
     rows = read_csv_rows(log_csv) if log_csv.exists() else []
     body = (report.figure("training", figures.training_curves_figure(rows), "fine-tuning curves")
             if rows else "<p>No fine-tuning log (FT_EPOCHS=0 or 02_finetune.py not run).</p>")
-    choice = describe_choice(paths.run_dir)
-    if choice:
-        body += f"<p>{html.escape(choice)}</p>"
     report.section("training", "Fine-tuning", body)
 
 

@@ -15,7 +15,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
 from pathlib import Path
-from typing import Iterator, Mapping, Protocol, Sequence
+from typing import Any, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -278,6 +278,14 @@ MODEL_FILES = {"features": "finetuned.keras", "features_pretrained": "untuned.ke
 # FEATURE_SET -> the extracted feature files it puts side by side
 FEATURE_SETS = {"finetuned": ("features",), "pretrained": ("features_pretrained",),
                 "both": ("features", "features_pretrained")}
+
+
+def clustered_feature_set(record: Mapping[str, Any]) -> str:
+    """The FEATURE_SET a finished stage 04 clustered with, from its record (``read_record``): the
+    one its summary names (runs of the former ``FEATURE_SET=auto`` included), else its config's,
+    else ``finetuned`` (runs made before the key existed)."""
+    used = record.get("summary", {}).get("clusters", {}).get("feature_set")
+    return used or record.get("fingerprint", {}).get("FEATURE_SET", "finetuned")
 
 
 def combine_features(parts: Sequence[np.ndarray]) -> np.ndarray:

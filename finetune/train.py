@@ -14,7 +14,6 @@ import keras
 import numpy as np
 
 from common.atomic_io import atomic_write_json
-from common.errors import SomclustError
 from finetune.augment import build_augmentation
 from finetune.backbones import CORE_NAME, build_backbone, build_classifier
 from finetune.data import AugmentedImages, EpochSetter

@@ -19,10 +19,10 @@ from tqdm import tqdm
 from common.errors import ImageReadError, SomclustError
 from common.images import list_images, name_problem, printable_name, read_rgb, resize_square
 from common.stage import read_record
-from extract.features import FEATURE_SETS, MODEL_FILES, combine_features, load_feature_set
+from extract.features import (FEATURE_SETS, MODEL_FILES, clustered_feature_set, combine_features,
+                              load_feature_set)
 from extract.runtime import openvino_predictor
 from finetune.image_source import read_image_source
-from finetune.view_check import feature_set_used
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask
 
 LOG = logging.getLogger("somclust")
@@ -40,13 +40,14 @@ class Prediction:
     novel: bool = False               # farther than nearly all of the cluster's own images
 
 
-def _recorded(stage_dir: Path, stage: str) -> dict:
-    """The config a finished stage ran with; a clear error when it has not run."""
+def _finished(stage_dir: Path, stage: str) -> dict:
+    """The record of a finished stage (its config under "fingerprint"); a clear error when it
+    has not run."""
     record = read_record(stage_dir, stage)
     if not record:
         raise SomclustError(f"{stage} has not finished in {stage_dir}: run {stage}.py for this "
                             "run first")
-    return record["fingerprint"]
+    return record
 
 
 def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -67,10 +68,9 @@ class ClusterPredictor:
         from finetune.backbones import feature_extractor
 
         work_dir, run_dir = Path(work_dir), Path(run_dir)
-        background = _recorded(work_dir, "01_remove_background")
-        extraction = _recorded(run_dir, "03_extract_features")
-        clustering = _recorded(run_dir, "04_cluster")
-        feature_set = feature_set_used(run_dir, clustering.get("FEATURE_SET", "finetuned"))
+        background = _finished(work_dir, "01_remove_background")["fingerprint"]
+        extraction = _finished(run_dir, "03_extract_features")["fingerprint"]
+        feature_set = clustered_feature_set(_finished(run_dir, "04_cluster"))
         self.feature_names = FEATURE_SETS[feature_set]
         model_paths = [run_dir / "model" / MODEL_FILES[name] for name in self.feature_names]
         for path in model_paths:

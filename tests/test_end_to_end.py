@@ -134,27 +134,3 @@ def test_own_photos_command_leaves_a_foreign_folder_byte_identical(tiny_run, tmp
                          RAW_DIR=str(photos.parent))
     assert refused.returncode == 2 and "did not write" in refused.stderr
     assert tree_hash(photos.parent) == before
-
-
-def test_feature_set_auto_chooses_the_view_in_stage_02_and_clusters_with_it(tiny_run):
-    """FEATURE_SET=auto (opt-in; in a run folder of its own): 02 fine-tunes without each
-    half of the known classes, prints and records the view it chose; 04 clusters with it and
-    says so; 05 and 06 run on it and the report shows it; the held-out fine-tunings are
-    cleaned up; a second 02 is a no-op."""
-    import json
-
-    run_dir = tiny_run.work / "auto_run"
-    auto = {"FEATURE_SET": "auto", "RUN_DIR": str(run_dir)}
-    outputs = {script: run_script(script, tiny_run.work, **auto).stdout for script in STAGES[3:]}
-    choice = json.loads((run_dir / "model" / "view_choice.json").read_text())
-    assert choice["view"] in ("pretrained", "both") and len(choice["groups"]) == 2
-    assert set(choice["accuracy"]) == {"pretrained", "finetuned", "both"}
-    assert choice["images"] == 8 * 5 and not list((run_dir / "model").glob("held_out_*"))
-    assert f"features: {choice['view']} (5-NN accuracy on held-out known classes" in outputs[
-        "02_finetune.py"]
-    clustering = read_record(run_dir, "04_cluster")["summary"]["clusters"]
-    assert clustering["feature_set"] == choice["view"]
-    assert f"({choice['view']} features)" in outputs["04_cluster.py"]
-    assert "5-NN accuracy on held-out known classes" in (
-        run_dir / "report" / "report.html").read_text()
-    assert "already done" in run_script("02_finetune.py", tiny_run.work, **auto).stderr

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from common.images import encode_png
-from extract.features import LocalExtractor, extract_feature_files, extract_features, load_features
+from extract.features import (LocalExtractor, clustered_feature_set, extract_feature_files,
+                              extract_features, load_features)
 
 
 def _images(folder, n):
@@ -164,6 +165,16 @@ def test_two_networks_resume_after_kill(tmp_path):
         np.testing.assert_array_equal(np.load(tmp_path / "ref" / f"{name}.npy"),
                                       np.load(tmp_path / "out" / f"{name}.npy"))
     assert not list((tmp_path / "out").glob(".*"))
+
+
+def test_the_feature_set_a_clustering_used_is_read_from_its_record():
+    """Stage 04's summary names the set it clustered with (a run of the removed
+    FEATURE_SET=auto recorded "auto" as its config); older records only their config."""
+    auto_run = {"fingerprint": {"FEATURE_SET": "auto"},
+                "summary": {"clusters": {"feature_set": "pretrained"}}}
+    assert clustered_feature_set(auto_run) == "pretrained"
+    assert clustered_feature_set({"fingerprint": {"FEATURE_SET": "both"}, "summary": {}}) == "both"
+    assert clustered_feature_set({"fingerprint": {}}) == "finetuned"
 
 
 def test_refuses_early_when_the_disk_is_too_small(tmp_path, monkeypatch):

@@ -8,7 +8,6 @@ from common.errors import SomclustError
 from common.stage import input_signatures, run_once
 from cluster.run import ClusterSettings, cluster_feature_set, known_labels
 from extract.features import load_feature_set
-from finetune.view_check import CHOICE_FILE, feature_set_used
 from preprocess.labels import read_labels
 
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
@@ -26,12 +25,11 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
 
     def work() -> dict:
         labels = read_labels(config.work_dir)
-        feature_set = feature_set_used(config.run_dir, config.FEATURE_SET)
         label_of = {i.file: i.label for i in labels}
         trainable = {i.file for i in labels if i.trainable}
         summary = {}
-        clusterings = {"clusters": feature_set}
-        if feature_set != "pretrained" and (feature_dir / "features_pretrained.npy").exists():
+        clusterings = {"clusters": config.FEATURE_SET}
+        if config.FEATURE_SET != "pretrained" and (feature_dir / "features_pretrained.npy").exists():
             clusterings["clusters_pretrained"] = "pretrained"     # the un-fine-tuned baseline
         for out_name, used in clusterings.items():
             features, files = load_feature_set(feature_dir, used)
@@ -44,9 +42,8 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
         return summary
 
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
-                   "inputs": {**input_signatures(feature_dir, ("features.npy",
-                                                                 "features_pretrained.npy")),
-                              **input_signatures(config.run_dir / "model", (CHOICE_FILE,))}}
+                   "inputs": input_signatures(feature_dir, ("features.npy",
+                                                             "features_pretrained.npy"))}
     summary = run_once(config.run_dir, "04_cluster", fingerprint, args.force, work,
                        outputs=("clusters.csv", "clusters_model.pkl", "duplicates.csv",
                                 "outliers.csv"))

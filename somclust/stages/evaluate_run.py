@@ -8,7 +8,6 @@ from common.atomic_io import read_csv_rows
 from common.stage import input_signatures, run_once
 from evaluate.figures import save_summary_figure
 from evaluate.run import evaluate_run
-from finetune.view_check import feature_set_used
 
 KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "FEATURE_SET",
         "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "K_CRITERION")
@@ -28,7 +27,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
 
     def work() -> dict:
         result = evaluate_run(config.work_dir, config.run_dir, config.IMG_DIR, run_key(config),
-                              feature_set_used(config.run_dir, config.FEATURE_SET), config.SEED)
+                              config.FEATURE_SET, config.SEED)
         if result["rows"]:
             save_summary_figure(config.run_dir / "report.png", result["y_true"],
                                 result["y_pred"],

@@ -1,9 +1,7 @@
 """Stage 02: fine-tune the backbone on the labeled classes, with albumentations (with fewer than
 2 labeled classes, or FT_EPOCHS=0, the pretrained backbone is kept as the run's model). With
 FT_FROM_REVIEW, the images of the clusters named in a saved review (08_review.py) are trained
-on too, labeled with their cluster's name. With FEATURE_SET=auto it also chooses the features
-stage 04 clusters with, by fine-tuning without some known classes and scoring how each view
-tells those apart (finetune/view_check.py)."""
+on too, labeled with their cluster's name."""
 from __future__ import annotations
 
 import shutil
@@ -15,7 +13,6 @@ from common.run_index import load_run_index
 from common.stage import input_signatures, run_once
 from evaluate.review import REVIEWED_CSV, reviewed_labels
 from finetune.image_source import choose_run_image_source, with_source
-from finetune.view_check import CHOICE_FILE, check_run_views, describe_choice
 
 KEYS = ("IMG_DIR", "RAW_DIR", "RAW_COPY_DIR", "WORK_MAX_SIDE", "BG_METHOD", "RUN_DIR", "BACKBONE", "WEIGHTS",
         "IMAGE_SIZE",
@@ -28,7 +25,6 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
          prog: str | None = None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS, prog), argv, overrides)
     model_dir = config.run_dir / "model"
-    checks_views = config.FEATURE_SET == "auto"
     if args.force and model_dir.exists():
         shutil.rmtree(model_dir)
 
@@ -46,28 +42,20 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
                         if r.file in named and not r.trainable]
         labeled = with_source(labeled, choice["source"])
         paths, labels = [r.image_path for r in labeled], [r.label for r in labeled]
-        summary = fine_tune(paths, labels, model_dir, settings)
-        if checks_views:
-            summary["view_choice"] = check_run_views(config, paths, labels)
-        return {**summary, "image_source": choice}
+        return {**fine_tune(paths, labels, model_dir, settings), "image_source": choice}
 
     inputs = input_signatures(config.work_dir, ("labels_true.csv", "processed.csv"))
     if config.FT_FROM_REVIEW:
         inputs.update(input_signatures(config.run_dir, (REVIEWED_CSV,)))
     summary = run_once(config.run_dir, "02_finetune", {**config.fingerprint(KEYS + ("SEED",)),
-                                                       "inputs": inputs,
-                                                       **({"view_check": True} if checks_views
-                                                          else {})},
+                                                       "inputs": inputs},
                        args.force, work, outputs=("model/finetuned.keras",
-                                                  "model/image_source.json")
-                       + ((f"model/{CHOICE_FILE}",) if checks_views else ()))
+                                                  "model/image_source.json"))
     choice = (summary or {}).get("image_source", {})
     if choice.get("accuracy"):
         print(f"images for the network: {choice['source']} (5-NN accuracy of the pretrained "
               "features on the labeled images: " + ", ".join(
                   f"{source} {value:.3f}" for source, value in choice["accuracy"].items()) + ")")
-    if checks_views:
-        print(describe_choice(config.run_dir))
     if summary and not summary["epochs_done"]:
         print(f"{config.BACKBONE} ({config.WEIGHTS}) kept as it is -> {model_dir}/finetuned.keras")
     elif summary:
