@@ -84,8 +84,13 @@ def labeled_draw(rows: list[dict[str, str]], budget: float, seed: int) -> set[st
 
 
 def settings_key(config, keys: tuple[str, ...]) -> str:
-    """Short digest of the values of ``keys``."""
-    settings = json.dumps(config.fingerprint(keys), sort_keys=True, default=str)
+    """Short digest of the values of ``keys`` (EXTRACT_PRECISION as it runs on this machine)."""
+    from extract.runtime import precision_on
+
+    values = config.fingerprint(keys)
+    if "EXTRACT_PRECISION" in values:
+        values["EXTRACT_PRECISION"] = precision_on(config.EXTRACT_RUNTIME, config.EXTRACT_PRECISION)
+    settings = json.dumps(values, sort_keys=True, default=str)
     return hashlib.sha1(settings.encode()).hexdigest()[:8]
 
 

@@ -11,14 +11,14 @@ from common.stage import file_signature, read_record
 from config import Config
 from finetune.image_source import read_image_source, with_source
 from extract.features import MODEL_FILES, LocalExtractor, extract_feature_files
-from extract.runtime import converted_network, network_predictor, openvino_path
+from extract.runtime import converted_network, network_predictor, openvino_path, precision_on
 
 
 def model_key(config: Config, name: str, runtime: str) -> str:
     """What the features of ``name`` depend on besides the image: cached rows made with another
     model, image size, layer, precision or runtime are not reused."""
-    settings = config.fingerprint(("IMAGE_SIZE", "WORK_MAX_SIDE", "FEATURE_LAYER",
-                                   "EXTRACT_PRECISION"))
+    settings = config.fingerprint(("IMAGE_SIZE", "WORK_MAX_SIDE", "FEATURE_LAYER"))
+    settings["EXTRACT_PRECISION"] = precision_on(runtime, config.EXTRACT_PRECISION)
     settings["runtime"] = runtime
     settings["image_source"] = read_image_source(config.run_dir)
     if name == "features":           # the fine-tuned weights, rewritten when 02 re-runs
@@ -58,7 +58,8 @@ def _extract_on_ray(config: Config, models: dict[str, Callable], files: list[str
         runtime = "openvino" if converted else "keras"
         used[name] = runtime, converted
         extractor = RayExtractor(config.run_dir / "model" / MODEL_FILES[name], config.FEATURE_LAYER,
-                                 config.EXTRACT_PRECISION, config.IMAGE_SIZE, config.RAY_ADDRESS,
+                                 precision_on(runtime, config.EXTRACT_PRECISION),
+                                 config.IMAGE_SIZE, config.RAY_ADDRESS,
                                  config.EXTRACT_ACTOR_CPUS, max_side=config.WORK_MAX_SIDE,
                                  openvino_xml=converted)
         try:
@@ -119,6 +120,8 @@ def extract_run(config: Config) -> dict:
     extract = _extract_on_ray if config.RAY_ADDRESS else _extract_here
     summary, used = extract(config, models, files, paths, config.run_dir / "features")
     for name, (runtime, converted) in used.items():
-        summary[name].update(runtime=runtime, openvino_model=(
-            str(converted.relative_to(config.run_dir)) if converted else ""))
+        summary[name].update(runtime=runtime,
+                             precision=precision_on(runtime, config.EXTRACT_PRECISION),
+                             openvino_model=(str(converted.relative_to(config.run_dir))
+                                             if converted else ""))
     return summary

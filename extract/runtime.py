@@ -3,11 +3,14 @@
 Stage 03 converts each network it extracts with once (``keras.Model.export(format="openvino")``)
 and keeps the IR (``.xml`` + ``.bin``) in ``RUN_DIR/model/openvino/``, named after a digest of
 what the network's features depend on; stage 07 and the Ray actors load that file. Precision is a
-compile-time hint (bfloat16 runs natively on CPUs with AVX512-BF16 or AMX). When OpenVINO is not
-installed or the conversion fails, the network runs in Keras and one logged line says why.
+compile-time hint: ``EXTRACT_PRECISION=auto`` (the default) is bfloat16 on OpenVINO where the CPU
+computes it natively (AVX512-BF16 or AMX; OpenVINO's own default on AMX CPUs) and float32
+everywhere else (:func:`precision_on`). When OpenVINO is not installed or the conversion fails,
+the network runs in Keras and one logged line says why.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -20,6 +23,26 @@ import numpy as np
 LOG = logging.getLogger("somclust")
 OPENVINO_PRECISION = {"float32": "f32", "bfloat16": "bf16"}
 Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@functools.cache
+def native_bfloat16() -> bool:
+    """Whether OpenVINO computes bfloat16 natively on this machine's CPU (False without OpenVINO)."""
+    try:
+        import openvino as ov
+
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # noqa: BLE001 - no answer means no native bfloat16
+        return False
+
+
+def precision_on(runtime: str, precision: str) -> str:
+    """The precision a network runs in on ``runtime``: ``precision``, or for ``auto`` bfloat16 on
+    OpenVINO where the CPU computes it natively (:func:`native_bfloat16`), else float32 (Keras's
+    bfloat16 is slower than its float32 for EfficientNet-Lite0)."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if runtime == "openvino" and native_bfloat16() else "float32"
 
 
 def openvino_path(model_dir: Path, name: str, key: str) -> Path:
@@ -72,14 +95,16 @@ def openvino_predictor(xml_path: str | Path, precision: str = "float32",
 def network_predictor(make_network: Callable[[str], object], runtime: str, precision: str,
                       xml_path: Path) -> tuple[Predict, str, Path | None]:
     """(predict, the runtime it runs on, its IR or None) for the network ``make_network(precision)``
-    builds (a Keras feature extractor); OpenVINO falls back to Keras with a logged reason."""
+    builds (a Keras feature extractor), in ``precision`` as that runtime runs it
+    (:func:`precision_on`); OpenVINO falls back to Keras with a logged reason."""
     converted = converted_network(make_network, xml_path) if runtime == "openvino" else None
     if converted:
         try:
-            return openvino_predictor(converted, precision), "openvino", converted
+            return (openvino_predictor(converted, precision_on("openvino", precision)), "openvino",
+                    converted)
         except Exception as error:  # noqa: BLE001 - whatever fails, Keras still works
             _log_fallback(error)
-    return make_network(precision).predict_on_batch, "keras", None
+    return make_network(precision_on("keras", precision)).predict_on_batch, "keras", None
 
 
 def converted_network(make_network: Callable[[str], object], xml_path: Path) -> Path | None:

@@ -209,20 +209,27 @@ def test_stage_03_on_ray_gives_the_same_features(tiny_run, tmp_path):
                 (tiny_run.run_dir / "features" / f"{name}{suffix}").read_bytes(), name + suffix
 
 
-def test_stage_03_in_bfloat16_recomputes_close_features(tiny_run, tmp_path):
+def test_stage_03_records_its_precision_and_recomputes_in_the_other(tiny_run, tmp_path):
+    """The default (auto) ran in the precision precision_on gives for its runtime (bfloat16 on
+    OpenVINO with native bfloat16, else float32); the other precision's rows are not reused."""
     import shutil
 
+    from common.stage import read_record
+    from extract.runtime import precision_on
     from helpers import run_script
 
+    ran = read_record(tiny_run.run_dir, "03_extract_features")["summary"]["features"]
+    assert ran["precision"] == precision_on(ran["runtime"], "auto")
+    other = "float32" if ran["precision"] == "bfloat16" else "bfloat16"
     work = tmp_path / "work"
     shutil.copytree(tiny_run.work, work, symlinks=True)
-    result = run_script("03_extract_features.py", work, "--extract-precision", "bfloat16")
-    assert "80 extracted, 0 reused" in result.stdout      # float32 rows are not reused
+    result = run_script("03_extract_features.py", work, "--extract-precision", other)
+    assert "80 extracted, 0 reused" in result.stdout and f", {other})" in result.stdout
     for name in ("features", "features_pretrained"):
-        fast, _ = load_features(work / "efficientnet_lite0" / "features", name)
-        exact, _ = load_features(tiny_run.run_dir / "features", name)
-        assert fast.dtype == np.float32 and not np.array_equal(fast, exact)
-        cosine = (fast * exact).sum(1) / np.linalg.norm(fast, axis=1) / np.linalg.norm(exact, axis=1)
+        again, _ = load_features(work / "efficientnet_lite0" / "features", name)
+        first, _ = load_features(tiny_run.run_dir / "features", name)
+        assert again.dtype == np.float32 and not np.array_equal(again, first)
+        cosine = (again * first).sum(1) / np.linalg.norm(again, axis=1) / np.linalg.norm(first, axis=1)
         assert cosine.min() > 0.98, name      # EfficientNet-Lite0 (ImageNet): 0.983 at 75 px
     other_size = run_script("03_extract_features.py", work, "--image-size", "80", check=False)
     assert other_size.returncode == 2 and "fine-tuned on 75 px images" in other_size.stderr

@@ -95,3 +95,38 @@ def test_a_failed_conversion_falls_back_to_keras_with_one_line(tmp_path, monkeyp
         "network in Keras; set EXTRACT_RUNTIME=keras to skip the attempt"]
     pixels = np.ones((2, 8, 8, 3), np.float32)
     np.testing.assert_allclose(predict(pixels), np.ones((2, 3)))
+
+
+def test_auto_precision_is_bfloat16_only_on_openvino_with_native_bfloat16(monkeypatch):
+    from extract.runtime import precision_on
+
+    for native in (True, False):
+        monkeypatch.setattr(runtime, "native_bfloat16", lambda native=native: native)
+        assert precision_on("openvino", "auto") == ("bfloat16" if native else "float32")
+        assert precision_on("keras", "auto") == "float32"       # Keras's bfloat16 is slower
+        for given in ("float32", "bfloat16"):
+            assert precision_on("openvino", given) == precision_on("keras", given) == given
+
+
+def test_native_bfloat16_is_false_without_openvino(monkeypatch):
+    import sys
+
+    runtime.native_bfloat16.cache_clear()
+    monkeypatch.setitem(sys.modules, "openvino", None)          # import openvino fails
+    try:
+        assert runtime.native_bfloat16() is False
+    finally:
+        runtime.native_bfloat16.cache_clear()
+
+
+def test_the_keras_fallback_of_auto_runs_in_float32(tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(runtime, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(runtime, "converted_network", lambda make_network, xml_path: None)
+
+    class Network:
+        predict_on_batch = None
+
+    network_predictor(lambda precision: asked.append(precision) or Network(), "openvino", "auto",
+                      tmp_path / "x.xml")
+    assert asked == ["float32"]

@@ -32,6 +32,6 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     for name, part in (summary or {}).items():
         print(f"{name}: {part['images']} images x {part['dim']} dims ({part['extracted']} "
               f"extracted, {part['reused']} reused, {part['invalid']} unreadable; "
-              f"{part['runtime']}, {config.EXTRACT_PRECISION})")
+              f"{part['runtime']}, {part.get('precision', config.EXTRACT_PRECISION)})")
     return 0
 
