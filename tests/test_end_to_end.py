@@ -7,6 +7,7 @@ import sys
 
 from helpers import ROOT, STAGES, run_script, script_env, tree_hash
 from common.stage import read_record
+from extract.runtime import precision_on
 
 
 def test_pipeline_end_to_end(tiny_run):
@@ -28,7 +29,9 @@ def test_pipeline_end_to_end(tiny_run):
     extraction = read_record(run_dir, "03_extract_features")["summary"]   # the default runtime
     assert {part["runtime"] for part in extraction.values()} == {"openvino"}
     assert all((run_dir / part["openvino_model"]).is_file() for part in extraction.values())
-    assert "openvino, float32" in outputs["03_extract_features.py"]
+    native = precision_on("openvino", "auto")          # bfloat16 where the CPU has it natively
+    assert {part["precision"] for part in extraction.values()} == {native}
+    assert f"openvino, {native})" in outputs["03_extract_features.py"]
 
 
 def test_rerun_is_noop_and_force_reproduces(tiny_run):
