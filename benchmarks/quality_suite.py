@@ -72,13 +72,13 @@ def write_set(folder: Path, name: str, per_class: int, seed: int) -> list[dict[s
 
 def labeled_draw(rows: list[dict[str, str]], budget: float, seed: int) -> set[str]:
     """Files labeled at ``budget``: that share (at least 2) of each known class - every other
-    class in sorted order."""
+    class in sorted order; none at budget 0 (a folder without labels)."""
     classes = sorted({r["label"] for r in rows})
     rng = np.random.default_rng(seed)
     labeled = set()
     for label in classes[::2]:
         members = sorted(r["file"] for r in rows if r["label"] == label)
-        count = max(2, int(round(budget * len(members))))
+        count = max(2, int(round(budget * len(members)))) if budget > 0 else 0
         labeled.update(members[i] for i in rng.permutation(len(members))[:count])
     return labeled
 
@@ -315,7 +315,8 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path("runs/suite"))
     parser.add_argument("--sets", nargs="+", help=f"default: all ({', '.join(builders())})")
     parser.add_argument("--budgets", nargs="+", type=float, default=list(BUDGETS),
-                        help="shares of the known classes' images that are labeled")
+                        help="shares of the known classes' images that are labeled (0: none, a "
+                             "folder without labels)")
     parser.add_argument("--per-class", type=int, default=0,
                         help="images per class (0 = each set's default)")
     parser.add_argument("--quick", action="store_true",

@@ -31,9 +31,14 @@ def test_predicts_k_on_separated_blobs(blobs, criterion):
                                           "davies_bouldin", "gap", "umatrix"}
 
 
-def test_labeled_criterion_falls_back_without_labels(blobs):
-    model = SOMClusterer(5, 5, n_epochs=5, k_max=8, random_state=0).fit(blobs[0])
-    assert model.criterion_used_ == "silhouette"
+@pytest.mark.parametrize("criterion", ["labeled", "stability"])
+def test_label_criteria_fall_back_to_silhouette_without_labels(blobs, criterion):
+    X, y = blobs
+    model = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion=criterion, random_state=0).fit(X)
+    assert model.criterion_used_ == "silhouette" and model.n_clusters_ == 6
+    one_class = np.where(y == 0, 0, -1)                  # labels of one class: no classes to tell apart
+    assert SOMClusterer(5, 5, n_epochs=5, k_max=8, criterion=criterion,
+                        random_state=0).fit(X, one_class).criterion_used_ == "silhouette"
 
 
 def test_same_seed_same_clusters(blobs):

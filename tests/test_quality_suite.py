@@ -118,6 +118,7 @@ def test_suite_protocol_labels_a_share_of_every_other_class(tmp_path, monkeypatc
         labeled = quality_suite.labeled_draw(rows, budget, seed=0)
         assert Counter(label_of[f] for f in labeled) == {"a": per_class, "c": per_class}
         assert labeled == quality_suite.labeled_draw(rows, budget, seed=0)
+    assert quality_suite.labeled_draw(rows, 0.0, seed=0) == set()      # a folder without labels
     assert quality_suite.write_set(tmp_path / "toy", "toy", per_class=20, seed=0) == rows
 
 
