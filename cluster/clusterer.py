@@ -45,8 +45,8 @@ from cluster.stability import stability_k
 LOG = logging.getLogger("somclust")
 # criteria that read the known classes; with labels of fewer than 2 classes, silhouette decides:
 # without labels the stability scan stops at 2-5 clusters on real image features where there are
-# 8-12 classes (the quality suite's sets without labels: NMI 0.439 vs silhouette's 0.542, purity
-# 0.442 vs 0.596; docs/experiments.md, 2026-12-02)
+# 8-12 classes (the quality suite's sets without labels, 4 seeds: NMI 0.429 vs silhouette's 0.523;
+# benchmarks/README.md, "A folder without labels")
 LABEL_CRITERIA = ("labeled", "stability")
 
 
