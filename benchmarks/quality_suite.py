@@ -7,14 +7,15 @@ known, and of the known classes 10 %, 30 % and 50 % of the images are labeled (t
 ``--budgets 0``: none, a folder without labels); all other images are unlabeled, and every file
 has an anonymous name. The real pipeline (stages 00-04 through the Python API, config defaults
 plus ``--set KEY=VALUE``) clusters each set at each budget; printed per set and budget: NMI,
-purity, ARI, ACC and k̂ on the **unlabeled images** (the headline) and NMI on all images, beside - on the same cached features - the
-un-fine-tuned pipeline (the ``clusters_pretrained`` clustering stage 04 writes), KMeans at the
-true k on the pipeline's own features, and pixels (PCA-50 + KMeans, true k). Then the mean over
-sets per budget, and how often k̂ is within 1 of the true k. Stage 04 is also re-run on each
-cell's features with ``--cluster-seeds`` seeds in all (default 4), and the un-fine-tuned pipeline
-and KMeans at the true k with the same seeds: their mean NMI and k̂ hit rate say whether a
-difference between two settings is more than one seed's luck, and the last line counts the cells
-where the pipeline's mean is at least each baseline's (within 0.01).
+purity, ARI, ACC and k̂ on the **unlabeled images** (the headline) and NMI on all images, beside
+- on the same cached features - the un-fine-tuned pipeline (the ``clusters_pretrained``
+clustering stage 04 writes), KMeans at the true k on the pipeline's own features, and pixels
+(PCA-50 + KMeans, true k). Then the mean over sets per budget, and how often k̂ is within 1 of
+the true k. Stage 04 is also re-run on each cell's features with ``--cluster-seeds`` seeds in
+all (default 4), and the un-fine-tuned pipeline and KMeans at the true k with the same seeds:
+their mean NMI and k̂ hit rate say whether a difference between two settings is more than one
+seed's luck, and the last line counts the cells where the pipeline's mean is at least each
+baseline's (within 0.01).
 
 Work folder layout: ``<work>/<set>/raw_img`` (built once), ``<set>/img_<background key>`` +
 ``masks_...`` (shared by the budgets), ``<set>/b<budget>/`` (labels CSV, stage records) and its
