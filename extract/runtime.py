@@ -4,7 +4,7 @@ Stage 03 converts each network it extracts with once (``keras.Model.export(forma
 and keeps the IR (``.xml`` + ``.bin``) in ``RUN_DIR/model/openvino/``, named after a digest of
 what the network's features depend on; stage 07 and the Ray actors load that file. Precision is a
 compile-time hint: ``EXTRACT_PRECISION=auto`` (the default) is bfloat16 on OpenVINO where the CPU
-computes it natively (AVX512-BF16 or AMX; OpenVINO's own default on AMX CPUs) and float32
+computes it natively (AVX512-BF16 or AMX, where OpenVINO itself defaults to it) and float32
 everywhere else (:func:`precision_on`). When OpenVINO is not installed or the conversion fails,
 the network runs in Keras and one logged line says why.
 """
