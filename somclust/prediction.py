@@ -21,7 +21,7 @@ from common.images import list_images, name_problem, printable_name, read_rgb, r
 from common.stage import read_record
 from extract.features import (FEATURE_SETS, MODEL_FILES, clustered_feature_set, combine_features,
                               load_feature_set)
-from extract.runtime import openvino_predictor, precision_on
+from extract.runtime import openvino_predictor
 from finetune.image_source import read_image_source
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask
 
@@ -69,7 +69,8 @@ class ClusterPredictor:
 
         work_dir, run_dir = Path(work_dir), Path(run_dir)
         background = _finished(work_dir, "01_remove_background")["fingerprint"]
-        extraction = _finished(run_dir, "03_extract_features")["fingerprint"]
+        extracted = _finished(run_dir, "03_extract_features")
+        extraction, parts = extracted["fingerprint"], extracted.get("summary", {})
         feature_set = clustered_feature_set(_finished(run_dir, "04_cluster"))
         self.feature_names = FEATURE_SETS[feature_set]
         model_paths = [run_dir / "model" / MODEL_FILES[name] for name in self.feature_names]
@@ -83,7 +84,6 @@ class ClusterPredictor:
         self.removes_background = read_image_source(run_dir) == "removed"
         self.image_size = int(extraction["IMAGE_SIZE"])
         self.batch_size = int(extraction["EXTRACT_BATCH_SIZE"])
-        parts = read_record(run_dir, "03_extract_features").get("summary", {})
         converted = {name: part.get("openvino_model", "") for name, part in parts.items()}
         precision = {name: part.get("precision", extraction.get("EXTRACT_PRECISION", "float32"))
                      for name, part in parts.items()}    # as run (its config may say "auto")
@@ -91,8 +91,7 @@ class ClusterPredictor:
             openvino_predictor(run_dir / converted[name], precision[name])
             if converted.get(name) and (run_dir / converted[name]).exists() else
             feature_extractor(keras.models.load_model(path), extraction["FEATURE_LAYER"],
-                              precision_on("keras", precision.get(name, "float32"))
-                              ).predict_on_batch
+                              precision.get(name, "float32")).predict_on_batch
             for name, path in zip(self.feature_names, model_paths)]
         saved = pickle.loads((run_dir / "clusters_model.pkl").read_bytes())
         self.preparer, self.clusterer = saved["preparer"], saved["clusterer"]
