@@ -34,8 +34,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cluster.criteria import (CRITERIA, GapReference, best_k, best_k_gap, best_k_labeled,
-                              mean_over_maps, score_clustering, umatrix_contrast)
+from cluster.criteria import CRITERIA, best_k, best_k_labeled, mean_over_maps, score_clustering
 from cluster.features import neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
 from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
@@ -118,39 +117,27 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         raise ValueError(f"som_impl must be 'batch' or 'minisom', got {self.som_impl!r}")
 
     def _score_map(self, som, X: np.ndarray, known: np.ndarray, ks: list[int],
-                   criteria: list[str], reference: GapReference, seed: int):
-        """({criterion: scores over ks}, gap standard errors, {k: unit clusters}) of one map."""
+                   criteria: list[str], seed: int):
+        """({criterion: scores over ks}, {k: unit clusters}) of one map."""
         units = som.labels_
         hits = np.bincount(units, minlength=self.n_rows * self.n_cols).astype(np.float64)
         owner = anchor_units(units, known, self.n_rows * self.n_cols, self.anchor_share)
-        scores, gap_sds, groupings = {c: [] for c in criteria}, [], {}
+        scores, groupings = {c: [] for c in criteria}, {}
         anchored = anchored_ward(som.weights_, hits, owner, ks) if (owner >= 0).any() else None
         groupings.update(anchored or {})
         for k in ks:
             unconstrained = group_prototypes(som.weights_, hits, k, seed, self.grouping)
-            reachable = anchored is None or k in anchored
             if anchored is None:
                 groupings[k] = unconstrained
-            unit_clusters = groupings.get(k)
             for criterion in criteria:
                 if criterion == "labeled":    # how well the grouping recovers the known classes
-                    scores[criterion].append(
-                        score_clustering(X, unconstrained[units], criterion, known, seed))
-                elif not reachable:     # fewer clusters than known classes, or more than units
-                    scores[criterion].append(float("nan"))
-                    if criterion == "gap":
-                        gap_sds.append(float("nan"))
-                elif criterion == "umatrix":
-                    scores["umatrix"].append(umatrix_contrast(
-                        som.weights_, hits, unit_clusters, self.n_rows, self.n_cols))
-                elif criterion == "gap":
-                    gap, sd = reference.gap(X, unit_clusters[units], k)
-                    scores["gap"].append(gap)
-                    gap_sds.append(sd)
-                else:
-                    scores[criterion].append(
-                        score_clustering(X, unit_clusters[units], criterion, known, seed))
-        return scores, gap_sds, groupings
+                    clustering = unconstrained
+                else:             # NaN: fewer clusters than known classes, or more than units
+                    clustering = groupings.get(k)
+                scores[criterion].append(float("nan") if clustering is None else
+                                         score_clustering(X, clustering[units], criterion, known,
+                                                          seed))
+        return scores, groupings
 
     def fit(self, X, y=None) -> "SOMClusterer":
         """Train the SOM(s), score every k in [k_min, k_max], keep the criterion's best."""
@@ -192,13 +179,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.k_range_ = list(range(self.k_min, max(self.k_min, top) + 1))
         criteria = [c for c in CRITERIA
                     if c != "stability" and (c != "labeled" or (known >= 0).any())]
-        reference = GapReference(X, seed)
-        maps = [self._score_map(som, X, known, self.k_range_, criteria, reference, seed)
-                for som in soms]
+        maps = [self._score_map(som, X, known, self.k_range_, criteria, seed) for som in soms]
         self.scores_ = {c: mean_over_maps([m[0][c] for m in maps]) for c in criteria}
-        gap_sds = mean_over_maps([m[1] for m in maps])
-        self.k_by_criterion_ = {c: best_k(self.k_range_, s, c) for c, s in self.scores_.items()}
-        self.k_by_criterion_["gap"] = best_k_gap(self.k_range_, self.scores_["gap"], gap_sds)
+        self.k_by_criterion_ = {c: best_k(self.k_range_, s) for c, s in self.scores_.items()}
         self.k_by_criterion_["stability"], self.scores_["stability"] = stability_k(
             X_given, known, self.k_range_, seed)
         if "labeled" in self.scores_:
@@ -208,7 +191,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
         best_map = int(np.argmin([som.quantization_error_ for som in soms]))
         self.som_ = soms[best_map]
-        groupings = maps[best_map][2]      # anchored: only the k the agglomeration reached
+        groupings = maps[best_map][1]      # anchored: only the k the agglomeration reached
         chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))
         self.unit_clusters_ = groupings[chosen]
         fitted = self.unit_clusters_[self.som_.labels_]

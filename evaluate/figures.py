@@ -60,7 +60,7 @@ def draw_k_curves(axes: plt.Axes, k_scores: Sequence[Mapping[str, str]],
     if chosen_k is not None:
         axes.axvline(chosen_k, color="grey", linestyle="--", label=f"chosen k = {chosen_k}")
     axes.set_xlabel("k")
-    axes.set_ylabel("score (min-max scaled; davies_bouldin: lower is better)")
+    axes.set_ylabel("score (min-max scaled)")
     axes.set_title("cluster-count criteria")
     axes.legend(fontsize=8)
 
