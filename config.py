@@ -71,7 +71,6 @@ SOM_IMPL = "batch"                                # batch (fast, default) | mini
 SOM_ROWS = 12
 SOM_COLS = 12
 SOM_EPOCHS = 20
-SOM_RESTARTS = 1                                  # SOMs trained (seeds SEED, SEED+1, ...); the opt-in k criteria averaged over them, lowest-QE map kept (3: the same suite, Fashion-MNIST and demo results, stage 04 30 % slower)
 FEATURE_SET = "both"                              # both (fine-tuned and un-fine-tuned, each L2-normalised, side by side) | finetuned | pretrained
 FEATURE_PCA = 64                                  # PCA components before the SOM; 0 = keep all
 NEIGHBOUR_AVERAGING = 5                           # before the SOM each image's features are averaged with the mean of its this many nearest images' (the count reads them as given); 0 = off
@@ -109,7 +108,7 @@ PATH_KEYS = ("WORK_DIR", "RAW_DIR", "IMG_DIR", "MASK_DIR", "RAW_COPY_DIR", "TRUE
              "LABELS_CSV", "FASHION_MNIST_DIR", "REPORT_DIR", "WEIGHTS")
 POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",
                  "EXTRACT_BATCH_SIZE", "EXTRACT_ACTOR_CPUS", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
-                 "SOM_RESTARTS", "K_MIN", "K_MAX", "REPORT_SAMPLE", "REPORT_MONTAGE")
+                 "K_MIN", "K_MAX", "REPORT_SAMPLE", "REPORT_MONTAGE")
 NON_NEGATIVE_INTS = ("SEED", "EXTRACT_LOADER_THREADS", "DEMO_LABELED_PER_CLASS",
                      "DEMO_UNLABELED_PER_CLASS", "BG_WORKERS",
                      "FT_EPOCHS", "FT_PATIENCE", "FEATURE_PCA", "NEIGHBOUR_AVERAGING", "REFINE_ITER",

@@ -73,9 +73,6 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path("work"))
     parser.add_argument("--grid", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--restarts", type=int, default=3,
-                        help="SOMs whose criteria are averaged (SOM_RESTARTS; default 3: the map-"
-                             "based criteria are compared steadied, stage 04's default is 1)")
     parser.add_argument("--anchor-share", type=float, default=Config().ANCHOR_SHARE,
                         help="label anchoring (ANCHOR_SHARE; 0 = off)")
     args = parser.parse_args()
@@ -88,7 +85,7 @@ def main() -> None:
         k_true = len(np.unique(y))
         prepared = FeaturePreparer(64, random_state=args.seed).fit_transform(X)
         model = SOMClusterer(args.grid, args.grid, 20, k_min=2, k_max=max(20, k_true + 5),
-                             criterion="labeled", n_restarts=args.restarts, anchor_share=args.anchor_share,
+                             criterion="labeled", anchor_share=args.anchor_share,
                              random_state=args.seed).fit(prepared, known_subset(y, args.seed))
         predicted = [model.k_by_criterion_.get(c) for c in CRITERIA]
         for criterion, k in zip(CRITERIA, predicted):

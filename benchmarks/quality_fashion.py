@@ -153,7 +153,7 @@ def main() -> None:
               f"{s['k_pred']:>2}/{s['k_true']}")
     if spreads:
         print(f"\nThe same clustering with SEED = 0, 10, ..., {10 * (args.cluster_seeds - 1)} "
-              f"({config.SOM_RESTARTS} SOMs each; mean ± sd over seeds; k̂ of each seed)")
+              f"(mean ± sd over seeds; k̂ of each seed)")
         print(f"{'method':<58} {'NMI':>13} {'purity':>13} {'ARI':>13}  k̂")
         for name, scores in spreads:
             cells = [f"{np.mean([s[m] for s in scores]):.3f} ± {np.std([s[m] for s in scores]):.3f}"

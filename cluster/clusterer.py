@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cluster.criteria import CRITERIA, best_k, best_k_labeled, mean_over_maps, score_clustering
+from cluster.criteria import CRITERIA, best_k, best_k_labeled, score_clustering
 from cluster.features import neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
 from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
@@ -70,9 +70,6 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     and 'stability' criteria and by label anchoring (``anchor_share`` > 0: see the module
     docstring); when fewer than two known classes are given, both fall back to 'silhouette'
     (``LABEL_CRITERIA``) and nothing is anchored.
-    With ``n_restarts`` > 1, that many SOMs are trained (seeds random_state, +1, ...); every
-    criterion's score is averaged over them before k is chosen - k̂ no longer follows one map's
-    initialisation - and the map with the lowest quantization error gives the clusters.
 
     With ``max_labeled_per_class`` > 0, the fit uses every unlabeled sample and at most that many
     labeled samples of each class (see the module docstring); ``labels_`` still covers every
@@ -81,14 +78,14 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     Attributes: ``som_`` (the fitted BatchSOM or MiniSom wrapper that gives the clusters),
     ``n_clusters_`` (predicted k), ``labels_``, ``units_`` (best-matching SOM unit of each
     sample), ``unit_clusters_`` (cluster of each SOM unit), ``fit_rows_`` (the samples fitted on),
-    ``scores_`` ({criterion: scores over ``k_range_``, averaged over the restarts}),
+    ``scores_`` ({criterion: scores over ``k_range_``}),
     ``k_by_criterion_`` ({criterion: its best k}), ``criterion_used_``, ``refiner_`` (the
     fitted :class:`~cluster.refine.OpenSetRefiner`, or None when it did not run).
     """
 
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, *, k_min: int = 2,
                  k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
-                 grouping: str = "ward", n_restarts: int = 1, anchor_share: float = 0.0,
+                 grouping: str = "ward", anchor_share: float = 0.0,
                  refine_iter: int = 0, max_labeled_per_class: int = 0,
                  smooth_neighbours: int = 0, random_state: int | None = None):
         self.n_rows = n_rows
@@ -99,7 +96,6 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.criterion = criterion
         self.som_impl = som_impl
         self.grouping = grouping
-        self.n_restarts = n_restarts
         self.anchor_share = anchor_share
         self.refine_iter = refine_iter
         self.max_labeled_per_class = max_labeled_per_class
@@ -116,9 +112,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
                                     random_state=seed)
         raise ValueError(f"som_impl must be 'batch' or 'minisom', got {self.som_impl!r}")
 
-    def _score_map(self, som, X: np.ndarray, known: np.ndarray, ks: list[int],
-                   criteria: list[str], seed: int):
-        """({criterion: scores over ks}, {k: unit clusters}) of one map."""
+    def _score_map(self, X: np.ndarray, known: np.ndarray, criteria: list[str], seed: int):
+        """({criterion: scores over k_range_}, {k: unit clusters}) of the fitted map."""
+        som, ks = self.som_, self.k_range_
         units = som.labels_
         hits = np.bincount(units, minlength=self.n_rows * self.n_cols).astype(np.float64)
         owner = anchor_units(units, known, self.n_rows * self.n_cols, self.anchor_share)
@@ -145,8 +141,6 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {self.criterion!r}")
         if not 2 <= self.k_min <= self.k_max:
             raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
-        if not isinstance(self.n_restarts, (int, np.integer)) or self.n_restarts < 1:
-            raise ValueError(f"n_restarts must be a positive integer, got {self.n_restarts!r}")
         if not isinstance(self.anchor_share, (int, float)) or not self.anchor_share >= 0:
             raise ValueError(f"anchor_share must be a number >= 0, got {self.anchor_share!r}")
         if not isinstance(self.refine_iter, (int, np.integer)) or self.refine_iter < 0:
@@ -173,14 +167,13 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             log("K_CRITERION=%s needs labeled images of >= 2 classes among the clustered ones; "
                 "using silhouette instead", self.criterion)
             self.criterion_used_ = "silhouette"
-        soms = [self._make_som(seed + restart).fit(X) for restart in range(self.n_restarts)]
-        alive = min(int((np.bincount(som.labels_) > 0).sum()) for som in soms)
+        self.som_ = self._make_som(seed).fit(X)
+        alive = int((np.bincount(self.som_.labels_) > 0).sum())
         top = min(self.k_max, alive, len(X) - 1)     # n clusters of n samples say nothing
         self.k_range_ = list(range(self.k_min, max(self.k_min, top) + 1))
         criteria = [c for c in CRITERIA
                     if c != "stability" and (c != "labeled" or (known >= 0).any())]
-        maps = [self._score_map(som, X, known, self.k_range_, criteria, seed) for som in soms]
-        self.scores_ = {c: mean_over_maps([m[0][c] for m in maps]) for c in criteria}
+        self.scores_, groupings = self._score_map(X, known, criteria, seed)
         self.k_by_criterion_ = {c: best_k(self.k_range_, s) for c, s in self.scores_.items()}
         self.k_by_criterion_["stability"], self.scores_["stability"] = stability_k(
             X_given, known, self.k_range_, seed)
@@ -189,10 +182,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
                 self.k_range_, self.scores_["labeled"], self.scores_["silhouette"],
                 int((known >= 0).sum()))
         chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
-        best_map = int(np.argmin([som.quantization_error_ for som in soms]))
-        self.som_ = soms[best_map]
-        groupings = maps[best_map][1]      # anchored: only the k the agglomeration reached
-        chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))
+        chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))    # anchored: the k reached
         self.unit_clusters_ = groupings[chosen]
         fitted = self.unit_clusters_[self.som_.labels_]
         self.refiner_ = None

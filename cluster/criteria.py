@@ -87,10 +87,3 @@ def best_k_labeled(ks: list[int], labeled: list[float], silhouette: list[float],
     kept = admissible[shapes >= shapes.max() - SILHOUETTE_TOLERANCE]
     return ks[int(kept.max())]
 
-
-def mean_over_maps(curves: list[list[float]]) -> list[float]:
-    """Each k's score averaged over the maps where it is defined (NaN where it never is)."""
-    values = np.array(curves, dtype=float)
-    defined = (~np.isnan(values)).sum(axis=0)
-    return np.where(defined > 0, np.nansum(values, axis=0) / np.maximum(defined, 1),
-                    np.nan).tolist()

@@ -21,7 +21,6 @@ class ClusterSettings:
     som_rows: int = 12
     som_cols: int = 12
     som_epochs: int = 20
-    som_restarts: int = 1
     som_impl: str = "batch"
     feature_pca: int = 64
     grouping: str = "ward"
@@ -40,7 +39,7 @@ class ClusterSettings:
     def from_config(cls, config: Any) -> "ClusterSettings":
         """The settings a run's config gives (keys SOM_*, FEATURE_PCA, K_*, ANCHOR_SHARE, ...)."""
         return cls(som_rows=config.SOM_ROWS, som_cols=config.SOM_COLS,
-                   som_epochs=config.SOM_EPOCHS, som_restarts=config.SOM_RESTARTS,
+                   som_epochs=config.SOM_EPOCHS,
                    som_impl=config.SOM_IMPL, feature_pca=config.FEATURE_PCA,
                    grouping=config.PROTOTYPE_GROUPING, k_min=config.K_MIN, k_max=config.K_MAX,
                    criterion=config.K_CRITERION, anchor_share=config.ANCHOR_SHARE,
@@ -58,7 +57,7 @@ class ClusterSettings:
         """An unfitted SOMClusterer for these settings."""
         return SOMClusterer(self.som_rows, self.som_cols, self.som_epochs, k_min=self.k_min,
                             k_max=self.k_max, criterion=self.criterion, som_impl=self.som_impl,
-                            grouping=self.grouping, n_restarts=self.som_restarts,
+                            grouping=self.grouping,
                             anchor_share=self.anchor_share, refine_iter=self.refine_iter,
                             max_labeled_per_class=self.labeled_per_class,
                             smooth_neighbours=self.smooth_neighbours, random_state=self.seed)

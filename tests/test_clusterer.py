@@ -69,33 +69,6 @@ def test_labeled_rule_takes_the_largest_k_that_keeps_known_classes_and_shape():
     assert best_k_labeled(ks, [float("nan")] * 5, flat, 100) is None
 
 
-def test_restarts_average_the_criteria_and_keep_the_best_map(blobs):
-    from cluster.som import BatchSOM
-
-    X, y = blobs
-    known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)
-    model = SOMClusterer(6, 6, n_epochs=8, k_max=9, n_restarts=3, random_state=5).fit(X, known)
-    assert model.n_clusters_ == 6 and hungarian_accuracy(y, model.labels_) > 0.97
-    maps = [BatchSOM(6, 6, n_epochs=8, random_state=5 + i).fit(X) for i in range(3)]
-    best = min(maps, key=lambda som: som.quantization_error_)
-    np.testing.assert_array_equal(model.som_.weights_, best.weights_)
-    assert all(len(scores) == len(model.k_range_) for scores in model.scores_.values())
-    again = SOMClusterer(6, 6, n_epochs=8, k_max=9, n_restarts=3, random_state=5).fit(X, known)
-    assert set(again.scores_) == set(model.scores_)
-    for criterion, scores in model.scores_.items():     # NaN where a criterion is undefined
-        np.testing.assert_array_equal(again.scores_[criterion], scores)
-    with pytest.raises(ValueError, match="n_restarts"):
-        SOMClusterer(n_restarts=0).fit(X)
-
-
-def testmean_over_maps_ignores_undefined_scores():
-    from cluster.criteria import mean_over_maps
-
-    nan = float("nan")
-    means = mean_over_maps([[1.0, nan, nan], [3.0, 4.0, nan]])
-    assert means[:2] == [2.0, 4.0] and np.isnan(means[2])
-
-
 def test_anchor_units_ties_units_rich_in_labeled_images_to_their_majority_class():
     from cluster.grouping import anchor_units
 

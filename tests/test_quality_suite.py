@@ -144,7 +144,7 @@ def test_other_seeds_cluster_as_stage_04_does_with_deduplicate(tmp_path):
     scores = {}
     for deduplicate in ("false", "true"):
         config = load_config({"SOM_ROWS": "5", "SOM_COLS": "5", "SOM_EPOCHS": "5",
-                              "SOM_RESTARTS": "1", "FEATURE_PCA": "8", "SEED": "1",
+                              "FEATURE_PCA": "8", "SEED": "1",
                               "RAW_DIR": str(raw), "DEDUPLICATE": deduplicate,
                               "DUPLICATE_SIMILARITY": "0"}, environ={})     # identical files
         out = tmp_path / deduplicate
@@ -173,7 +173,7 @@ def test_other_seeds_recluster_the_cell_and_the_tables_show_them():
     labeled = {f for i, f in enumerate(files) if y[i] in (0, 2, 4) and i % 2 == 0}
     unlabeled = [f for f in files if f not in labeled]
     config = load_config({"SOM_ROWS": "6", "SOM_COLS": "6", "SOM_EPOCHS": "5",
-                          "SOM_RESTARTS": "1", "FEATURE_PCA": "0"}, environ={})
+                          "FEATURE_PCA": "0"}, environ={})
     views = {"pipeline": (features, files), "untuned": (features[:, ::-1].copy(), files)}
     seeds = [quality_suite.seed_scores(config, views, truth, labeled, unlabeled, seed)
              for seed in (1, 2)]
