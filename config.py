@@ -74,7 +74,6 @@ SOM_EPOCHS = 20
 FEATURE_SET = "both"                              # both (fine-tuned and un-fine-tuned, each L2-normalised, side by side) | finetuned | pretrained
 FEATURE_PCA = 64                                  # PCA components before the SOM; 0 = keep all
 NEIGHBOUR_AVERAGING = 5                           # before the SOM each image's features are averaged with the mean of its this many nearest images' (the count reads them as given); 0 = off
-PROTOTYPE_GROUPING = "ward"                       # ward (nested across k) | kmeans: how SOM units are grouped into k clusters
 K_MIN = 2
 K_MAX = 20
 K_CRITERION = "stability"                         # stability (known classes + stable clusters of the new-looking images) | labeled | silhouette (what the other two use without labels of >= 2 classes)
@@ -97,7 +96,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "BACKBONE": ("inception_v3", "efficientnet_lite0"),
     "SOM_IMPL": ("batch", "minisom"),
     "FEATURE_SET": ("finetuned", "pretrained", "both"),
-    "PROTOTYPE_GROUPING": ("ward", "kmeans"),
     "EXTRACT_PRECISION": ("auto", "float32", "bfloat16"),
     "EXTRACT_RUNTIME": ("openvino", "keras"),
     "K_CRITERION": ("labeled", "stability", "silhouette"),

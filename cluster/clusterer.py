@@ -3,7 +3,7 @@
 Every criterion of :mod:`cluster.criteria` scores the groupings of :mod:`cluster.grouping`; with
 label anchoring, they score the anchored clusterings (k >= the number of known classes), except
 ``labeled``, which keeps scoring the unconstrained grouping (with the known classes tied it would
-be constant). ``grouping`` applies to the unconstrained grouping.
+be constant).
 
 Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
 semi-supervised k-means with the labeled samples pinned to their class's cluster
@@ -85,7 +85,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
 
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, *, k_min: int = 2,
                  k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
-                 grouping: str = "ward", anchor_share: float = 0.0,
+                 anchor_share: float = 0.0,
                  refine_iter: int = 0, max_labeled_per_class: int = 0,
                  smooth_neighbours: int = 0, random_state: int | None = None):
         self.n_rows = n_rows
@@ -95,7 +95,6 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.k_max = k_max
         self.criterion = criterion
         self.som_impl = som_impl
-        self.grouping = grouping
         self.anchor_share = anchor_share
         self.refine_iter = refine_iter
         self.max_labeled_per_class = max_labeled_per_class
@@ -122,7 +121,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         anchored = anchored_ward(som.weights_, hits, owner, ks) if (owner >= 0).any() else None
         groupings.update(anchored or {})
         for k in ks:
-            unconstrained = group_prototypes(som.weights_, hits, k, seed, self.grouping)
+            unconstrained = group_prototypes(som.weights_, hits, k)
             if anchored is None:
                 groupings[k] = unconstrained
             for criterion in criteria:

@@ -1,7 +1,8 @@
 """Grouping SOM prototypes into k clusters, free or anchored to the known classes.
 
-For each k the prototypes are grouped (agglomerative Ward by default: nested partitions across
-k; or hit-weighted KMeans) and every sample takes its BMU's group.
+For each k the prototypes are grouped by agglomerative Ward (nested partitions across k) and every
+sample takes its BMU's group. (Hit-weighted KMeans was an option until 2026-12-02: with label
+anchoring it only scored the ``labeled`` criterion, and the quality suite gave the same clusters.)
 
 Label anchoring (``anchor_share`` > 0, with labeled images of two or more classes): the SOM units
 rich in labeled images of a known class are tied together as that class's one cluster
@@ -13,24 +14,15 @@ units join a known class or form the new ones.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.cluster import AgglomerativeClustering
 
 
-def group_prototypes(weights: np.ndarray, hits: np.ndarray, k: int, seed: int,
-                     method: str = "ward") -> np.ndarray:
-    """Cluster id (n_units,) of each prototype; units without hits join the nearest group.
-
-    ``ward``: agglomerative Ward on the prototypes that won images - the partitions are nested
-    across k, so the criteria change smoothly with k; ``kmeans``: KMeans weighted by hits.
-    """
+def group_prototypes(weights: np.ndarray, hits: np.ndarray, k: int) -> np.ndarray:
+    """Cluster id (n_units,) of each prototype by agglomerative Ward on the prototypes that won
+    images (the partitions are nested across k, so the criteria change smoothly with k); units
+    without hits join the nearest group."""
     alive = hits > 0
     k = min(k, int(alive.sum()))
-    if method == "kmeans":
-        model = KMeans(n_clusters=k, n_init=4, random_state=seed)
-        model.fit(weights[alive], sample_weight=hits[alive])
-        return model.predict(weights)
-    if method != "ward":
-        raise ValueError(f"grouping must be 'ward' or 'kmeans', got {method!r}")
     if k < 2:
         return np.zeros(len(weights), dtype=np.int64)
     groups = AgglomerativeClustering(k, linkage="ward").fit_predict(weights[alive])
@@ -39,7 +31,6 @@ def group_prototypes(weights: np.ndarray, hits: np.ndarray, k: int, seed: int,
     labels = distances.argmin(axis=1)
     labels[alive] = groups
     return labels
-
 
 
 def anchor_units(units: np.ndarray, known: np.ndarray, n_units: int,

@@ -23,7 +23,6 @@ class ClusterSettings:
     som_epochs: int = 20
     som_impl: str = "batch"
     feature_pca: int = 64
-    grouping: str = "ward"
     k_min: int = 2
     k_max: int = 20
     criterion: str = "stability"
@@ -41,7 +40,7 @@ class ClusterSettings:
         return cls(som_rows=config.SOM_ROWS, som_cols=config.SOM_COLS,
                    som_epochs=config.SOM_EPOCHS,
                    som_impl=config.SOM_IMPL, feature_pca=config.FEATURE_PCA,
-                   grouping=config.PROTOTYPE_GROUPING, k_min=config.K_MIN, k_max=config.K_MAX,
+                   k_min=config.K_MIN, k_max=config.K_MAX,
                    criterion=config.K_CRITERION, anchor_share=config.ANCHOR_SHARE,
                    refine_iter=config.REFINE_ITER,
                    labeled_per_class=config.CLUSTER_LABELED_PER_CLASS,
@@ -57,7 +56,6 @@ class ClusterSettings:
         """An unfitted SOMClusterer for these settings."""
         return SOMClusterer(self.som_rows, self.som_cols, self.som_epochs, k_min=self.k_min,
                             k_max=self.k_max, criterion=self.criterion, som_impl=self.som_impl,
-                            grouping=self.grouping,
                             anchor_share=self.anchor_share, refine_iter=self.refine_iter,
                             max_labeled_per_class=self.labeled_per_class,
                             smooth_neighbours=self.smooth_neighbours, random_state=self.seed)

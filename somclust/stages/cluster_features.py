@@ -11,7 +11,7 @@ from extract.features import load_feature_set
 from preprocess.labels import read_labels
 
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
-        "FEATURE_PCA", "NEIGHBOUR_AVERAGING", "PROTOTYPE_GROUPING", "K_MIN", "K_MAX", "K_CRITERION",
+        "FEATURE_PCA", "NEIGHBOUR_AVERAGING", "K_MIN", "K_MAX", "K_CRITERION",
         "ANCHOR_SHARE", "REFINE_ITER", "CLUSTER_LABELED_PER_CLASS", "DUPLICATE_SIMILARITY",
         "DEDUPLICATE", "RAW_DIR")
 
