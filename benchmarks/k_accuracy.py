@@ -5,7 +5,7 @@ Datasets: generated Gaussian blobs with 3-30 clusters, scikit-learn's digits (k 
 Fashion-MNIST test pixels (PCA-50, k = 10) and, when a demo run exists, its features
 (WORK_DIR/<backbone>/features). Each goes through what stage 04 does (L2 + PCA, SOM, prototypes
 grouped for every k); a tenth of the images of the first half of the classes are given as
-labeled (the competition setting) for the ``labeled`` criterion. Prints every criterion's k̂
+labeled (the competition setting): `stability` reads them. Prints every criterion's k̂
 per dataset and the share of datasets with |k̂ - k| <= 1.
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ def main() -> None:
         k_true = len(np.unique(y))
         prepared = FeaturePreparer(64, random_state=args.seed).fit_transform(X)
         model = SOMClusterer(args.grid, args.grid, 20, k_min=2, k_max=max(20, k_true + 5),
-                             criterion="labeled", anchor_share=args.anchor_share,
+                             anchor_share=args.anchor_share,
                              random_state=args.seed).fit(prepared, known_subset(y, args.seed))
         predicted = [model.k_by_criterion_.get(c) for c in CRITERIA]
         for criterion, k in zip(CRITERIA, predicted):

@@ -1,9 +1,8 @@
 """SOMClusterer: a SOM, its prototypes grouped over a range of k, k predicted, then refined.
 
-Every criterion of :mod:`cluster.criteria` scores the groupings of :mod:`cluster.grouping`; with
-label anchoring, they score the anchored clusterings (k >= the number of known classes), except
-``labeled``, which keeps scoring the unconstrained grouping (with the known classes tied it would
-be constant).
+The SOM's prototypes are grouped for every k by :mod:`cluster.grouping` (with label anchoring,
+the anchored clusterings: k >= the number of known classes); k is the ``stability`` count of
+:mod:`cluster.stability`, or the best silhouette of the groupings (:mod:`cluster.criteria`).
 
 Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
 semi-supervised k-means with the labeled samples pinned to their class's cluster
@@ -34,7 +33,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cluster.criteria import CRITERIA, best_k, best_k_labeled, score_clustering
+from cluster.criteria import CRITERIA, best_k, silhouette
 from cluster.features import neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
 from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
@@ -42,11 +41,6 @@ from cluster.som import BatchSOM, squared_distances
 from cluster.stability import stability_k
 
 LOG = logging.getLogger("somclust")
-# criteria that read the known classes; with labels of fewer than 2 classes, silhouette decides:
-# without labels the stability scan stops at 2-5 clusters on real image features where there are
-# 8-12 classes (the quality suite's sets without labels, 4 seeds: NMI 0.429 vs silhouette's 0.523;
-# benchmarks/README.md, "A folder without labels")
-LABEL_CRITERIA = ("labeled", "stability")
 
 
 def fitting_rows(known: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -66,10 +60,10 @@ def fitting_rows(known: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 class SOMClusterer(ClusterMixin, BaseEstimator):
     """SOM, then prototype grouping with the number of clusters predicted.
 
-    ``fit(X, y)`` takes optional known labels ``y`` (int, -1 = unknown) used by the 'labeled'
-    and 'stability' criteria and by label anchoring (``anchor_share`` > 0: see the module
-    docstring); when fewer than two known classes are given, both fall back to 'silhouette'
-    (``LABEL_CRITERIA``) and nothing is anchored.
+    ``fit(X, y)`` takes optional known labels ``y`` (int, -1 = unknown) used by the 'stability'
+    criterion and by label anchoring (``anchor_share`` > 0: see the module docstring); when
+    fewer than two known classes are given, 'stability' falls back to 'silhouette' and nothing
+    is anchored.
 
     With ``max_labeled_per_class`` > 0, the fit uses every unlabeled sample and at most that many
     labeled samples of each class (see the module docstring); ``labels_`` still covers every
@@ -84,7 +78,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     """
 
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, *, k_min: int = 2,
-                 k_max: int = 20, criterion: str = "labeled", som_impl: str = "batch",
+                 k_max: int = 20, criterion: str = "stability", som_impl: str = "batch",
                  anchor_share: float = 0.0,
                  refine_iter: int = 0, max_labeled_per_class: int = 0,
                  smooth_neighbours: int = 0, random_state: int | None = None):
@@ -111,28 +105,20 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
                                     random_state=seed)
         raise ValueError(f"som_impl must be 'batch' or 'minisom', got {self.som_impl!r}")
 
-    def _score_map(self, X: np.ndarray, known: np.ndarray, criteria: list[str], seed: int):
-        """({criterion: scores over k_range_}, {k: unit clusters}) of the fitted map."""
-        som, ks = self.som_, self.k_range_
-        units = som.labels_
-        hits = np.bincount(units, minlength=self.n_rows * self.n_cols).astype(np.float64)
-        owner = anchor_units(units, known, self.n_rows * self.n_cols, self.anchor_share)
-        scores, groupings = {c: [] for c in criteria}, {}
-        anchored = anchored_ward(som.weights_, hits, owner, ks) if (owner >= 0).any() else None
-        groupings.update(anchored or {})
-        for k in ks:
-            unconstrained = group_prototypes(som.weights_, hits, k)
-            if anchored is None:
-                groupings[k] = unconstrained
-            for criterion in criteria:
-                if criterion == "labeled":    # how well the grouping recovers the known classes
-                    clustering = unconstrained
-                else:             # NaN: fewer clusters than known classes, or more than units
-                    clustering = groupings.get(k)
-                scores[criterion].append(float("nan") if clustering is None else
-                                         score_clustering(X, clustering[units], criterion, known,
-                                                          seed))
-        return scores, groupings
+    def _group(self, X: np.ndarray, known: np.ndarray,
+               seed: int) -> tuple[dict[int, np.ndarray], list[float]]:
+        """({k: cluster of each SOM unit}, silhouette of each k of ``k_range_``) of the fitted
+        map: with units tied to known classes the anchored agglomeration, which reaches only
+        the k from the number of known classes up (silhouette NaN below), else Ward."""
+        units, n_units = self.som_.labels_, self.n_rows * self.n_cols
+        hits = np.bincount(units, minlength=n_units).astype(np.float64)
+        owner = anchor_units(units, known, n_units, self.anchor_share)
+        if (owner >= 0).any():
+            groupings = anchored_ward(self.som_.weights_, hits, owner, self.k_range_)
+        else:
+            groupings = {k: group_prototypes(self.som_.weights_, hits, k) for k in self.k_range_}
+        return groupings, [silhouette(X, groupings[k][units], seed) if k in groupings
+                           else float("nan") for k in self.k_range_]
 
     def fit(self, X, y=None) -> "SOMClusterer":
         """Train the SOM(s), score every k in [k_min, k_max], keep the criterion's best."""
@@ -161,25 +147,22 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.smoothing_reference_ = X_given
         X = neighbour_average(X_given, X_given, self.smooth_neighbours)
         self.criterion_used_ = self.criterion
-        if self.criterion in LABEL_CRITERIA and len(np.unique(known[known >= 0])) < 2:
-            log = LOG.warning if self.criterion == "labeled" else LOG.info
-            log("K_CRITERION=%s needs labeled images of >= 2 classes among the clustered ones; "
-                "using silhouette instead", self.criterion)
+        if self.criterion == "stability" and len(np.unique(known[known >= 0])) < 2:
+            # without labels the stability scan stops at 2-5 clusters on real image features
+            # where there are 8-12 classes (the quality suite's sets without labels, 4 seeds:
+            # NMI 0.429 vs silhouette's 0.523; benchmarks/README.md, "A folder without labels")
+            LOG.info("K_CRITERION=stability needs labeled images of >= 2 classes among the "
+                     "clustered ones; using silhouette instead")
             self.criterion_used_ = "silhouette"
         self.som_ = self._make_som(seed).fit(X)
         alive = int((np.bincount(self.som_.labels_) > 0).sum())
         top = min(self.k_max, alive, len(X) - 1)     # n clusters of n samples say nothing
         self.k_range_ = list(range(self.k_min, max(self.k_min, top) + 1))
-        criteria = [c for c in CRITERIA
-                    if c != "stability" and (c != "labeled" or (known >= 0).any())]
-        self.scores_, groupings = self._score_map(X, known, criteria, seed)
-        self.k_by_criterion_ = {c: best_k(self.k_range_, s) for c, s in self.scores_.items()}
-        self.k_by_criterion_["stability"], self.scores_["stability"] = stability_k(
-            X_given, known, self.k_range_, seed)
-        if "labeled" in self.scores_:
-            self.k_by_criterion_["labeled"] = best_k_labeled(
-                self.k_range_, self.scores_["labeled"], self.scores_["silhouette"],
-                int((known >= 0).sum()))
+        groupings, silhouettes = self._group(X, known, seed)
+        stable_k, stabilities = stability_k(X_given, known, self.k_range_, seed)
+        self.scores_ = {"stability": stabilities, "silhouette": silhouettes}
+        self.k_by_criterion_ = {"stability": stable_k,
+                                "silhouette": best_k(self.k_range_, silhouettes)}
         chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
         chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))    # anchored: the k reached
         self.unit_clusters_ = groupings[chosen]

@@ -2,7 +2,7 @@
 
 For each k the prototypes are grouped by agglomerative Ward (nested partitions across k) and every
 sample takes its BMU's group. (Hit-weighted KMeans was an option until 2026-12-02: with label
-anchoring it only scored the ``labeled`` criterion, and the quality suite gave the same clusters.)
+anchoring it only scored a criterion since removed, and the quality suite gave the same clusters.)
 
 Label anchoring (``anchor_share`` > 0, with labeled images of two or more classes): the SOM units
 rich in labeled images of a known class are tied together as that class's one cluster

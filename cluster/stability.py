@@ -17,7 +17,7 @@ the answer is the largest stable k (worst match >= a level, Hennig's ``STABLE_JA
 stable cluster), scanning upwards until ``UNSTABLE_RUN`` successive k are unstable after a
 stable k >= 2 (far above the answer a chance split can look stable). The number of clusters is
 the number of known classes plus that. Without labels, the same scan runs on all images (the
-clusterer then lets silhouette decide: :data:`cluster.clusterer.LABEL_CRITERIA`).
+clusterer then lets silhouette decide: :class:`cluster.clusterer.SOMClusterer`).
 
 How stable a real class is depends on the features: classes that are semantic rather than
 visual (icons by context) are not stable clusters at all, and fine features split a class into

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cluster.clusterer import SOMClusterer, fitting_rows
-from cluster.criteria import best_k, best_k_labeled, hungarian_accuracy
+from cluster.criteria import best_k, hungarian_accuracy, silhouette
 from cluster.features import neighbour_average
 
 
@@ -17,7 +17,14 @@ def test_best_k_takes_the_highest_score():
     assert best_k([2, 3], [float("nan")] * 2) is None
 
 
-@pytest.mark.parametrize("criterion", ["labeled", "stability", "silhouette"])
+def test_silhouette_is_undefined_for_one_cluster_or_one_sample_each():
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    assert np.isnan(silhouette(X, np.zeros(6, int), 0))
+    assert np.isnan(silhouette(X, np.arange(6), 0))
+    assert -1 <= silhouette(X, np.array([0, 0, 0, 1, 1, 1]), 0) <= 1
+
+
+@pytest.mark.parametrize("criterion", ["stability", "silhouette"])
 def test_predicts_k_on_separated_blobs(blobs, criterion):
     X, y = blobs
     known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)  # half of 3 classes labeled
@@ -26,17 +33,19 @@ def test_predicts_k_on_separated_blobs(blobs, criterion):
     assert model.n_clusters_ == 6
     assert hungarian_accuracy(y, model.labels_) > 0.97
     np.testing.assert_array_equal(model.predict(X), model.labels_)
-    assert set(model.k_by_criterion_) == {"labeled", "stability", "silhouette"}
+    assert set(model.k_by_criterion_) == set(model.scores_) == {"stability", "silhouette"}
+    assert all(len(scores) == len(model.k_range_) for scores in model.scores_.values())
 
 
-@pytest.mark.parametrize("criterion", ["labeled", "stability"])
-def test_label_criteria_fall_back_to_silhouette_without_labels(blobs, criterion):
+def test_stability_falls_back_to_silhouette_without_labels(blobs):
     X, y = blobs
-    model = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion=criterion, random_state=0).fit(X)
+    model = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="stability", random_state=0).fit(X)
     assert model.criterion_used_ == "silhouette" and model.n_clusters_ == 6
     one_class = np.where(y == 0, 0, -1)                  # labels of one class: no classes to tell apart
-    assert SOMClusterer(5, 5, n_epochs=5, k_max=8, criterion=criterion,
+    assert SOMClusterer(5, 5, n_epochs=5, k_max=8, criterion="stability",
                         random_state=0).fit(X, one_class).criterion_used_ == "silhouette"
+    with pytest.raises(ValueError, match="criterion must be one of stability, silhouette"):
+        SOMClusterer(criterion="labeled").fit(X)
 
 
 def test_same_seed_same_clusters(blobs):
@@ -46,7 +55,7 @@ def test_same_seed_same_clusters(blobs):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("criterion", ["silhouette", "stability", "labeled"])
+@pytest.mark.parametrize("criterion", ["silhouette", "stability"])
 def test_fewer_samples_than_units_cap_k_below_the_sample_count(criterion):
     X = np.random.default_rng(0).normal(size=(9, 8)).astype(np.float32)
     known = np.array([0, 0, 1, 1, -1, -1, -1, -1, -1])
@@ -57,16 +66,6 @@ def test_fewer_samples_than_units_cap_k_below_the_sample_count(criterion):
 def test_rejects_inverted_k_range(blobs):
     with pytest.raises(ValueError, match="k_min"):
         SOMClusterer(k_min=9, k_max=3).fit(blobs[0])
-
-
-def test_labeled_rule_takes_the_largest_k_that_keeps_known_classes_and_shape():
-    ks = [2, 3, 4, 5, 6]
-    labeled = [0.5, 0.80, 0.805, 0.80, 0.75]
-    flat = [0.3, 0.3, 0.3, 0.3, 0.3]
-    assert best_k_labeled(ks, labeled, flat, n_labeled=100_000) == 5
-    assert best_k_labeled(ks, labeled, [0.3, 0.4, 0.4, 0.2, 0.3], 100_000) == 4  # k=5 cuts a group
-    assert best_k_labeled(ks, labeled, flat, n_labeled=100) == 6   # 0.75 is within 2 SE of 0.805
-    assert best_k_labeled(ks, [float("nan")] * 5, flat, 100) is None
 
 
 def test_anchor_units_ties_units_rich_in_labeled_images_to_their_majority_class():
