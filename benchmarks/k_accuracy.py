@@ -3,7 +3,7 @@
 
 Datasets: generated Gaussian blobs with 3-30 clusters, scikit-learn's digits (k = 10),
 Fashion-MNIST test pixels (PCA-50, k = 10) and, when a demo run exists, its features
-(WORK_DIR/<backbone>/features). Each goes through what stage 04 does (L2 + PCA, SOM, prototypes
+(WORK_DIR/<backbone>/features). Each goes through what stage 04 does (square root, L2 + PCA, SOM, prototypes
 grouped for every k); a tenth of the images of the first half of the classes are given as
 labeled (the competition setting): `stability` reads them. Prints every criterion's k̂
 per dataset and the share of datasets with |k̂ - k| <= 1.

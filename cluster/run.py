@@ -49,7 +49,7 @@ class ClusterSettings:
                    smooth_neighbours=config.NEIGHBOUR_AVERAGING, seed=config.SEED)
 
     def preparer(self) -> FeaturePreparer:
-        """An unfitted preparer (L2 normalisation + PCA) for these settings."""
+        """An unfitted preparer (signed square root, L2 normalisation, PCA) for these settings."""
         return FeaturePreparer(self.feature_pca, random_state=self.seed)
 
     def clusterer(self) -> SOMClusterer:

@@ -3,7 +3,7 @@ import pytest
 
 from cluster.clusterer import SOMClusterer, fitting_rows
 from cluster.criteria import best_k, hungarian_accuracy, silhouette
-from cluster.features import neighbour_average
+from cluster.features import FeaturePreparer, neighbour_average, signed_sqrt
 
 
 def test_hungarian_accuracy_is_permutation_invariant():
@@ -147,6 +147,30 @@ def test_capped_labeled_samples_fit_the_map_and_the_rest_are_assigned():
     np.testing.assert_array_equal(model.units_, model.som_.predict(X))
     with pytest.raises(ValueError, match="max_labeled_per_class"):
         SOMClusterer(max_labeled_per_class=-1).fit(X, known)
+
+
+def test_preparer_takes_the_signed_square_root_then_l2_then_pca():
+    rng = np.random.default_rng(0)
+    X = rng.gamma(0.3, size=(40, 12)).astype(np.float32)      # bursty, non-negative like pooled CNN
+    X[0, 0] = -4.0
+    np.testing.assert_allclose(signed_sqrt(np.array([-4.0, 0.0, 9.0])), [-2.0, 0.0, 3.0])
+    preparer = FeaturePreparer(0)
+    rooted = np.sign(X) * np.sqrt(np.abs(X))
+    expected = rooted / np.linalg.norm(rooted, axis=1, keepdims=True)
+    np.testing.assert_allclose(preparer.fit_transform(X), expected, rtol=1e-6)
+    with_pca = FeaturePreparer(5, random_state=0)
+    fitted = with_pca.fit_transform(X)
+    assert fitted.shape == (40, 5) and fitted.dtype == np.float32
+    np.testing.assert_allclose(with_pca.transform(X), fitted, rtol=1e-4, atol=1e-6)
+
+
+def test_a_preparer_saved_before_the_square_root_prepares_without_it():
+    X = np.random.default_rng(1).gamma(0.3, size=(30, 8)).astype(np.float32)
+    saved = FeaturePreparer(0)
+    saved.fit_transform(X)
+    del saved.signed_sqrt_                              # as unpickled from an older run
+    np.testing.assert_allclose(saved.transform(X), X / np.linalg.norm(X, axis=1, keepdims=True),
+                               rtol=1e-6)
 
 
 def test_neighbour_average_pulls_each_class_together_around_the_same_centre():
