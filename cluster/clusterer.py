@@ -149,8 +149,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.criterion_used_ = self.criterion
         if self.criterion == "stability" and len(np.unique(known[known >= 0])) < 2:
             # without labels the stability scan stops at 2-5 clusters on real image features
-            # where there are 8-12 classes (the quality suite's sets without labels, 4 seeds:
-            # NMI 0.429 vs silhouette's 0.523; benchmarks/README.md, "A folder without labels")
+            # where there are 8-12 classes (the quality suite's sets without labels, 4 seeds,
+            # before the signed square root: NMI 0.429 vs silhouette's 0.523;
+            # benchmarks/README.md, "A folder without labels")
             LOG.info("K_CRITERION=stability needs labeled images of >= 2 classes among the "
                      "clustered ones; using silhouette instead")
             self.criterion_used_ = "silhouette"
