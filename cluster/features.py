@@ -33,7 +33,7 @@ class FeaturePreparer:
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         self.signed_sqrt_ = True
-        X = normalize(signed_sqrt(X))
+        X = self._unit_rows(X)
         limit = min(X.shape)
         if self.n_components and self.n_components < limit:
             self.pca_ = PCA(self.n_components, svd_solver="randomized",
@@ -43,11 +43,15 @@ class FeaturePreparer:
         return X
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """``X`` prepared as the fitted rows were (a preparer saved before the square root was
-        added - no ``signed_sqrt_`` - prepares without it)."""
-        X = np.asarray(X, dtype=np.float32)
-        X = normalize(signed_sqrt(X) if getattr(self, "signed_sqrt_", False) else X)
+        """``X`` prepared as the fitted rows were."""
+        X = self._unit_rows(X)
         return X if self.pca_ is None else self.pca_.transform(X).astype(np.float32)
+
+    def _unit_rows(self, X: np.ndarray) -> np.ndarray:
+        """Rows square-rooted and L2-normalised (a preparer saved before the square root was
+        added - no ``signed_sqrt_`` - only normalises)."""
+        X = np.asarray(X, dtype=np.float32)
+        return normalize(signed_sqrt(X) if getattr(self, "signed_sqrt_", False) else X)
 
 
 def neighbour_average(X: np.ndarray, reference: np.ndarray, n_neighbours: int) -> np.ndarray:
