@@ -2,7 +2,8 @@
 
 The SOM's prototypes are grouped for every k by :mod:`cluster.grouping` (with label anchoring,
 the anchored clusterings: k >= the number of known classes); k is the ``stability`` count of
-:mod:`cluster.stability`, or the best silhouette of the groupings (:mod:`cluster.criteria`).
+:mod:`cluster.stability`, or the silhouette count of the groupings
+(:func:`cluster.criteria.silhouette_k`).
 
 Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
 semi-supervised k-means with the labeled samples pinned to their class's cluster
@@ -33,7 +34,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cluster.criteria import CRITERIA, best_k, silhouette
+from cluster.criteria import CRITERIA, silhouette_k, silhouette_rows, silhouette_values
 from cluster.features import neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
 from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
@@ -106,10 +107,11 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         raise ValueError(f"som_impl must be 'batch' or 'minisom', got {self.som_impl!r}")
 
     def _group(self, X: np.ndarray, known: np.ndarray,
-               seed: int) -> tuple[dict[int, np.ndarray], list[float]]:
-        """({k: cluster of each SOM unit}, silhouette of each k of ``k_range_``) of the fitted
-        map: with units tied to known classes the anchored agglomeration, which reaches only
-        the k from the number of known classes up (silhouette NaN below), else Ward."""
+               seed: int) -> tuple[dict[int, np.ndarray], list[np.ndarray | None]]:
+        """({k: cluster of each SOM unit}, the per-sample silhouettes of each k of ``k_range_``
+        on a seeded subsample) of the fitted map: with units tied to known classes the anchored
+        agglomeration, which reaches only the k from the number of known classes up (None
+        below), else Ward."""
         units, n_units = self.som_.labels_, self.n_rows * self.n_cols
         hits = np.bincount(units, minlength=n_units).astype(np.float64)
         owner = anchor_units(units, known, n_units, self.anchor_share)
@@ -117,8 +119,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             groupings = anchored_ward(self.som_.weights_, hits, owner, self.k_range_)
         else:
             groupings = {k: group_prototypes(self.som_.weights_, hits, k) for k in self.k_range_}
-        return groupings, [silhouette(X, groupings[k][units], seed) if k in groupings
-                           else float("nan") for k in self.k_range_]
+        rows = silhouette_rows(len(X), seed)
+        return groupings, [silhouette_values(X, groupings[k][units], rows) if k in groupings
+                           else None for k in self.k_range_]
 
     def fit(self, X, y=None) -> "SOMClusterer":
         """Train the SOM(s), score every k in [k_min, k_max], keep the criterion's best."""
@@ -161,9 +164,11 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.k_range_ = list(range(self.k_min, max(self.k_min, top) + 1))
         groupings, silhouettes = self._group(X, known, seed)
         stable_k, stabilities = stability_k(X_given, known, self.k_range_, seed)
-        self.scores_ = {"stability": stabilities, "silhouette": silhouettes}
+        self.scores_ = {"stability": stabilities,
+                        "silhouette": [float("nan") if v is None else float(v.mean())
+                                       for v in silhouettes]}
         self.k_by_criterion_ = {"stability": stable_k,
-                                "silhouette": best_k(self.k_range_, silhouettes)}
+                                "silhouette": silhouette_k(self.k_range_, silhouettes)}
         chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
         chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))    # anchored: the k reached
         self.unit_clusters_ = groupings[chosen]

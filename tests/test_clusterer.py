@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from cluster.clusterer import SOMClusterer, fitting_rows
-from cluster.criteria import best_k, hungarian_accuracy, silhouette
+from cluster.criteria import (hungarian_accuracy, silhouette_k, silhouette_rows,
+                              silhouette_values)
 from cluster.features import FeaturePreparer, neighbour_average, signed_sqrt
 
 
@@ -11,17 +12,32 @@ def test_hungarian_accuracy_is_permutation_invariant():
     assert hungarian_accuracy([0, 0, 1, 1], [0, 0, 0, 0]) == 0.5
 
 
-def test_best_k_takes_the_highest_score():
-    assert best_k([2, 3, 4], [0.1, 0.5, 0.2]) == 3
-    assert best_k([2, 3, 4], [float("nan"), 0.5, 0.5]) == 3
-    assert best_k([2, 3], [float("nan")] * 2) is None
+def _silhouettes(means: list[float], n: int = 400) -> list[np.ndarray]:
+    """Per-sample silhouettes with exactly these means: one draw shared by every k (the same
+    samples) plus a little noise of each k's own."""
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 0.2, n)
+    values = [shared + rng.normal(0, 0.05, n) for _ in means]
+    return [v - v.mean() + m for v, m in zip(values, means)]
 
 
-def test_silhouette_is_undefined_for_one_cluster_or_one_sample_each():
+def test_silhouette_k_takes_the_largest_k_within_one_standard_error_of_the_best():
+    near_tie = _silhouettes([0.30, 0.20, 0.299, 0.10])      # k = 2 and 4 within 0.001
+    assert silhouette_k([2, 3, 4, 5], near_tie) == 4
+    assert silhouette_k([2, 3, 4, 5], _silhouettes([0.30, 0.20, 0.25, 0.10])) == 2
+    assert silhouette_k([2, 3, 4], [None, near_tie[0], None]) == 3
+    assert silhouette_k([2, 3], [None, None]) is None
+
+
+def test_silhouette_values_are_undefined_for_one_cluster_or_one_sample_each():
     X = np.random.default_rng(0).normal(size=(6, 2))
-    assert np.isnan(silhouette(X, np.zeros(6, int), 0))
-    assert np.isnan(silhouette(X, np.arange(6), 0))
-    assert -1 <= silhouette(X, np.array([0, 0, 0, 1, 1, 1]), 0) <= 1
+    rows = silhouette_rows(6, seed=0)
+    assert sorted(rows) == list(range(6))
+    assert silhouette_values(X, np.zeros(6, int), rows) is None
+    assert silhouette_values(X, np.arange(6), rows) is None
+    values = silhouette_values(X, np.array([0, 0, 0, 1, 1, 1]), rows)
+    assert values.shape == (6,) and np.all((-1 <= values) & (values <= 1))
+    assert len(silhouette_rows(5000, seed=0)) == 3000
 
 
 @pytest.mark.parametrize("criterion", ["stability", "silhouette"])
