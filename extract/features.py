@@ -81,7 +81,8 @@ class LocalExtractor:
     """Extraction in this process with one or several networks (``predict``: pixels (n, size,
     size, 3) uint8 -> features (n, dim)): each image is decoded once for all of them, the next
     batches in ``threads`` threads while the networks run; images larger than ``max_side`` are
-    read shrunk to it first (0: at full size)."""
+    read shrunk to it first (0: at full size). A function given for several outputs runs once
+    per batch."""
 
     def __init__(self, predict: Predict | Sequence[Predict], image_size: int,
                  threads: int = 2, max_side: int = 0):
@@ -91,7 +92,11 @@ class LocalExtractor:
     def __call__(self, batches: Sequence[Batch]) -> Iterator[tuple[list[np.ndarray], np.ndarray]]:
         loaded = _loaded_batches(batches, self.image_size, self.threads, self.max_side)
         for (_, networks), (pixels, valid) in zip(batches, loaded):
-            yield [np.asarray(self.predicts[n](pixels), np.float32) for n in networks], valid
+            computed: dict[Predict, np.ndarray] = {}
+            for predict in (self.predicts[n] for n in networks):
+                if predict not in computed:
+                    computed[predict] = np.asarray(predict(pixels), np.float32)
+            yield [computed[self.predicts[n]] for n in networks], valid
 
     def close(self) -> None:
         """Nothing to release: the models belong to the caller."""
@@ -190,7 +195,7 @@ def extract_feature_files(extractor: BatchExtractor, files: Sequence[str], paths
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(outputs)
-    signatures = [file_signature(p) for p in paths]
+    signatures = [file_signature(p) if Path(p).is_file() else "" for p in paths]  # gone: skipped
     keys = list(zip(files, signatures))
     cached = [_cached_rows(out_dir, name, outputs[name]) for name in names]
     needs = [tuple(n for n, (rows, _) in enumerate(cached) if key not in rows) for key in keys]

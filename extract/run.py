@@ -74,11 +74,16 @@ def _extract_on_ray(config: Config, models: dict[str, Callable], files: list[str
 def _extract_here(config: Config, models: dict[str, Callable], files: list[str],
                   paths: list[Path], out_dir: Path) -> tuple[dict, Used]:
     """Every network in this process on EXTRACT_RUNTIME (falling back to Keras), in one pass:
-    each image decoded once for all of them."""
-    predictors = {name: network_predictor(_make_network(config, load_model),
-                                          config.EXTRACT_RUNTIME, config.EXTRACT_PRECISION,
-                                          _openvino_ir(config, name))
-                  for name, load_model in models.items()}
+    each image decoded once for all of them, and a network given for two feature files run
+    once."""
+    built: dict[Callable, tuple] = {}
+    predictors = {}
+    for name, load_model in models.items():
+        if load_model not in built:
+            built[load_model] = network_predictor(_make_network(config, load_model),
+                                                  config.EXTRACT_RUNTIME, config.EXTRACT_PRECISION,
+                                                  _openvino_ir(config, name))
+        predictors[name] = built[load_model]
     extractor = LocalExtractor([predict for predict, _, _ in predictors.values()],
                                config.IMAGE_SIZE, config.EXTRACT_LOADER_THREADS,
                                config.WORK_MAX_SIDE)
@@ -103,7 +108,8 @@ def extract_run(config: Config) -> dict:
     model_path = model_dir / MODEL_FILES["features"]
     if not model_path.exists():
         raise SomclustError(f"{model_path} not found: run 02_finetune.py first")
-    trained = read_record(config.run_dir, "02_finetune").get("fingerprint", {})
+    record = read_record(config.run_dir, "02_finetune")
+    trained = record.get("fingerprint", {})
     if trained.get("IMAGE_SIZE", config.IMAGE_SIZE) != config.IMAGE_SIZE:
         raise SomclustError(f"{model_path} was fine-tuned on {trained['IMAGE_SIZE']} px images, "
                             f"not IMAGE_SIZE={config.IMAGE_SIZE}: run 02_finetune.py with "
@@ -116,7 +122,11 @@ def extract_run(config: Config) -> dict:
         set_determinism(config.SEED)
         untuned = build_backbone(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE)
         save_model_atomically(untuned, model_dir / MODEL_FILES["features_pretrained"])
-        models["features_pretrained"] = lambda: untuned
+        # stage 02 kept the backbone as it is (no labels of two classes, or FT_EPOCHS=0): the
+        # network stage 03 builds here, so it runs once for both files
+        kept = record.get("summary", {}).get("epochs_done") == 0 and all(
+            trained.get(key) == getattr(config, key) for key in ("BACKBONE", "WEIGHTS", "SEED"))
+        models["features_pretrained"] = models["features"] if kept else lambda: untuned
     extract = _extract_on_ray if config.RAY_ADDRESS else _extract_here
     summary, used = extract(config, models, files, paths, config.run_dir / "features")
     for name, (runtime, converted) in used.items():

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from common.atomic_io import atomic_write_json
+from common.errors import SomclustError
 from common.run_index import ImageRecord
 
 SOURCE_FILE = "image_source.json"          # in RUN_DIR/model: {"source": ..., "accuracy": ...}
@@ -98,6 +99,11 @@ def with_source(records: Sequence[ImageRecord], source: str) -> list[ImageRecord
     one: ``raw_path``, so the index must be loaded with the raw folders)."""
     if source == "removed":
         return list(records)
+    if records and not any(r.raw_path.is_file() for r in records):
+        raise SomclustError(
+            f"{records[0].raw_path} not found, nor any other raw image of this run: stage 02 "
+            "chose the raw images (not the background-removed ones) for the network, so they "
+            "are read again - pass the --raw-dir (RAW_DIR) the earlier stages used")
     return [replace(r, image_path=r.raw_path) for r in records]
 
 

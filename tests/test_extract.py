@@ -126,6 +126,26 @@ def test_two_networks_decode_each_image_once_and_match_separate_runs(tmp_path, m
                 (tmp_path / "together" / f"{name}{suffix}").read_bytes()
 
 
+def test_an_image_gone_since_the_index_was_made_is_skipped(tmp_path):
+    files, paths = _images(tmp_path / "img", 5)
+    paths[2].unlink()
+    summary = extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "out", "f",
+                               batch_size=4)
+    assert summary["invalid"] == 1
+    assert load_features(tmp_path / "out", "f")[1] == [f for i, f in enumerate(files) if i != 2]
+
+
+def test_one_network_given_for_two_outputs_runs_once_a_batch(tmp_path):
+    files, paths = _images(tmp_path / "img", 10)
+    calls = []
+    counting = lambda pixels: calls.append(len(pixels)) or _predict(pixels)    # noqa: E731
+    summary = extract_feature_files(LocalExtractor([counting, counting], 8), files, paths,
+                                    tmp_path / "out", {"a": "a", "b": "b"}, batch_size=4)
+    assert calls == [1, 4, 4, 2]                       # the size probe, then each batch once
+    assert summary["a"]["extracted"] == summary["b"]["extracted"] == 10
+    assert (tmp_path / "out" / "a.npy").read_bytes() == (tmp_path / "out" / "b.npy").read_bytes()
+
+
 def test_only_the_network_whose_model_changed_runs_again(tmp_path, monkeypatch):
     files, paths = _images(tmp_path / "img", 9)
     out = tmp_path / "out"
@@ -207,6 +227,29 @@ def test_stage_03_on_ray_gives_the_same_features(tiny_run, tmp_path):
         for suffix in (".npy", "_index.csv"):
             assert (features / f"{name}{suffix}").read_bytes() == \
                 (tiny_run.run_dir / "features" / f"{name}{suffix}").read_bytes(), name + suffix
+
+
+def test_stage_03_runs_a_kept_backbone_once_for_both_feature_files(tiny_run, tmp_path):
+    """With the backbone kept as it is (FT_EPOCHS=0 here; a folder without labels of two
+    classes alike) both files hold the un-fine-tuned network's features: one pass, no second
+    conversion, the same rows as the separate un-fine-tuned network gave."""
+    import shutil
+
+    from common.stage import read_record
+    from helpers import run_script
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run.work, work, symlinks=True)
+    run_script("02_finetune.py", work, FT_EPOCHS="0")
+    result = run_script("03_extract_features.py", work)
+    features = work / "efficientnet_lite0" / "features"
+    assert "features: 80 images" in result.stdout and "80 extracted" in result.stdout
+    used = read_record(work / "efficientnet_lite0", "03_extract_features")["summary"]
+    assert used["features"]["openvino_model"] == used["features_pretrained"]["openvino_model"]
+    kept, _ = load_features(features, "features")
+    np.testing.assert_array_equal(kept, load_features(features, "features_pretrained")[0])
+    untuned, _ = load_features(tiny_run.run_dir / "features", "features_pretrained")
+    np.testing.assert_allclose(kept, untuned, rtol=1e-5, atol=1e-5)
 
 
 def test_stage_03_records_its_precision_and_recomputes_in_the_other(tiny_run, tmp_path):

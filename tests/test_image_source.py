@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from common.errors import SomclustError
 from common.run_index import ImageRecord
 from finetune.image_source import (choose_image_source, clearly_better, comparison_draw,
                                    neighbour_votes, read_image_source, save_image_source,
@@ -70,6 +72,11 @@ def test_the_choice_is_saved_and_applied(tmp_path):
     assert read_image_source(tmp_path) == "removed"               # nothing recorded yet
     save_image_source(tmp_path / "model", {"source": "raw", "accuracy": {}})
     assert read_image_source(tmp_path) == "raw"
+    with pytest.raises(SomclustError, match=r"c0/x0.png not found.*pass the --raw-dir"):
+        with_source(records, "raw")                 # e.g. a stage re-run without its --raw-dir
+    for record in records[1:]:                      # one raw image gone: skipped when read
+        record.raw_path.parent.mkdir(parents=True, exist_ok=True)
+        record.raw_path.write_bytes(b"")
     moved = with_source(records, "raw")
     assert [r.image_path for r in moved] == [tmp_path / "raw" / r.file for r in records]
     assert with_source(records, "removed") == records

@@ -15,11 +15,14 @@ KEYS = ("IMG_DIR", "RAW_COPY_DIR", "RUN_DIR", "WORK_MAX_SIDE", "BACKBONE", "WEIG
         "EXTRACT_BATCH_SIZE", "EXTRACT_BASELINE", "EXTRACT_RUNTIME", "EXTRACT_PRECISION")
 # how the work is spread; the features do not depend on them, so they are not fingerprinted
 EXECUTION_KEYS = ("EXTRACT_LOADER_THREADS", "RAY_ADDRESS", "EXTRACT_ACTOR_CPUS")
+# where the raw images are read when stage 02 chose them: rows are keyed by each file's size and
+# modification time, so the folder itself is not fingerprinted either
+READ_KEYS = ("RAW_DIR",)
 
 
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
          prog: str | None = None) -> int:
-    parser = stage_parser(__doc__, KEYS + EXECUTION_KEYS, prog)
+    parser = stage_parser(__doc__, KEYS + EXECUTION_KEYS + READ_KEYS, prog)
     args, config = parse_config(parser, argv, overrides)
     summary = run_once(config.run_dir, "03_extract_features",
                        {**config.fingerprint(KEYS + ("SEED",)),
