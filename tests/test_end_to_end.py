@@ -93,6 +93,13 @@ def test_flat_folder_without_labels_runs_every_stage(tiny_run, tmp_path):
     assert not any("oneDNN" in result.stderr for result in outputs.values())   # no TF chatter
     clusters = (work / "efficientnet_lite0" / "clusters.csv").read_text().splitlines()
     assert len(clusters) == 31
+    features = work / "efficientnet_lite0" / "features"          # one network, run once
+    assert (features / "features.npy").read_bytes() == \
+        (features / "features_pretrained.npy").read_bytes()
+    assert "by silhouette (silhouette=" in outputs["04_cluster.py"].stdout
+    assert "stability=" not in outputs["04_cluster.py"].stdout   # nothing to calibrate: no scan
+    scores = run_script("05_evaluate.py", work, RAW_DIR=str(raw))
+    assert "nothing to score" in scores.stderr and "NMI" not in scores.stdout   # no empty table
     model = work / "efficientnet_lite0" / "model" / "finetuned.keras"
     saved = model.stat().st_mtime_ns
     run_script("02_finetune.py", work, "--ft-patience", "5", RAW_DIR=str(raw))    # runs again

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
                    "inputs": input_signatures(config.run_dir, INPUTS)}
     summary = run_once(config.run_dir, "05_evaluate", fingerprint, args.force, work,
                        outputs=("labels_pred.txt",))
-    if summary:
+    if summary and summary["rows"]:          # (nothing to score: evaluate_run said why)
         print(f"scored {summary['scored_images']} images with a true label  (run {run_key(config)})")
         print(f"{'method':<56} {'NMI':>6} {'purity':>6} {'ARI':>6} {'ACC':>6} {'k':>4}")
         for row in summary["rows"]:
