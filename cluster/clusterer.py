@@ -74,7 +74,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     ``n_clusters_`` (predicted k), ``labels_``, ``units_`` (best-matching SOM unit of each
     sample), ``unit_clusters_`` (cluster of each SOM unit), ``fit_rows_`` (the samples fitted on),
     ``scores_`` ({criterion: scores over ``k_range_``}),
-    ``k_by_criterion_`` ({criterion: its best k}), ``criterion_used_``, ``refiner_`` (the
+    ``k_by_criterion_`` ({criterion: its best k}, for the criteria that gave one), ``criterion_used_``, ``refiner_`` (the
     fitted :class:`~cluster.refine.OpenSetRefiner`, or None when it did not run).
     """
 
@@ -167,8 +167,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.scores_ = {"stability": stabilities,
                         "silhouette": [float("nan") if v is None else float(v.mean())
                                        for v in silhouettes]}
-        self.k_by_criterion_ = {"stability": stable_k,
-                                "silhouette": silhouette_k(self.k_range_, silhouettes)}
+        found = {"stability": stable_k, "silhouette": silhouette_k(self.k_range_, silhouettes)}
+        self.k_by_criterion_ = {c: k for c, k in found.items() if k is not None}
         chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
         chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))    # anchored: the k reached
         self.unit_clusters_ = groupings[chosen]

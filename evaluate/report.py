@@ -147,8 +147,7 @@ def _scores_section(report: ReportBuilder, paths: RunPaths) -> None:
                        "leaderboard", [r["run"] in runs for r in board])
     clustering = paths.stage_record("04_cluster").get("clusters", {})
     if clustering:
-        by_criterion = ", ".join(f"{c}: {k}" for c, k in clustering["k_by_criterion"].items()
-                                 if k is not None)
+        by_criterion = ", ".join(f"{c}: {k}" for c, k in clustering["k_by_criterion"].items())
         body = (f"<p>{clustering['images']} images in <b>{clustering['n_clusters']} clusters</b> "
                 f"(k chosen by {html.escape(clustering['criterion'])}; every criterion's "
                 f"choice: {html.escape(by_criterion)}).</p>") + body

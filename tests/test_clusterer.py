@@ -57,7 +57,7 @@ def test_stability_falls_back_to_silhouette_without_labels(blobs):
     X, y = blobs
     model = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="stability", random_state=0).fit(X)
     assert model.criterion_used_ == "silhouette" and model.n_clusters_ == 6
-    assert model.k_by_criterion_["stability"] is None            # nothing to calibrate on
+    assert "stability" not in model.k_by_criterion_              # nothing to calibrate on
     assert np.isnan(model.scores_["stability"]).all()
     one_class = np.where(y == 0, 0, -1)                  # labels of one class: no classes to tell apart
     assert SOMClusterer(5, 5, n_epochs=5, k_max=8, criterion="stability",

@@ -47,8 +47,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
                        outputs=("clusters.csv", "clusters_model.pkl", "duplicates.csv",
                                 "outliers.csv"))
     for name, part in (summary or {}).items():
-        by_criterion = ", ".join(f"{c}={k}" for c, k in part["k_by_criterion"].items()
-                                 if k is not None)
+        by_criterion = ", ".join(f"{c}={k}" for c, k in part["k_by_criterion"].items())
         used = part.get("feature_set", config.FEATURE_SET)
         print(f"{name}: {part['images']} images ({used} features) -> "
               f"k={part['n_clusters']} by {part['criterion']} "
