@@ -208,3 +208,33 @@ def test_other_seeds_recluster_the_cell_and_the_tables_show_them():
     markdown = quality_suite.markdown_table(rows).splitlines()
     assert all(line.count("|") == markdown[0].count("|") for line in markdown)
     assert "| 0.600 | 2 / 3 | 0.550 | 0.620 |" in markdown[2]
+
+
+def test_fine_tuning_seeds_are_pooled_per_cell_and_their_spread_reported():
+    from benchmarks import quality_suite
+
+    def row(name, ft_seed, nmi, k, hits):
+        return {"set": name, "budget": 0.3, "NMI": nmi, "purity": nmi, "ARI": nmi, "ACC": nmi,
+                "k_pred": k, "k_true": 6, "NMI_all": nmi, "NMI_untuned": 0.5,
+                "NMI_kmeans": 0.5, "NMI_pixels": 0.2, "NMI_seeds": nmi, "NMI_untuned_seeds": 0.5,
+                "NMI_kmeans_seeds": 0.5, "k_hits_seeds": hits, "n_seeds": 4, "ft_seed": ft_seed}
+
+    results = [row("toy", 0, 0.6, 6, 4), row("toy", 1, 0.4, 9, 1), row("other", 0, 0.7, 6, 3),
+               row("other", 1, 0.7, 7, 2)]
+    pooled = quality_suite.pool_ft_seeds(results)
+    assert [(r["set"], r["NMI_seeds"], r["k_pred"], r["k_hits_seeds"], r["n_seeds"])
+            for r in pooled] == [("toy", pytest.approx(0.5), 7.5, 5, 8),
+                                 ("other", pytest.approx(0.7), 6.5, 5, 8)]
+    assert quality_suite.pool_ft_seeds(results[:1]) == results[:1]     # one seed: as it was
+    assert quality_suite.baseline_verdict(pooled).startswith(
+        "at least the un-fine-tuned pipeline") and "toy" not in quality_suite.baseline_verdict(
+        pooled)                                  # 0.5 pooled is not short of 0.5
+    assert quality_suite.baseline_verdict(results).endswith("short: toy 30% (0.400 vs untuned "
+                                                            "0.500, KMeans 0.500)")
+    spread = quality_suite.ft_seed_spread(results)
+    assert spread.startswith("fine-tuning seeds 0, 1: suite mean NMI (stage-04 seed means) "
+                             "0.650, 0.550 (range 0.100)")
+    assert "moves by 0.100 on average, most: toy 30% 0.200, other 30% 0.000" in spread
+    assert quality_suite.ft_seed_spread(results[::2]) == ""
+    table = quality_suite.text_table(quality_suite.with_means(pooled, (0.3,)))
+    assert "7.5/6" in table and "5/8" in table
