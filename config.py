@@ -56,6 +56,7 @@ FT_LEARNING_RATE = 0.0                            # 0 = auto: 1e-4 for pretraine
 FT_VALIDATION_SPLIT = 0.15
 FT_PATIENCE = 2                                   # early stopping on validation loss
 AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
+FT_HEAD_INIT = "random"                           # the softmax head before fine-tuning: random | probe (fitted first to the frozen backbone's features by logistic regression: LP-FT)
 FT_FROM_REVIEW = False                            # also train on the images of the clusters named in stage 08's review (clusters_reviewed.csv), labeled with the cluster's name
 
 # --- stage 03: feature extraction ---------------------------------------------
@@ -99,8 +100,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "EXTRACT_PRECISION": ("auto", "float32", "bfloat16"),
     "EXTRACT_RUNTIME": ("openvino", "keras"),
     "K_CRITERION": ("stability", "silhouette"),
+    "FT_HEAD_INIT": ("random", "probe"),
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
+FT_HEAD_INIT = "random"                           # the softmax head before fine-tuning: random | probe (fitted first to the frozen backbone's features by logistic regression: LP-FT)
 BUILT_IN_WEIGHTS = ("imagenet", "none")         # WEIGHTS values that name no file
 PATH_KEYS = ("WORK_DIR", "RAW_DIR", "IMG_DIR", "MASK_DIR", "RAW_COPY_DIR", "TRUE_MASK_DIR", "RUN_DIR",
              "LABELS_CSV", "FASHION_MNIST_DIR", "REPORT_DIR", "WEIGHTS")

@@ -50,7 +50,10 @@ QUICK_PER_CLASS = 40
 # the keys that decide the fine-tuned model and its features: one run folder per combination
 MODEL_KEYS = ("BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "FT_EPOCHS", "FT_BATCH_SIZE",
               "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS",
-              "EXTRACT_PRECISION", "SEED")
+              "EXTRACT_PRECISION", "SEED", "FT_HEAD_INIT")
+# keys added to MODEL_KEYS later, with the value that held before: left out of the digest at
+# that value, so the run folders made before stay valid
+ADDED_KEYS = {"FT_HEAD_INIT": "random"}
 # the keys that decide the background-removed images: one image folder per combination
 BACKGROUND_KEYS = ("BG_METHOD", "BG_WORK_SIZE", "BG_ITERATIONS", "BG_RECT_MARGIN")
 METRICS = ("NMI", "purity", "ARI", "ACC")
@@ -94,7 +97,8 @@ def settings_key(config, keys: tuple[str, ...]) -> str:
     """Short digest of the values of ``keys`` (EXTRACT_PRECISION as it runs on this machine)."""
     from extract.runtime import precision_on
 
-    values = config.fingerprint(keys)
+    values = {key: value for key, value in config.fingerprint(keys).items()
+              if ADDED_KEYS.get(key, object()) != value}
     if "EXTRACT_PRECISION" in values:
         values["EXTRACT_PRECISION"] = precision_on(config.EXTRACT_RUNTIME, config.EXTRACT_PRECISION)
     settings = json.dumps(values, sort_keys=True, default=str)

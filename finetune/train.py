@@ -36,6 +36,7 @@ class FineTuneSettings:
     validation_split: float = 0.15
     patience: int = 2
     augmentations: tuple[str, ...] = ("flip",)
+    head_init: str = "random"           # random | probe (LP-FT)
     seed: int = 0
 
     @classmethod
@@ -45,7 +46,8 @@ class FineTuneSettings:
                    max_side=config.WORK_MAX_SIDE, epochs=config.FT_EPOCHS, batch_size=config.FT_BATCH_SIZE,
                    learning_rate=config.FT_LEARNING_RATE,
                    validation_split=config.FT_VALIDATION_SPLIT, patience=config.FT_PATIENCE,
-                   augmentations=tuple(config.AUGMENTATIONS), seed=config.SEED)
+                   augmentations=tuple(config.AUGMENTATIONS), head_init=config.FT_HEAD_INIT,
+                   seed=config.SEED)
 
 
 def set_determinism(seed: int) -> None:
@@ -154,6 +156,26 @@ def new_classifier(settings: FineTuneSettings, n_classes: int) -> keras.Model:
     return model
 
 
+def fit_head_to_features(model: keras.Model, images: AugmentedImages) -> None:
+    """Linear probe before fine-tuning (LP-FT, Kumar et al., ICLR 2022): set the softmax head of
+    a :func:`new_classifier` to a multinomial logistic regression on the frozen backbone's
+    features of ``images``, so the first gradients into the backbone come from a fitted head
+    instead of a random one, which distorts the features less."""
+    from sklearn.linear_model import LogisticRegression
+
+    features = keras.Model(model.input, model.get_layer("head_dropout").input)
+    X = features.predict(images, verbose=0)
+    head = model.get_layer("classes")
+    probe = LogisticRegression(max_iter=1000).fit(X, images.labels)
+    n_classes = head.get_weights()[1].shape[0]
+    kernel = np.zeros((X.shape[1], n_classes), np.float32)
+    bias = np.zeros(n_classes, np.float32)
+    columns = probe.classes_ if len(probe.classes_) > 2 else probe.classes_[1:]
+    kernel[:, columns] = probe.coef_.T      # two classes: softmax([0, z]) = sigmoid(z)
+    bias[columns] = probe.intercept_
+    head.set_weights([kernel, bias])
+
+
 def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str | Path,
               settings: FineTuneSettings) -> dict:
     """Fine-tune the backbone to classify ``labels``; returns a summary.
@@ -173,6 +195,7 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
     state_path = model_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     resumable = {**_json_settings(settings), "data": training_data_digest(paths, labels)}
+    train_paths = [paths[i] for i in train_idx]
     if state.get("settings") == resumable and (model_dir / "last.keras").exists():
         model = keras.models.load_model(model_dir / "last.keras")
         LOG.info("resuming fine-tuning after epoch %d", state.get("epochs_done", 0))
@@ -181,8 +204,12 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
         for stale in ("training_log.csv", "best.keras", "last.keras", FINAL_MODEL):
             (model_dir / stale).unlink(missing_ok=True)
         model = new_classifier(settings, len(classes))
+        if settings.head_init == "probe":
+            fit_head_to_features(model, AugmentedImages(
+                train_paths, y[train_idx], settings.image_size, settings.batch_size, None,
+                settings.seed, shuffle=False, max_side=settings.max_side))
     atomic_write_json(model_dir / "classes.json", classes)
-    train_data = AugmentedImages([paths[i] for i in train_idx], y[train_idx], settings.image_size,
+    train_data = AugmentedImages(train_paths, y[train_idx], settings.image_size,
                                  settings.batch_size,
                                  build_augmentation(settings.augmentations, settings.seed),
                                  settings.seed, shuffle=True, max_side=settings.max_side)
