@@ -50,11 +50,12 @@ class FeatureActor:
 class RayExtractor:
     """A :data:`extract.features.BatchExtractor` of one network running on Ray: one actor per
     ``actor_cpus`` CPUs of the cluster, each with up to ``queue_depth`` batches queued, results
-    in order."""
+    in order. The network's features serve ``outputs`` outputs (feature files made by the same
+    network: computed once per batch)."""
 
     def __init__(self, model_path: str | Path, layer_name: str, precision: str, image_size: int,
                  ray_address: str, actor_cpus: int = 2, queue_depth: int = 2,
-                 max_side: int = 0, openvino_xml: Path | None = None):
+                 max_side: int = 0, openvino_xml: Path | None = None, outputs: int = 1):
         self.ray = connect_ray(ray_address)
         cpus = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
         actor_cpus = min(actor_cpus, cpus)          # an actor larger than the cluster never starts
@@ -63,20 +64,21 @@ class RayExtractor:
                                     image_size, actor_cpus, max_side,
                                     str(Path(openvino_xml).resolve()) if openvino_xml else "")
                        for _ in range(max(1, cpus // actor_cpus))]
-        self.queue_depth = queue_depth
+        self.queue_depth, self.outputs = queue_depth, outputs
 
     def __call__(self, batches: Sequence[Batch]) -> Iterator[tuple[list[np.ndarray], np.ndarray]]:
         def submit(numbered: tuple[int, Batch]):
             number, (paths, networks) = numbered
-            if networks != (0,):
-                raise ValueError(f"a RayExtractor runs one network, not {networks}")
+            if not networks or not set(networks) <= set(range(self.outputs)):
+                raise ValueError(f"a RayExtractor gives outputs 0-{self.outputs - 1}, not "
+                                 f"{networks}")
             actor = self.actors[number % len(self.actors)]
             return actor.extract.remote([str(Path(p).resolve()) for p in paths])
 
-        for reference in submitted_ahead(enumerate(batches), submit,
-                                         len(self.actors) * self.queue_depth):
+        for (_, networks), reference in zip(batches, submitted_ahead(
+                enumerate(batches), submit, len(self.actors) * self.queue_depth)):
             features, valid = self.ray.get(reference)
-            yield [features], valid
+            yield [features] * len(networks), valid
 
     def close(self) -> None:
         """Stop the actors (their models leave memory)."""

@@ -47,24 +47,30 @@ Used = dict[str, tuple[str, Path | None]]       # feature file -> (runtime, Open
 
 def _extract_on_ray(config: Config, models: dict[str, Callable], files: list[str],
                     paths: list[Path], out_dir: Path) -> tuple[dict, Used]:
-    """Each network a pass of its own on Ray actors loading its saved model (or IR)."""
+    """Each network a pass of its own on Ray actors loading its saved model (or IR); a network
+    given for two feature files runs once for both."""
     from extract.distributed import RayExtractor
 
     summary, used = {}, {}
+    groups: dict[Callable, list[str]] = {}
     for name, load_model in models.items():
+        groups.setdefault(load_model, []).append(name)
+    for load_model, names in groups.items():
         network = _make_network(config, load_model)
-        converted = (converted_network(network, _openvino_ir(config, name))  # for every actor
+        converted = (converted_network(network, _openvino_ir(config, names[0]))  # for the actors
                      if config.EXTRACT_RUNTIME == "openvino" else None)
         runtime = "openvino" if converted else "keras"
-        used[name] = runtime, converted
-        extractor = RayExtractor(config.run_dir / "model" / MODEL_FILES[name], config.FEATURE_LAYER,
+        used.update((name, (runtime, converted)) for name in names)
+        extractor = RayExtractor(config.run_dir / "model" / MODEL_FILES[names[0]],
+                                 config.FEATURE_LAYER,
                                  precision_on(runtime, config.EXTRACT_PRECISION),
                                  config.IMAGE_SIZE, config.RAY_ADDRESS,
                                  config.EXTRACT_ACTOR_CPUS, max_side=config.WORK_MAX_SIDE,
-                                 openvino_xml=converted)
+                                 openvino_xml=converted, outputs=len(names))
         try:
             summary.update(extract_feature_files(
-                extractor, files, paths, out_dir, {name: model_key(config, name, runtime)},
+                extractor, files, paths, out_dir,
+                {name: model_key(config, name, runtime) for name in names},
                 config.EXTRACT_BATCH_SIZE))
         finally:
             extractor.close()

@@ -250,6 +250,12 @@ def test_stage_03_runs_a_kept_backbone_once_for_both_feature_files(tiny_run, tmp
     np.testing.assert_array_equal(kept, load_features(features, "features_pretrained")[0])
     untuned, _ = load_features(tiny_run.run_dir / "features", "features_pretrained")
     np.testing.assert_allclose(kept, untuned, rtol=1e-5, atol=1e-5)
+    local = {f.name: f.read_bytes() for f in features.glob("*.*")}
+    shutil.rmtree(features)
+    result = run_script("03_extract_features.py", work, "--ray", "local",
+                        EXTRACT_ACTOR_CPUS="1", EXTRACT_BATCH_SIZE="16")
+    assert "extract features, features_pretrained" in result.stderr       # one pass on Ray too
+    assert {f.name: f.read_bytes() for f in features.glob("*.*")} == local
 
 
 def test_stage_03_records_its_precision_and_recomputes_in_the_other(tiny_run, tmp_path):
