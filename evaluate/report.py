@@ -232,6 +232,10 @@ def _training_section(report: ReportBuilder, paths: RunPaths) -> None:
 
 
 def _background_section(report: ReportBuilder, paths: RunPaths, rng: np.random.Generator) -> None:
+    if not paths.raw_dir.is_dir():
+        LOG.warning("report: no background removal section: the raw images' folder %s is not "
+                    "there (pass the --raw-dir the earlier stages ran with)", paths.raw_dir)
+        return
     processed = read_csv_rows(paths.work_dir / "processed.csv")
     chosen = [processed[i] for i in sorted(rng.choice(len(processed),
                                                       min(BACKGROUND_EXAMPLES, len(processed)),

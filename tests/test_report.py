@@ -154,3 +154,18 @@ def test_predict_flags_images_unlike_the_run_as_novel(tiny_run, tmp_path):
     assert sum(p.novel for p in outside) >= len(outside) // 2, [p.distance for p in outside]
     never = ClusterPredictor(tiny_run.work, tiny_run.run_dir, novelty_percentile=0)
     assert not any(p.novel for p in never.predict(strange))
+
+
+def test_report_without_the_raw_folder_says_so_once(tiny_run, tmp_path):
+    """06_report run without the --raw-dir of the earlier stages: one line naming the folder and
+    the fix, the report written without its background section."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run.work, work, symlinks=True)
+    gone = tmp_path / "moved_away"
+    result = run_script("06_report.py", work, "--raw-dir", str(gone), "--force")
+    assert result.stderr.count(str(gone)) == 1 and "--raw-dir" in result.stderr
+    assert "no before/after" not in result.stderr
+    page = (work / "efficientnet_lite0" / "report" / "report.html").read_text()
+    assert 'id="training"' in page and 'id="background"' not in page
