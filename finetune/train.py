@@ -36,7 +36,7 @@ class FineTuneSettings:
     validation_split: float = 0.15
     patience: int = 2
     augmentations: tuple[str, ...] = ("flip",)
-    head_init: str = "random"           # random | probe (LP-FT)
+    head_init: str = "probe"            # probe (LP-FT) | random
     seed: int = 0
 
     @classmethod
