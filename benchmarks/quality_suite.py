@@ -413,7 +413,8 @@ def main() -> None:
             results.append({**flatten(name, budget, cell), "ft_seed": ft_seed})
             r = results[-1]
             print(f"{name} {budget:.0%} SEED={ft_seed}: NMI {r['NMI']:.3f} "
-                  f"(untuned {r['NMI_untuned']:.3f}, KMeans true k {r['NMI_kmeans']:.3f}), k̂ {r['k_pred']}/{r['k_true']}; "
+                  f"(untuned {r['NMI_untuned']:.3f}, KMeans true k {r['NMI_kmeans']:.3f}), "
+                  f"k̂ {r['k_pred']}/{r['k_true']}; "
                   f"{r['n_seeds']} stage-04 seeds: NMI {r['NMI_seeds']:.3f}, k̂ within 1 "
                   f"{r['k_hits_seeds']}/{r['n_seeds']}; {time.perf_counter() - began:.0f} s",
                   flush=True)
