@@ -74,8 +74,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     ``n_clusters_`` (predicted k), ``labels_``, ``units_`` (best-matching SOM unit of each
     sample), ``unit_clusters_`` (cluster of each SOM unit), ``fit_rows_`` (the samples fitted on),
     ``scores_`` ({criterion: scores over ``k_range_``}),
-    ``k_by_criterion_`` ({criterion: its best k}, for the criteria that gave one), ``criterion_used_``, ``refiner_`` (the
-    fitted :class:`~cluster.refine.OpenSetRefiner`, or None when it did not run).
+    ``k_by_criterion_`` ({criterion: its best k}, for the criteria that gave one),
+    ``criterion_used_``, ``refiner_`` (the fitted :class:`~cluster.refine.OpenSetRefiner`, or
+    None when it did not run).
     """
 
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, *, k_min: int = 2,

@@ -45,6 +45,14 @@ def _openvino_ir(config: Config, name: str) -> Path:
 Used = dict[str, tuple[str, Path | None]]       # feature file -> (runtime, OpenVINO IR or None)
 
 
+def _by_network(models: dict[str, Callable]) -> dict[Callable, list[str]]:
+    """The feature files grouped by the network (model loader) that makes them, in order."""
+    groups: dict[Callable, list[str]] = {}
+    for name, load_model in models.items():
+        groups.setdefault(load_model, []).append(name)
+    return groups
+
+
 def _extract_on_ray(config: Config, models: dict[str, Callable], files: list[str],
                     paths: list[Path], out_dir: Path) -> tuple[dict, Used]:
     """Each network a pass of its own on Ray actors loading its saved model (or IR); a network
@@ -52,10 +60,7 @@ def _extract_on_ray(config: Config, models: dict[str, Callable], files: list[str
     from extract.distributed import RayExtractor
 
     summary, used = {}, {}
-    groups: dict[Callable, list[str]] = {}
-    for name, load_model in models.items():
-        groups.setdefault(load_model, []).append(name)
-    for load_model, names in groups.items():
+    for load_model, names in _by_network(models).items():
         network = _make_network(config, load_model)
         converted = (converted_network(network, _openvino_ir(config, names[0]))  # for the actors
                      if config.EXTRACT_RUNTIME == "openvino" else None)
@@ -82,14 +87,11 @@ def _extract_here(config: Config, models: dict[str, Callable], files: list[str],
     """Every network in this process on EXTRACT_RUNTIME (falling back to Keras), in one pass:
     each image decoded once for all of them, and a network given for two feature files run
     once."""
-    built: dict[Callable, tuple] = {}
     predictors = {}
-    for name, load_model in models.items():
-        if load_model not in built:
-            built[load_model] = network_predictor(_make_network(config, load_model),
-                                                  config.EXTRACT_RUNTIME, config.EXTRACT_PRECISION,
-                                                  _openvino_ir(config, name))
-        predictors[name] = built[load_model]
+    for load_model, names in _by_network(models).items():
+        predictor = network_predictor(_make_network(config, load_model), config.EXTRACT_RUNTIME,
+                                      config.EXTRACT_PRECISION, _openvino_ir(config, names[0]))
+        predictors.update((name, predictor) for name in names)
     extractor = LocalExtractor([predict for predict, _, _ in predictors.values()],
                                config.IMAGE_SIZE, config.EXTRACT_LOADER_THREADS,
                                config.WORK_MAX_SIDE)

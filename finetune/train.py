@@ -167,9 +167,8 @@ def fit_head_to_features(model: keras.Model, images: AugmentedImages) -> None:
     X = features.predict(images, verbose=0)
     head = model.get_layer("classes")
     probe = LogisticRegression(max_iter=1000).fit(X, images.labels)
-    n_classes = head.get_weights()[1].shape[0]
-    kernel = np.zeros((X.shape[1], n_classes), np.float32)
-    bias = np.zeros(n_classes, np.float32)
+    kernel = np.zeros((X.shape[1], head.units), np.float32)
+    bias = np.zeros(head.units, np.float32)
     columns = probe.classes_ if len(probe.classes_) > 2 else probe.classes_[1:]
     kernel[:, columns] = probe.coef_.T      # two classes: softmax([0, z]) = sigmoid(z)
     bias[columns] = probe.intercept_
