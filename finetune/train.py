@@ -20,6 +20,8 @@ from finetune.data import AugmentedImages, EpochSetter
 
 LOG = logging.getLogger("somclust")
 FINAL_MODEL = "finetuned.keras"
+PROBE_PER_CLASS = 300   # images per class the head is fitted on (FT_HEAD_INIT=probe): a cost bound
+                        # for large labeled sets (a forward pass each), above every suite cell
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,13 @@ def split_train_validation(labels: np.ndarray, fraction: float,
         validation.extend(members[:n_val])
         train.extend(members[n_val:])
     return np.sort(np.array(train, dtype=int)), np.sort(np.array(validation, dtype=int))
+
+
+def per_class_sample(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most ``limit`` images of each class (a seeded draw)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == label))[:limit]
+                                   for label in np.unique(labels)]))
 
 
 def _json_settings(settings: FineTuneSettings) -> dict:
@@ -204,9 +213,13 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
             (model_dir / stale).unlink(missing_ok=True)
         model = new_classifier(settings, len(classes))
         if settings.head_init == "probe":
+            probe_idx = train_idx[per_class_sample(y[train_idx], PROBE_PER_CLASS, settings.seed)]
+            LOG.info("fitting the classifier head to the frozen network's features of %d "
+                     "training images", len(probe_idx))
             fit_head_to_features(model, AugmentedImages(
-                train_paths, y[train_idx], settings.image_size, settings.batch_size, None,
-                settings.seed, shuffle=False, max_side=settings.max_side))
+                [paths[i] for i in probe_idx], y[probe_idx], settings.image_size,
+                settings.batch_size, None, settings.seed, shuffle=False,
+                max_side=settings.max_side))
     atomic_write_json(model_dir / "classes.json", classes)
     train_data = AugmentedImages(train_paths, y[train_idx], settings.image_size,
                                  settings.batch_size,

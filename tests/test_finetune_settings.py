@@ -2,7 +2,7 @@
 import numpy as np
 
 from config import load_config
-from finetune.train import FineTuneSettings, split_train_validation
+from finetune.train import FineTuneSettings, per_class_sample, split_train_validation
 
 
 def test_settings_follow_the_config():
@@ -19,6 +19,17 @@ def test_validation_split_is_stratified_and_keeps_singletons_in_training():
     assert np.bincount(labels[validation], minlength=3).tolist() == [4, 2, 0]
     assert np.array_equal(validation, split_train_validation(labels, 0.2, seed=0)[1])
 
+
+
+def test_probe_sample_caps_each_class_and_keeps_small_ones_whole():
+    """The head is fitted on at most so many images per class (a seeded draw); a class under the
+    cap keeps every image, in order, so small labeled sets are probed exactly as before."""
+    labels = np.array([0] * 50 + [1] * 7 + [2] * 30)
+    sample = per_class_sample(labels, 10, seed=3)
+    assert np.bincount(labels[sample]).tolist() == [10, 7, 10]
+    assert np.all(np.diff(sample) > 0)
+    assert np.array_equal(sample, per_class_sample(labels, 10, seed=3))
+    assert np.array_equal(per_class_sample(labels, 50, seed=0), np.arange(len(labels)))
 
 def _coloured_images(folder, colours, per_class):
     """PNG files of flat colours with a little noise; returns (paths, class indices)."""
