@@ -12,6 +12,7 @@ from typing import Sequence
 
 import keras
 import numpy as np
+from tqdm import tqdm
 
 from common.atomic_io import atomic_write_json
 from finetune.augment import build_augmentation
@@ -67,17 +68,38 @@ def save_model_atomically(model: keras.Model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class BatchProgress(keras.callbacks.Callback):
+    """A progress bar over each epoch's batches, with the running loss and accuracy."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.bar = tqdm(total=self.params.get("steps"), unit="batch", leave=False,
+                        desc=f"fine-tune epoch {epoch + 1}/{self.params.get('epochs')}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.set_postfix({name: f"{value:.3f}" for name, value in (logs or {}).items()},
+                             refresh=False)
+        self.bar.update()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.close()
+
+
 class ResumableCheckpoint(keras.callbacks.Callback):
     """Each epoch: save the last model and the best (by monitored loss) atomically, track early
     stopping, then record the state; a re-run continues from it."""
 
-    def __init__(self, model_dir: Path, monitor: str, patience: int, state: dict):
+    def __init__(self, model_dir: Path, monitor: str, patience: int, state: dict, epochs: int):
         super().__init__()
         self.model_dir, self.monitor, self.patience, self.state = model_dir, monitor, patience, state
+        self.epochs = epochs
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = float((logs or {}).get(self.monitor, math.inf))
+        logs = logs or {}
+        loss = float(logs.get(self.monitor, math.inf))
         improved = loss < self.state.get("best_loss", math.inf)
+        LOG.info("epoch %d/%d: %s%s", epoch + 1, self.epochs,
+                 ", ".join(f"{name} {value:.4f}" for name, value in logs.items()),
+                 " (best so far)" if improved else "")
         if improved:
             self.state.update(best_loss=loss, best_epoch=epoch + 1, wait=0)
             save_model_atomically(self.model, self.model_dir / "best.keras")
@@ -234,9 +256,11 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
     trains = start < settings.epochs and not state.get("stopped_early")
     if trains:
         model.fit(train_data, validation_data=validation_data, epochs=settings.epochs,
-                  initial_epoch=start, verbose=2,
+                  initial_epoch=start, verbose=0,
                   callbacks=[EpochSetter(train_data),
-                             ResumableCheckpoint(model_dir, monitor, settings.patience, state),
+                             BatchProgress(),
+                             ResumableCheckpoint(model_dir, monitor, settings.patience, state,
+                                                 settings.epochs),
                              keras.callbacks.CSVLogger(str(model_dir / "training_log.csv"),
                                                        append=True)])
     best_path = model_dir / "best.keras"

@@ -29,7 +29,7 @@ def blobs():
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """Every stage script, in order, on a tiny demo dataset (shared by the tests that read it;
-    a test that changes its outputs restores them)."""
+    a test that changes its outputs restores them): stdout in ``outputs``, the logs in ``logs``."""
     from helpers import FASHION, STAGES, run_script, tree_hash
 
     if not FASHION.exists():
@@ -37,9 +37,10 @@ def tiny_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("tiny") / "work"
     run_script(STAGES[0], work)
     raw_hash = tree_hash(work / "raw_img")
-    outputs = {script: run_script(script, work).stdout for script in STAGES[1:]}
+    results = {script: run_script(script, work) for script in STAGES[1:]}
     return SimpleNamespace(work=work, run_dir=work / "efficientnet_lite0", raw_hash=raw_hash,
-                           outputs=outputs)
+                           outputs={script: result.stdout for script, result in results.items()},
+                           logs={script: result.stderr for script, result in results.items()})
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 
@@ -14,6 +15,9 @@ def test_pipeline_end_to_end(tiny_run):
     work, run_dir, outputs = tiny_run.work, tiny_run.run_dir, tiny_run.outputs
     assert tree_hash(work / "raw_img") == tiny_run.raw_hash, "raw images were modified"
     assert "mean mask IoU" in outputs["01_remove_background.py"]
+    fine_tuning = tiny_run.logs["02_finetune.py"]
+    assert "classifier head to the frozen network's features of 35 training images" in fine_tuning
+    assert re.search(r"^epoch 1/1: accuracy [0-9.]+, loss [0-9.]+, val_accuracy", fine_tuning, re.M)
     n_images = len((work / "img_paths.txt").read_text().splitlines())
     assert n_images == 8 * 5 + 4 * 10
     clusters = (run_dir / "clusters.csv").read_text().splitlines()
