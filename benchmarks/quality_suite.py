@@ -350,6 +350,14 @@ def flatten(name: str, budget: float, cell: dict) -> dict:
     return row
 
 
+def labeled_share(text: str) -> float:
+    """A ``--budgets`` value: the share of the known classes' images labeled, 0 <= share < 1."""
+    share = float(text)
+    if not 0 <= share < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share in [0, 1) (10 % is 0.1)")
+    return share
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
     overrides = {}
     for pair in pairs:
@@ -365,9 +373,9 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", type=Path, default=Path("runs/suite"))
     parser.add_argument("--sets", nargs="+", help=f"default: all ({', '.join(builders())})")
-    parser.add_argument("--budgets", nargs="+", type=float, default=list(BUDGETS),
-                        help="shares of the known classes' images that are labeled (0: none, a "
-                             "folder without labels)")
+    parser.add_argument("--budgets", nargs="+", type=labeled_share, default=list(BUDGETS),
+                        help="shares of the known classes' images that are labeled, e.g. 0.1 "
+                             "(0: none, a folder without labels)")
     parser.add_argument("--per-class", type=int, default=0,
                         help="images per class (0 = each set's default)")
     parser.add_argument("--quick", action="store_true",

@@ -1,6 +1,7 @@
 """The quality suite's dataset builders (on tiny fixtures) and its competition protocol."""
 from __future__ import annotations
 
+import argparse
 import gzip
 from collections import Counter
 from pathlib import Path
@@ -120,6 +121,10 @@ def test_suite_protocol_labels_a_share_of_every_other_class(tmp_path, monkeypatc
         assert labeled == quality_suite.labeled_draw(rows, budget, seed=0)
     assert quality_suite.labeled_draw(rows, 0.0, seed=0) == set()      # a folder without labels
     assert quality_suite.write_set(tmp_path / "toy", "toy", per_class=20, seed=0) == rows
+    assert quality_suite.labeled_share("0.1") == 0.1
+    for wrong in ("10", "1", "-0.1"):                   # "10" meant 10 %: all images labeled
+        with pytest.raises(argparse.ArgumentTypeError, match="not a share"):
+            quality_suite.labeled_share(wrong)
 
 
 def test_other_seeds_cluster_as_stage_04_does_with_deduplicate(tmp_path):
