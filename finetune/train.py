@@ -88,16 +88,15 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     """Each epoch: save the last model and the best (by monitored loss) atomically, track early
     stopping, then record the state; a re-run continues from it."""
 
-    def __init__(self, model_dir: Path, monitor: str, patience: int, state: dict, epochs: int):
+    def __init__(self, model_dir: Path, monitor: str, patience: int, state: dict):
         super().__init__()
         self.model_dir, self.monitor, self.patience, self.state = model_dir, monitor, patience, state
-        self.epochs = epochs
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         loss = float(logs.get(self.monitor, math.inf))
         improved = loss < self.state.get("best_loss", math.inf)
-        LOG.info("epoch %d/%d: %s%s", epoch + 1, self.epochs,
+        LOG.info("epoch %d/%d: %s%s", epoch + 1, self.params.get("epochs"),
                  ", ".join(f"{name} {value:.4f}" for name, value in logs.items()),
                  " (best so far)" if improved else "")
         if improved:
@@ -259,8 +258,7 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
                   initial_epoch=start, verbose=0,
                   callbacks=[EpochSetter(train_data),
                              BatchProgress(),
-                             ResumableCheckpoint(model_dir, monitor, settings.patience, state,
-                                                 settings.epochs),
+                             ResumableCheckpoint(model_dir, monitor, settings.patience, state),
                              keras.callbacks.CSVLogger(str(model_dir / "training_log.csv"),
                                                        append=True)])
     best_path = model_dir / "best.keras"
