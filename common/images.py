@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -200,6 +201,12 @@ def encode_png(image: np.ndarray) -> bytes:
 def read_square(path: str | os.PathLike, side: int, max_side: int = 0) -> np.ndarray:
     """The network's view of an image file: read (see :func:`read_rgb`), then side x side."""
     return resize_square(read_rgb(path, max_side), side)
+
+
+def load_batch(paths: Sequence[str | os.PathLike], image_size: int, max_side: int = 0) -> np.ndarray:
+    """Images as a float32 (N, size, size, 3) array of pixels in [0, 255] (read as
+    :func:`read_square` reads them)."""
+    return np.stack([read_square(p, image_size, max_side) for p in paths]).astype(np.float32)
 
 
 def resize_square(image: np.ndarray, side: int) -> np.ndarray:

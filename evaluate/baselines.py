@@ -9,7 +9,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import normalize
 
-from finetune.data import load_batch
+from common.images import load_batch
 
 
 def pixel_matrix(paths: Sequence[str | Path], side: int = 32, batch: int = 512) -> np.ndarray:

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from common.errors import SomclustError
+from common.images import load_batch
 from config import BUILT_IN_WEIGHTS
 
 LOG = logging.getLogger("somclust")
@@ -138,8 +139,6 @@ def network_features(make_network: Callable[[], keras.Model], image_size: int,
                      max_side: int = 0) -> Callable[[Sequence[str | Path]], np.ndarray]:
     """A function giving the features (N, D) of image files by the network ``make_network()``
     returns (called at the first use only; images read as ``load_batch`` reads them)."""
-    from finetune.data import load_batch
-
     networks: list[keras.Model] = []
 
     def features_of(paths: Sequence[str | Path]) -> np.ndarray:

@@ -11,12 +11,6 @@ import numpy as np
 from common.images import read_square
 
 
-def load_batch(paths: Sequence[str | Path], image_size: int, max_side: int = 0) -> np.ndarray:
-    """Images as a float32 (N, size, size, 3) array of pixels in [0, 255] (read as
-    :func:`common.images.read_square` reads them)."""
-    return np.stack([read_square(p, image_size, max_side) for p in paths]).astype(np.float32)
-
-
 class AugmentedImages(keras.utils.PyDataset):
     """Batches of (pixels, class index); shuffling and augmentation depend on (seed, epoch) only,
     so a run resumed at epoch e sees the same batches as an uninterrupted one. Images larger

@@ -3,6 +3,8 @@ the package metadata it is installed from."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -35,6 +37,18 @@ def test_run_accepts_the_flags_of_every_stage():
     keys = cli.run_keys()
     for stage in PIPELINE:
         assert set(stage.load().KEYS) <= set(keys), stage.command
+
+
+def test_only_the_network_stages_load_tensorflow():
+    """Importing TensorFlow costs 6-14 s on 2 cores: the stages without a network (evaluate's
+    pixel baseline reads images, nothing more) must not pay it at start-up."""
+    light = [stage.module for stage in ALL if stage.command not in ("finetune", "extract")]
+    probe = ("import importlib, sys\n"
+             f"for name in {light!r}: importlib.import_module('somclust.stages.' + name)\n"
+             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert loaded == "[]"
 
 
 def test_unknown_command_and_stage_names():
