@@ -97,15 +97,16 @@ def test_a_failed_conversion_falls_back_to_keras_with_one_line(tmp_path, monkeyp
     np.testing.assert_allclose(predict(pixels), np.ones((2, 3)))
 
 
-def test_auto_precision_is_bfloat16_only_on_openvino_with_native_bfloat16(monkeypatch):
+def test_openvino_runs_bfloat16_only_with_native_bfloat16(monkeypatch):
     from extract.runtime import precision_on
 
     for native in (True, False):
         monkeypatch.setattr(runtime, "native_bfloat16", lambda native=native: native)
         assert precision_on("openvino", "auto") == ("bfloat16" if native else "float32")
         assert precision_on("keras", "auto") == "float32"       # Keras's bfloat16 is slower
-        for given in ("float32", "bfloat16"):
-            assert precision_on("openvino", given) == precision_on("keras", given) == given
+        assert precision_on("keras", "bfloat16") == "bfloat16"
+        assert precision_on("openvino", "bfloat16") == ("bfloat16" if native else "float32")
+        assert precision_on("openvino", "float32") == precision_on("keras", "float32") == "float32"
 
 
 def test_native_bfloat16_is_false_without_openvino(monkeypatch):
@@ -130,3 +131,16 @@ def test_the_keras_fallback_of_auto_runs_in_float32(tmp_path, monkeypatch):
     network_predictor(lambda precision: asked.append(precision) or Network(), "openvino", "auto",
                       tmp_path / "x.xml")
     assert asked == ["float32"]
+
+
+def test_a_bfloat16_request_without_native_bfloat16_compiles_float32_and_says_so(
+        tmp_path, monkeypatch, caplog):
+    compiled = []
+    monkeypatch.setattr(runtime, "native_bfloat16", lambda: False)
+    monkeypatch.setattr(runtime, "converted_network", lambda make_network, xml_path: xml_path)
+    monkeypatch.setattr(runtime, "openvino_predictor",
+                        lambda xml_path, precision: compiled.append(precision) or len)
+    with caplog.at_level(logging.INFO, logger="somclust"):
+        _, ran_on, _ = network_predictor(None, "openvino", "bfloat16", tmp_path / "x.xml")
+    assert ran_on == "openvino" and compiled == ["float32"]
+    assert "no native bfloat16, OpenVINO computes float32 here" in caplog.text
