@@ -2,8 +2,8 @@
 
 The SOM's prototypes are grouped for every k by :mod:`cluster.grouping` (with label anchoring,
 the anchored clusterings: k >= the number of known classes); k is the ``stability`` count of
-:mod:`cluster.stability`, or the silhouette count of the groupings
-(:func:`cluster.criteria.silhouette_k`).
+:mod:`cluster.stability`, or the k of the grouping with the highest modularity on the samples'
+nearest-neighbour graph (:func:`cluster.criteria.modularity_k`).
 
 Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
 semi-supervised k-means with the labeled samples pinned to their class's cluster
@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cluster.criteria import CRITERIA, silhouette_k, silhouette_rows, silhouette_values
+from cluster.criteria import CRITERIA, graph_rows, knn_graph, modularity, modularity_k
 from cluster.features import neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
 from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
@@ -63,7 +63,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
 
     ``fit(X, y)`` takes optional known labels ``y`` (int, -1 = unknown) used by the 'stability'
     criterion and by label anchoring (``anchor_share`` > 0: see the module docstring); when
-    fewer than two known classes are given, 'stability' falls back to 'silhouette' and nothing
+    fewer than two known classes are given, 'stability' falls back to 'modularity' and nothing
     is anchored.
 
     With ``max_labeled_per_class`` > 0, the fit uses every unlabeled sample and at most that many
@@ -108,9 +108,10 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         raise ValueError(f"som_impl must be 'batch' or 'minisom', got {self.som_impl!r}")
 
     def _group(self, X: np.ndarray, known: np.ndarray,
-               seed: int) -> tuple[dict[int, np.ndarray], list[np.ndarray | None]]:
-        """({k: cluster of each SOM unit}, the per-sample silhouettes of each k of ``k_range_``
-        on a seeded subsample) of the fitted map: with units tied to known classes the anchored
+               seed: int) -> tuple[dict[int, np.ndarray], list[float | None]]:
+        """({k: cluster of each SOM unit}, the modularity of each k of ``k_range_`` on the
+        nearest-neighbour graph of a seeded subsample of the samples ``X`` as given, not
+        averaged) of the fitted map: with units tied to known classes the anchored
         agglomeration, which reaches only the k from the number of known classes up (None
         below), else Ward."""
         units, n_units = self.som_.labels_, self.n_rows * self.n_cols
@@ -120,8 +121,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             groupings = anchored_ward(self.som_.weights_, hits, owner, self.k_range_)
         else:
             groupings = {k: group_prototypes(self.som_.weights_, hits, k) for k in self.k_range_}
-        rows = silhouette_rows(len(X), seed)
-        return groupings, [silhouette_values(X, groupings[k][units], rows) if k in groupings
+        rows = graph_rows(len(X), seed)
+        graph = knn_graph(X[rows])
+        return groupings, [modularity(graph, groupings[k][units[rows]]) if k in groupings
                            else None for k in self.k_range_]
 
     def fit(self, X, y=None) -> "SOMClusterer":
@@ -154,21 +156,20 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         if self.criterion == "stability" and len(np.unique(known[known >= 0])) < 2:
             # without labels the stability scan stops at 2-5 clusters on real image features
             # where there are 8-12 classes (the quality suite's sets without labels, 4 seeds,
-            # before the signed square root: NMI 0.429 vs silhouette's 0.523;
-            # benchmarks/README.md, "A folder without labels")
+            # before the signed square root: NMI 0.429 vs the silhouette's 0.523, modularity
+            # 0.575 with the square root; benchmarks/README.md, "A folder without labels")
             LOG.info("K_CRITERION=stability needs labeled images of >= 2 classes among the "
-                     "clustered ones; using silhouette instead")
-            self.criterion_used_ = "silhouette"
+                     "clustered ones; using modularity instead")
+            self.criterion_used_ = "modularity"
         self.som_ = self._make_som(seed).fit(X)
         alive = int((np.bincount(self.som_.labels_) > 0).sum())
         top = min(self.k_max, alive, len(X) - 1)     # n clusters of n samples say nothing
         self.k_range_ = list(range(self.k_min, max(self.k_min, top) + 1))
-        groupings, silhouettes = self._group(X, known, seed)
+        groupings, modularities = self._group(X_given, known, seed)
         stable_k, stabilities = stability_k(X_given, known, self.k_range_, seed)
         self.scores_ = {"stability": stabilities,
-                        "silhouette": [float("nan") if v is None else float(v.mean())
-                                       for v in silhouettes]}
-        found = {"stability": stable_k, "silhouette": silhouette_k(self.k_range_, silhouettes)}
+                        "modularity": [float("nan") if v is None else v for v in modularities]}
+        found = {"stability": stable_k, "modularity": modularity_k(self.k_range_, modularities)}
         self.k_by_criterion_ = {c: k for c, k in found.items() if k is not None}
         chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
         chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))    # anchored: the k reached

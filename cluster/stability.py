@@ -17,7 +17,7 @@ the answer is the largest stable k (worst match >= a level, Hennig's ``STABLE_JA
 stable cluster), scanning upwards until ``UNSTABLE_RUN`` successive k are unstable after a
 stable k >= 2 (far above the answer a chance split can look stable). The number of clusters is
 the number of known classes plus that. Without labels, the same scan runs on all images (the
-clusterer then lets silhouette decide: :class:`cluster.clusterer.SOMClusterer`).
+clusterer then lets modularity decide: :class:`cluster.clusterer.SOMClusterer`).
 
 How stable a real class is depends on the features: classes that are semantic rather than
 visual (icons by context) are not stable clusters at all, and fine features split a class into
@@ -196,7 +196,7 @@ def stability_k(X: np.ndarray, known: np.ndarray, ks: list[int],
     (:func:`detection_rate`), every unlabeled sample does. Without labeled samples of two
     classes there is no level to calibrate: (None, NaN for every k) - the same scan over all
     samples at Hennig's 0.75 said 2-5 clusters for 8-12 classes on real image features, and the
-    clusterer counts by silhouette there."""
+    clusterer counts by modularity there."""
     classes = np.unique(known[known >= 0])
     if len(classes) < 2:
         return None, [float("nan")] * len(ks)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from cluster.clusterer import SOMClusterer, fitting_rows
-from cluster.criteria import (hungarian_accuracy, silhouette_k, silhouette_rows,
-                              silhouette_values)
+from cluster.criteria import (graph_rows, hungarian_accuracy, knn_graph, modularity,
+                              modularity_k)
 from cluster.features import FeaturePreparer, neighbour_average, signed_sqrt
 
 
@@ -12,35 +12,32 @@ def test_hungarian_accuracy_is_permutation_invariant():
     assert hungarian_accuracy([0, 0, 1, 1], [0, 0, 0, 0]) == 0.5
 
 
-def _silhouettes(means: list[float], n: int = 400) -> list[np.ndarray]:
-    """Per-sample silhouettes with exactly these means: one draw shared by every k (the same
-    samples) plus a little noise of each k's own."""
+def _two_cliques_and_a_bridge() -> tuple[np.ndarray, np.ndarray]:
+    """Points of two tight groups of 5, far apart: their 4-nearest-neighbour graph is two
+    cliques (no link across)."""
     rng = np.random.default_rng(0)
-    shared = rng.normal(0, 0.2, n)
-    values = [shared + rng.normal(0, 0.05, n) for _ in means]
-    return [v - v.mean() + m for v, m in zip(values, means)]
+    X = np.vstack([rng.normal(0, 0.01, (5, 2)), rng.normal(5, 0.01, (5, 2))])
+    return X, np.repeat([0, 1], 5)
 
 
-def test_silhouette_k_takes_the_largest_k_within_one_standard_error_of_the_best():
-    near_tie = _silhouettes([0.30, 0.20, 0.299, 0.10])      # k = 2 and 4 within 0.001
-    assert silhouette_k([2, 3, 4, 5], near_tie) == 4
-    assert silhouette_k([2, 3, 4, 5], _silhouettes([0.30, 0.20, 0.25, 0.10])) == 2
-    assert silhouette_k([2, 3, 4], [None, near_tie[0], None]) == 3
-    assert silhouette_k([2, 3], [None, None]) is None
+def test_modularity_of_the_nearest_neighbour_graph():
+    X, halves = _two_cliques_and_a_bridge()
+    graph = knn_graph(X, n_neighbours=4)
+    assert (graph != graph.T).nnz == 0 and graph.diagonal().sum() == 0
+    assert graph[:5, 5:].nnz == 0 and graph[:5, :5].nnz == 20     # each group a clique
+    assert modularity(graph, halves) == pytest.approx(0.5)       # two equal halves, no link across
+    assert modularity(graph, np.zeros(10, int)) == pytest.approx(0.0)
+    assert modularity(graph, halves) > modularity(graph, np.arange(10) % 2)
+    assert len(graph_rows(9000, seed=0)) == 5000 and list(graph_rows(6, seed=0)) == list(range(6))
 
 
-def test_silhouette_values_are_undefined_for_one_cluster_or_one_sample_each():
-    X = np.random.default_rng(0).normal(size=(6, 2))
-    rows = silhouette_rows(6, seed=0)
-    assert sorted(rows) == list(range(6))
-    assert silhouette_values(X, np.zeros(6, int), rows) is None
-    assert silhouette_values(X, np.arange(6), rows) is None
-    values = silhouette_values(X, np.array([0, 0, 0, 1, 1, 1]), rows)
-    assert values.shape == (6,) and np.all((-1 <= values) & (values <= 1))
-    assert len(silhouette_rows(5000, seed=0)) == 3000
+def test_modularity_k_takes_the_best_k_and_the_larger_on_a_tie():
+    assert modularity_k([2, 3, 4, 5], [0.3, 0.5, 0.4, 0.5]) == 5
+    assert modularity_k([2, 3, 4], [None, 0.1, None]) == 3
+    assert modularity_k([2, 3], [None, None]) is None
 
 
-@pytest.mark.parametrize("criterion", ["stability", "silhouette"])
+@pytest.mark.parametrize("criterion", ["stability", "modularity"])
 def test_predicts_k_on_separated_blobs(blobs, criterion):
     X, y = blobs
     known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)  # half of 3 classes labeled
@@ -49,20 +46,20 @@ def test_predicts_k_on_separated_blobs(blobs, criterion):
     assert model.n_clusters_ == 6
     assert hungarian_accuracy(y, model.labels_) > 0.97
     np.testing.assert_array_equal(model.predict(X), model.labels_)
-    assert set(model.k_by_criterion_) == set(model.scores_) == {"stability", "silhouette"}
+    assert set(model.k_by_criterion_) == set(model.scores_) == {"stability", "modularity"}
     assert all(len(scores) == len(model.k_range_) for scores in model.scores_.values())
 
 
-def test_stability_falls_back_to_silhouette_without_labels(blobs):
+def test_stability_falls_back_to_modularity_without_labels(blobs):
     X, y = blobs
     model = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="stability", random_state=0).fit(X)
-    assert model.criterion_used_ == "silhouette" and model.n_clusters_ == 6
+    assert model.criterion_used_ == "modularity" and model.n_clusters_ == 6
     assert "stability" not in model.k_by_criterion_              # nothing to calibrate on
     assert np.isnan(model.scores_["stability"]).all()
     one_class = np.where(y == 0, 0, -1)                  # labels of one class: no classes to tell apart
     assert SOMClusterer(5, 5, n_epochs=5, k_max=8, criterion="stability",
-                        random_state=0).fit(X, one_class).criterion_used_ == "silhouette"
-    with pytest.raises(ValueError, match="criterion must be one of stability, silhouette"):
+                        random_state=0).fit(X, one_class).criterion_used_ == "modularity"
+    with pytest.raises(ValueError, match="criterion must be one of stability, modularity"):
         SOMClusterer(criterion="labeled").fit(X)
 
 
@@ -73,7 +70,7 @@ def test_same_seed_same_clusters(blobs):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("criterion", ["silhouette", "stability"])
+@pytest.mark.parametrize("criterion", ["modularity", "stability"])
 def test_fewer_samples_than_units_cap_k_below_the_sample_count(criterion):
     X = np.random.default_rng(0).normal(size=(9, 8)).astype(np.float32)
     known = np.array([0, 0, 1, 1, -1, -1, -1, -1, -1])
@@ -123,16 +120,16 @@ def test_anchoring_keeps_a_two_mode_known_class_in_one_cluster(blobs):
     X, y = blobs
     merged = np.where(y == 1, 0, y)                     # known class 0 = blobs 0 and 1
     known = np.where((merged <= 2) & (np.arange(len(y)) % 2 == 0), merged, -1)
-    anchored = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="silhouette",
+    anchored = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="modularity",
                             anchor_share=0.5, random_state=0).fit(X, known)
     assert anchored.n_clusters_ == 5
     assert hungarian_accuracy(merged, anchored.labels_) > 0.97
     np.testing.assert_array_equal(anchored.predict(X), anchored.labels_)
-    free = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="silhouette",
+    free = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="modularity",
                         random_state=0).fit(X, known)
     assert len(np.unique(free.labels_[merged == 0])) == 2
     sparse = np.where((merged <= 2) & (np.arange(len(y)) % 10 == 0), merged, -1)   # 10% labeled
-    few = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="silhouette", anchor_share=0.5,
+    few = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="modularity", anchor_share=0.5,
                        random_state=0).fit(X, sparse)
     assert few.n_clusters_ == 5 and hungarian_accuracy(merged, few.labels_) > 0.97
     with pytest.raises(ValueError, match="anchor_share"):
