@@ -52,11 +52,13 @@ def graph_rows(n_samples: int, seed: int, sample_size: int = GRAPH_SAMPLES) -> n
 
 def knn_graph(X: np.ndarray, n_neighbours: int = GRAPH_NEIGHBOURS) -> sparse.csr_matrix:
     """The symmetric 0/1 adjacency of the ``n_neighbours``-nearest-neighbour graph of the rows
-    of ``X`` (i and j linked when either is among the other's nearest)."""
+    of ``X`` (i and j linked when either is among the other's nearest; no row is linked to
+    itself, even where identical rows make the search return it after a twin)."""
     n_neighbours = min(n_neighbours, len(X) - 1)
     _, nearest = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(X).kneighbors(X)
-    rows = np.repeat(np.arange(len(X)), n_neighbours)
-    links = sparse.csr_matrix((np.ones(rows.size), (rows, nearest[:, 1:].ravel())),
+    rows = np.repeat(np.arange(len(X)), n_neighbours + 1)
+    others = rows != nearest.ravel()
+    links = sparse.csr_matrix((np.ones(others.sum()), (rows[others], nearest.ravel()[others])),
                               shape=(len(X), len(X)))
     return ((links + links.T) > 0).astype(np.float64).tocsr()
 

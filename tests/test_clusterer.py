@@ -29,6 +29,8 @@ def test_modularity_of_the_nearest_neighbour_graph():
     assert modularity(graph, np.zeros(10, int)) == pytest.approx(0.0)
     assert modularity(graph, halves) > modularity(graph, np.arange(10) % 2)
     assert len(graph_rows(9000, seed=0)) == 5000 and list(graph_rows(6, seed=0)) == list(range(6))
+    twins = knn_graph(np.repeat(X, 2, axis=0), n_neighbours=3)      # every row twice
+    assert twins.diagonal().sum() == 0 and (twins.sum(axis=1) >= 3).all()
 
 
 def test_modularity_k_takes_the_best_k_and_the_larger_on_a_tie():
