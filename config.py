@@ -77,7 +77,6 @@ FEATURE_PCA = 64                                  # PCA components before the SO
 NEIGHBOUR_AVERAGING = 5                           # before the SOM each image's features are averaged with the mean of its this many nearest images' (the count reads them as given); 0 = off
 K_MIN = 2
 K_MAX = 20
-K_CRITERION = "stability"                         # stability (known classes + stable clusters of the new-looking images) | modularity (the k whose clusters keep the most nearest-neighbour links inside; what stability uses without labels of >= 2 classes)
 REFINE_ITER = 30                                  # semi-supervised k-means iterations refining the chosen clusters on the images (labeled ones pinned to their class; open-set with ANCHOR_SHARE); 0 = off
 CLUSTER_LABELED_PER_CLASS = 1000                  # labeled images per known class the clustering is fitted on (a seeded draw; the others are assigned like new images); 0 = all
 ANCHOR_SHARE = 0.5                                # label anchoring: SOM units whose labeled share is >= this x the overall share are tied to their known class; known classes never merge (constrained Ward); in the refinement, unlabeled images whose nearest images (20, more when labels are sparse) pass the same test go to the known class a classifier on the labeled images predicts, the others only to new clusters; 0 = off
@@ -99,7 +98,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "FEATURE_SET": ("finetuned", "pretrained", "both"),
     "EXTRACT_PRECISION": ("auto", "float32", "bfloat16"),
     "EXTRACT_RUNTIME": ("openvino", "keras"),
-    "K_CRITERION": ("stability", "modularity"),
     "FT_HEAD_INIT": ("random", "probe"),
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")

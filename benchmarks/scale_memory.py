@@ -38,7 +38,7 @@ sys.path.insert(0, {root!r})
 from extract.features import load_feature_set
 from cluster.run import ClusterSettings, cluster_feature_set
 features, files = load_feature_set({out!r}, "finetuned")
-settings = ClusterSettings(som_epochs=10, criterion="modularity", anchor_share=0.0,
+settings = ClusterSettings(som_epochs=10, anchor_share=0.0,
                            refine_iter=0, labeled_per_class=0)
 cluster_feature_set(features, files, np.full(len(files), -1), {out!r}, "clusters", settings)
 """

@@ -1,9 +1,9 @@
 """SOMClusterer: a SOM, its prototypes grouped over a range of k, k predicted, then refined.
 
 The SOM's prototypes are grouped for every k by :mod:`cluster.grouping` (with label anchoring,
-the anchored clusterings: k >= the number of known classes); k is the ``stability`` count of
-:mod:`cluster.stability`, or the k of the grouping with the highest modularity on the samples'
-nearest-neighbour graph (:func:`cluster.criteria.modularity_k`).
+the anchored clusterings: k >= the number of known classes); k is that of the grouping with the
+highest modularity on the samples' nearest-neighbour graph (:mod:`cluster.criteria`), with labels
+or without.
 
 Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
 semi-supervised k-means with the labeled samples pinned to their class's cluster
@@ -16,9 +16,8 @@ of labeled samples go to the known class a classifier on the labeled samples pre
 others only to the clusters that hold no known class; new samples are assigned the same way.
 
 Neighbour averaging (``smooth_neighbours`` > 0): before the SOM, each sample is averaged with
-its nearest samples (:func:`cluster.features.neighbour_average`); the cluster count
-(``stability``) still reads the features as given - averaging makes sub-clusters look stable -
-and new samples are averaged with their nearest fitted samples.
+its nearest samples (:func:`cluster.features.neighbour_average`); the count's graph is still
+built on the features as given, and new samples are averaged with their nearest fitted samples.
 
 Many labeled images (``max_labeled_per_class``): the SOM, the criteria and the refinement are
 fitted on every unlabeled sample and at most that many labeled samples of each known class (a
@@ -34,12 +33,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cluster.criteria import CRITERIA, graph_rows, knn_graph, modularity, modularity_k
+from cluster.criteria import graph_rows, knn_graph, modularity, modularity_k
 from cluster.features import neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
 from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
 from cluster.som import BatchSOM, squared_distances
-from cluster.stability import stability_k
 
 LOG = logging.getLogger("somclust")
 
@@ -61,10 +59,9 @@ def fitting_rows(known: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 class SOMClusterer(ClusterMixin, BaseEstimator):
     """SOM, then prototype grouping with the number of clusters predicted.
 
-    ``fit(X, y)`` takes optional known labels ``y`` (int, -1 = unknown) used by the 'stability'
-    criterion and by label anchoring (``anchor_share`` > 0: see the module docstring); when
-    fewer than two known classes are given, 'stability' falls back to 'modularity' and nothing
-    is anchored.
+    ``fit(X, y)`` takes optional known labels ``y`` (int, -1 = unknown) used by label anchoring
+    (``anchor_share`` > 0: see the module docstring) and the refinement; with fewer than two known
+    classes nothing is anchored.
 
     With ``max_labeled_per_class`` > 0, the fit uses every unlabeled sample and at most that many
     labeled samples of each class (see the module docstring); ``labels_`` still covers every
@@ -73,14 +70,13 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     Attributes: ``som_`` (the fitted BatchSOM or MiniSom wrapper that gives the clusters),
     ``n_clusters_`` (predicted k), ``labels_``, ``units_`` (best-matching SOM unit of each
     sample), ``unit_clusters_`` (cluster of each SOM unit), ``fit_rows_`` (the samples fitted on),
-    ``scores_`` ({criterion: scores over ``k_range_``}),
-    ``k_by_criterion_`` ({criterion: its best k}, for the criteria that gave one),
-    ``criterion_used_``, ``refiner_`` (the fitted :class:`~cluster.refine.OpenSetRefiner`, or
-    None when it did not run).
+    ``k_range_`` and ``modularity_`` (the modularity of each k's grouping, NaN for a k the
+    anchored grouping does not reach), ``refiner_`` (the fitted
+    :class:`~cluster.refine.OpenSetRefiner`, or None when it did not run).
     """
 
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, *, k_min: int = 2,
-                 k_max: int = 20, criterion: str = "stability", som_impl: str = "batch",
+                 k_max: int = 20, som_impl: str = "batch",
                  anchor_share: float = 0.0,
                  refine_iter: int = 0, max_labeled_per_class: int = 0,
                  smooth_neighbours: int = 0, random_state: int | None = None):
@@ -89,7 +85,6 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.n_epochs = n_epochs
         self.k_min = k_min
         self.k_max = k_max
-        self.criterion = criterion
         self.som_impl = som_impl
         self.anchor_share = anchor_share
         self.refine_iter = refine_iter
@@ -107,29 +102,27 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
                                     random_state=seed)
         raise ValueError(f"som_impl must be 'batch' or 'minisom', got {self.som_impl!r}")
 
-    def _group(self, X: np.ndarray, known: np.ndarray,
-               seed: int) -> tuple[dict[int, np.ndarray], list[float | None]]:
-        """({k: cluster of each SOM unit}, the modularity of each k of ``k_range_`` on the
-        nearest-neighbour graph of a seeded subsample of the samples ``X`` as given, not
-        averaged) of the fitted map: with units tied to known classes the anchored
-        agglomeration, which reaches only the k from the number of known classes up (None
-        below), else Ward."""
+    def _groupings(self, known: np.ndarray) -> dict[int, np.ndarray]:
+        """{k: cluster of each SOM unit} of the fitted map: with units tied to known classes the
+        anchored agglomeration (only the k from the number of known classes up), else Ward."""
         units, n_units = self.som_.labels_, self.n_rows * self.n_cols
         hits = np.bincount(units, minlength=n_units).astype(np.float64)
         owner = anchor_units(units, known, n_units, self.anchor_share)
         if (owner >= 0).any():
-            groupings = anchored_ward(self.som_.weights_, hits, owner, self.k_range_)
-        else:
-            groupings = {k: group_prototypes(self.som_.weights_, hits, k) for k in self.k_range_}
+            return anchored_ward(self.som_.weights_, hits, owner, self.k_range_)
+        return {k: group_prototypes(self.som_.weights_, hits, k) for k in self.k_range_}
+
+    def _modularities(self, X: np.ndarray, groupings: dict[int, np.ndarray],
+                      seed: int) -> dict[int, float]:
+        """{k: modularity of that grouping} on the nearest-neighbour graph of a seeded subsample
+        of the samples ``X`` as given (not averaged)."""
         rows = graph_rows(len(X), seed)
-        graph = knn_graph(X[rows])
-        return groupings, [modularity(graph, groupings[k][units[rows]]) if k in groupings
-                           else None for k in self.k_range_]
+        graph, units = knn_graph(X[rows]), self.som_.labels_[rows]
+        return {k: modularity(graph, clusters[units]) for k, clusters in groupings.items()}
 
     def fit(self, X, y=None) -> "SOMClusterer":
-        """Train the SOM(s), score every k in [k_min, k_max], keep the criterion's best."""
-        if self.criterion not in CRITERIA:
-            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {self.criterion!r}")
+        """Train the SOM, group its units for every k in [k_min, k_max], keep the k of the
+        highest modularity."""
         if not 2 <= self.k_min <= self.k_max:
             raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
         if not isinstance(self.anchor_share, (int, float)) or not self.anchor_share >= 0:
@@ -152,27 +145,14 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         X_all, X_given, known = X, X[self.fit_rows_], known[self.fit_rows_]
         self.smoothing_reference_ = X_given
         X = neighbour_average(X_given, X_given, self.smooth_neighbours)
-        self.criterion_used_ = self.criterion
-        if self.criterion == "stability" and len(np.unique(known[known >= 0])) < 2:
-            # without labels the stability scan stops at 2-5 clusters on real image features
-            # where there are 8-12 classes (the quality suite's sets without labels, 4 seeds,
-            # before the signed square root: NMI 0.429 vs the silhouette's 0.523, modularity
-            # 0.575 with the square root; benchmarks/README.md, "A folder without labels")
-            LOG.info("K_CRITERION=stability needs labeled images of >= 2 classes among the "
-                     "clustered ones; using modularity instead")
-            self.criterion_used_ = "modularity"
         self.som_ = self._make_som(seed).fit(X)
         alive = int((np.bincount(self.som_.labels_) > 0).sum())
         top = min(self.k_max, alive, len(X) - 1)     # n clusters of n samples say nothing
         self.k_range_ = list(range(self.k_min, max(self.k_min, top) + 1))
-        groupings, modularities = self._group(X_given, known, seed)
-        stable_k, stabilities = stability_k(X_given, known, self.k_range_, seed)
-        self.scores_ = {"stability": stabilities,
-                        "modularity": [float("nan") if v is None else v for v in modularities]}
-        found = {"stability": stable_k, "modularity": modularity_k(self.k_range_, modularities)}
-        self.k_by_criterion_ = {c: k for c, k in found.items() if k is not None}
-        chosen = self.k_by_criterion_.get(self.criterion_used_) or self.k_range_[0]
-        chosen = min(groupings, key=lambda k: (abs(k - chosen), -k))    # anchored: the k reached
+        groupings = self._groupings(known)
+        modularities = self._modularities(X_given, groupings, seed)
+        self.modularity_ = [modularities.get(k, float("nan")) for k in self.k_range_]
+        chosen = modularity_k(modularities)
         self.unit_clusters_ = groupings[chosen]
         fitted = self.unit_clusters_[self.som_.labels_]
         self.refiner_ = None

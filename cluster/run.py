@@ -25,7 +25,6 @@ class ClusterSettings:
     feature_pca: int = 64
     k_min: int = 2
     k_max: int = 20
-    criterion: str = "stability"
     anchor_share: float = 0.5
     refine_iter: int = 30
     labeled_per_class: int = 1000
@@ -41,7 +40,7 @@ class ClusterSettings:
                    som_epochs=config.SOM_EPOCHS,
                    som_impl=config.SOM_IMPL, feature_pca=config.FEATURE_PCA,
                    k_min=config.K_MIN, k_max=config.K_MAX,
-                   criterion=config.K_CRITERION, anchor_share=config.ANCHOR_SHARE,
+                   anchor_share=config.ANCHOR_SHARE,
                    refine_iter=config.REFINE_ITER,
                    labeled_per_class=config.CLUSTER_LABELED_PER_CLASS,
                    duplicate_similarity=config.DUPLICATE_SIMILARITY,
@@ -55,7 +54,7 @@ class ClusterSettings:
     def clusterer(self) -> SOMClusterer:
         """An unfitted SOMClusterer for these settings."""
         return SOMClusterer(self.som_rows, self.som_cols, self.som_epochs, k_min=self.k_min,
-                            k_max=self.k_max, criterion=self.criterion, som_impl=self.som_impl,
+                            k_max=self.k_max, som_impl=self.som_impl,
                             anchor_share=self.anchor_share, refine_iter=self.refine_iter,
                             max_labeled_per_class=self.labeled_per_class,
                             smooth_neighbours=self.smooth_neighbours, random_state=self.seed)
@@ -114,14 +113,11 @@ def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarra
         files, result.prepared, result.labels, result.groups, result.identical, out_dir)
     atomic_write_csv(out_dir / f"{name}.csv", ("file", "som_node", "cluster"),
                      zip(files, result.units.tolist(), result.labels.tolist()))
-    criteria = list(model.scores_)
-    atomic_write_csv(out_dir / f"{name}_k_scores.csv", ["k", *criteria],
-                     [[k, *(f"{model.scores_[c][i]:.6g}" for c in criteria)]
-                      for i, k in enumerate(model.k_range_)])
+    atomic_write_csv(out_dir / f"{name}_k_scores.csv", ("k", "modularity"),
+                     [(k, f"{value:.6g}") for k, value in zip(model.k_range_, model.modularity_)])
     atomic_write_bytes(out_dir / f"{name}_model.pkl",
                        pickle.dumps({"preparer": result.preparer, "clusterer": model}))
     return {"images": len(files), "n_clusters": model.n_clusters_,
-            "criterion": model.criterion_used_, "k_by_criterion": model.k_by_criterion_,
             "quantization_error": float(getattr(model.som_, "quantization_error_", np.nan)),
             **review}
 

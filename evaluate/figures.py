@@ -49,25 +49,22 @@ def draw_confusion(axes: plt.Axes, y_true: Sequence[str], y_pred: Sequence[int])
 
 def draw_k_curves(axes: plt.Axes, k_scores: Sequence[Mapping[str, str]],
                   chosen_k: int | None = None) -> None:
-    """Every criterion's score vs k, min-max scaled so they share one axis."""
-    ks = [int(r["k"]) for r in k_scores]
-    for criterion in [c for c in (k_scores[0] if k_scores else {}) if c != "k"]:
-        values = np.array([float(r[criterion]) for r in k_scores])
-        if np.all(np.isnan(values)):
-            continue
-        span = np.nanmax(values) - np.nanmin(values)
-        axes.plot(ks, (values - np.nanmin(values)) / (span or 1), marker="o", label=criterion)
+    """The modularity of each k's grouping (``<name>_k_scores.csv``; none in a file written
+    before it was the count), and the chosen k."""
+    ks = np.array([int(r["k"]) for r in k_scores])
+    values = np.array([float(r.get("modularity", "nan")) for r in k_scores])
+    axes.plot(ks[~np.isnan(values)], values[~np.isnan(values)], marker="o", label="modularity")
     if chosen_k is not None:
         axes.axvline(chosen_k, color="grey", linestyle="--", label=f"chosen k = {chosen_k}")
     axes.set_xlabel("k")
-    axes.set_ylabel("score (min-max scaled)")
-    axes.set_title("cluster-count criteria")
+    axes.set_ylabel("modularity")
+    axes.set_title("the cluster count: modularity of each k's grouping")
     axes.legend(fontsize=8)
 
 
 def save_summary_figure(path: str | Path, y_true: Sequence[str], y_pred: Sequence[int],
                         k_scores: Sequence[Mapping[str, str]], title: str) -> Path:
-    """PNG with the Hungarian-ordered confusion matrix and every criterion's score vs k."""
+    """PNG with the Hungarian-ordered confusion matrix and the modularity vs k."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))
     draw_confusion(left, y_true, y_pred)
     draw_k_curves(right, k_scores, len(set(y_pred)))

@@ -147,10 +147,9 @@ def _scores_section(report: ReportBuilder, paths: RunPaths) -> None:
                        "leaderboard", [r["run"] in runs for r in board])
     clustering = paths.stage_record("04_cluster").get("clusters", {})
     if clustering:
-        by_criterion = ", ".join(f"{c}: {k}" for c, k in clustering["k_by_criterion"].items())
         body = (f"<p>{clustering['images']} images in <b>{clustering['n_clusters']} clusters</b> "
-                f"(k chosen by {html.escape(clustering['criterion'])}; every criterion's "
-                f"choice: {html.escape(by_criterion)}).</p>") + body
+                "(k: the grouping with the highest modularity on the images' nearest-neighbour "
+                "graph).</p>") + body
     report.section("scores", "Scores", body)
 
 
@@ -219,7 +218,7 @@ def _criteria_section(report: ReportBuilder, paths: RunPaths, files: list[str],
     scores_csv = paths.run_dir / "clusters_k_scores.csv"
     if scores_csv.exists():
         png = figures.k_curves_figure(read_csv_rows(scores_csv), chosen_k)
-        parts.append(report.figure("k_curves", png, "every criterion's score vs k"))
+        parts.append(report.figure("k_curves", png, "modularity of each k's grouping"))
     report.section("criteria", "Confusion matrix and cluster-count criteria", "".join(parts))
 
 

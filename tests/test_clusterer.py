@@ -34,35 +34,21 @@ def test_modularity_of_the_nearest_neighbour_graph():
 
 
 def test_modularity_k_takes_the_best_k_and_the_larger_on_a_tie():
-    assert modularity_k([2, 3, 4, 5], [0.3, 0.5, 0.4, 0.5]) == 5
-    assert modularity_k([2, 3, 4], [None, 0.1, None]) == 3
-    assert modularity_k([2, 3], [None, None]) is None
+    assert modularity_k({2: 0.3, 3: 0.5, 4: 0.4, 5: 0.5}) == 5
+    assert modularity_k({3: 0.1}) == 3
 
 
-@pytest.mark.parametrize("criterion", ["stability", "modularity"])
-def test_predicts_k_on_separated_blobs(blobs, criterion):
+@pytest.mark.parametrize("labeled", [True, False])
+def test_predicts_k_on_separated_blobs_with_labels_or_without(blobs, labeled):
     X, y = blobs
     known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)  # half of 3 classes labeled
-    model = SOMClusterer(8, 8, n_epochs=15, k_min=2, k_max=10, criterion=criterion,
-                         random_state=0).fit(X, known)
+    model = SOMClusterer(8, 8, n_epochs=15, k_min=2, k_max=10, random_state=0).fit(
+        X, known if labeled else None)
     assert model.n_clusters_ == 6
     assert hungarian_accuracy(y, model.labels_) > 0.97
     np.testing.assert_array_equal(model.predict(X), model.labels_)
-    assert set(model.k_by_criterion_) == set(model.scores_) == {"stability", "modularity"}
-    assert all(len(scores) == len(model.k_range_) for scores in model.scores_.values())
-
-
-def test_stability_falls_back_to_modularity_without_labels(blobs):
-    X, y = blobs
-    model = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="stability", random_state=0).fit(X)
-    assert model.criterion_used_ == "modularity" and model.n_clusters_ == 6
-    assert "stability" not in model.k_by_criterion_              # nothing to calibrate on
-    assert np.isnan(model.scores_["stability"]).all()
-    one_class = np.where(y == 0, 0, -1)                  # labels of one class: no classes to tell apart
-    assert SOMClusterer(5, 5, n_epochs=5, k_max=8, criterion="stability",
-                        random_state=0).fit(X, one_class).criterion_used_ == "modularity"
-    with pytest.raises(ValueError, match="criterion must be one of stability, modularity"):
-        SOMClusterer(criterion="labeled").fit(X)
+    assert len(model.modularity_) == len(model.k_range_)
+    assert model.k_range_[int(np.nanargmax(model.modularity_))] == 6
 
 
 def test_same_seed_same_clusters(blobs):
@@ -72,11 +58,10 @@ def test_same_seed_same_clusters(blobs):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("criterion", ["modularity", "stability"])
-def test_fewer_samples_than_units_cap_k_below_the_sample_count(criterion):
+def test_fewer_samples_than_units_cap_k_below_the_sample_count():
     X = np.random.default_rng(0).normal(size=(9, 8)).astype(np.float32)
     known = np.array([0, 0, 1, 1, -1, -1, -1, -1, -1])
-    model = SOMClusterer(5, 5, 5, criterion=criterion, random_state=0).fit(X, known)
+    model = SOMClusterer(5, 5, 5, random_state=0).fit(X, known)
     assert model.k_range_[-1] <= 8 and 2 <= model.n_clusters_ <= 8
 
 
@@ -122,17 +107,14 @@ def test_anchoring_keeps_a_two_mode_known_class_in_one_cluster(blobs):
     X, y = blobs
     merged = np.where(y == 1, 0, y)                     # known class 0 = blobs 0 and 1
     known = np.where((merged <= 2) & (np.arange(len(y)) % 2 == 0), merged, -1)
-    anchored = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="modularity",
-                            anchor_share=0.5, random_state=0).fit(X, known)
+    anchored = SOMClusterer(8, 8, n_epochs=15, k_max=10, anchor_share=0.5, random_state=0).fit(X, known)
     assert anchored.n_clusters_ == 5
     assert hungarian_accuracy(merged, anchored.labels_) > 0.97
     np.testing.assert_array_equal(anchored.predict(X), anchored.labels_)
-    free = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="modularity",
-                        random_state=0).fit(X, known)
+    free = SOMClusterer(8, 8, n_epochs=15, k_max=10, random_state=0).fit(X, known)
     assert len(np.unique(free.labels_[merged == 0])) == 2
     sparse = np.where((merged <= 2) & (np.arange(len(y)) % 10 == 0), merged, -1)   # 10% labeled
-    few = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="modularity", anchor_share=0.5,
-                       random_state=0).fit(X, sparse)
+    few = SOMClusterer(8, 8, n_epochs=15, k_max=10, anchor_share=0.5, random_state=0).fit(X, sparse)
     assert few.n_clusters_ == 5 and hungarian_accuracy(merged, few.labels_) > 0.97
     with pytest.raises(ValueError, match="anchor_share"):
         SOMClusterer(anchor_share=-1).fit(X)
@@ -214,14 +196,17 @@ def test_neighbour_average_of_new_rows_uses_the_reference_and_a_reference_row_sk
     np.testing.assert_allclose(neighbour_average(reference[:1], reference, 1), [[0.5, 0.0]])
 
 
-def test_neighbour_averaging_clusters_the_averaged_features_and_counts_on_the_given_ones(blobs):
+def test_neighbour_averaging_clusters_the_averaged_features_and_counts_on_the_given_ones(
+        blobs, monkeypatch):
     X, y = blobs
     known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)
-    settings = dict(k_max=10, criterion="stability", anchor_share=0.5, refine_iter=10,
-                    random_state=0)
+    settings = dict(k_max=10, anchor_share=0.5, refine_iter=10, random_state=0)
     plain = SOMClusterer(8, 8, 15, **settings).fit(X, known)
+    graphed = []
+    monkeypatch.setattr("cluster.clusterer.knn_graph", lambda rows: graphed.append(rows) or
+                        knn_graph(rows))
     averaged = SOMClusterer(8, 8, 15, smooth_neighbours=10, **settings).fit(X, known)
-    np.testing.assert_array_equal(averaged.scores_["stability"], plain.scores_["stability"])
+    np.testing.assert_array_equal(graphed[0], X[graph_rows(len(X), 0)])    # as given
     assert averaged.n_clusters_ == 6 and hungarian_accuracy(y, averaged.labels_) > 0.97
     assert not np.allclose(averaged.som_.weights_, plain.som_.weights_)
     np.testing.assert_array_equal(averaged.predict(X), averaged.labels_)

@@ -32,7 +32,7 @@ def test_feature_set_needs_the_baseline_features():
     ({"K_MIN": "9", "K_MAX": "3"}, "K_MIN"),
     ({"BACKBONE": "resnet"}, "BACKBONE"),
     ({"WEIGHTS": "/no/such/file.h5"}, "WEIGHTS"),
-    ({"K_CRITERION": "magic"}, "K_CRITERION"),
+    ({"FEATURE_SET": "magic"}, "FEATURE_SET"),
     ({"AUGMENTATIONS": "flip,warp"}, "AUGMENTATIONS"),
     ({"IMAGE_SIZE": "32"}, "IMAGE_SIZE"),
     ({"SOM_ROWS": "ten"}, "SOM_ROWS"),

@@ -57,7 +57,7 @@ def test_deduplicate_fits_one_image_per_group_and_spreads_its_cluster(tmp_path):
     files = [f"img_{i:03d}.png" for i in range(120)]
     known = np.full(120, -1)
     settings = ClusterSettings(som_rows=4, som_cols=4, som_epochs=5,
-                               feature_pca=8, k_max=6, criterion="modularity", anchor_share=0.0,
+                               feature_pca=8, k_max=6, anchor_share=0.0,
                                refine_iter=0, duplicate_similarity=0.999, deduplicate=True)
     summary = cluster_feature_set(features, files, known, tmp_path, "clusters", settings,
                                   raw_dir=tmp_path / "raw")

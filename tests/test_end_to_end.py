@@ -100,8 +100,7 @@ def test_flat_folder_without_labels_runs_every_stage(tiny_run, tmp_path):
     features = work / "efficientnet_lite0" / "features"          # one network, run once
     assert (features / "features.npy").read_bytes() == \
         (features / "features_pretrained.npy").read_bytes()
-    assert "by modularity (modularity=" in outputs["04_cluster.py"].stdout
-    assert "stability=" not in outputs["04_cluster.py"].stdout   # nothing to calibrate: no scan
+    assert "(highest modularity)" in outputs["04_cluster.py"].stdout
     scores = run_script("05_evaluate.py", work, RAW_DIR=str(raw))
     assert "nothing to score" in scores.stderr and "NMI" not in scores.stdout   # no empty table
     model = work / "efficientnet_lite0" / "model" / "finetuned.keras"

@@ -53,7 +53,7 @@ def test_somclusterer_refines_and_predicts_as_it_assigned():
     X = (rng.normal(scale=8.0, size=(6, 16))[y]        # quarter of a cluster (50)
          + rng.normal(size=(len(y), 16))).astype(np.float32)
     known = np.where((y < 3) & (np.arange(len(y)) % 2 == 0), y, -1)
-    model = SOMClusterer(8, 8, n_epochs=15, k_max=10, criterion="modularity", anchor_share=0.5,
+    model = SOMClusterer(8, 8, n_epochs=15, k_max=10, anchor_share=0.5,
                          refine_iter=20, random_state=0).fit(X, known)
     assert model.n_clusters_ == 6 and hungarian_accuracy(y, model.labels_) > 0.97
     for label in range(3):                      # each known class: one cluster, all pinned

@@ -116,7 +116,7 @@ def test_all_images_identical(tmp_path):
     ("04_cluster.py", ["--som-rows", "-2"], "SOM_ROWS=-2 must be a positive integer"),
     ("04_cluster.py", ["--k-min", "9", "--k-max", "3"], "K_MIN=9 is larger than K_MAX=3"),
     ("04_cluster.py", ["--seed", "abc"], "SEED='abc' is not a valid int"),
-    ("04_cluster.py", ["--k-criterion", "elbow"], "K_CRITERION='elbow' is not allowed; choose one of"),
+    ("04_cluster.py", ["--feature-set", "all"], "FEATURE_SET='all' is not allowed; choose one of"),
     ("02_finetune.py", ["--backbone", "resnet"],
      "BACKBONE='resnet' is not allowed; choose one of: inception_v3, efficientnet_lite0"),
     ("02_finetune.py", ["--weights", "/no/such/weights.h5"], "WEIGHTS='/no/such/weights.h5': no such file"),

@@ -11,7 +11,7 @@ from extract.features import load_feature_set
 from preprocess.labels import read_labels
 
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
-        "FEATURE_PCA", "NEIGHBOUR_AVERAGING", "K_MIN", "K_MAX", "K_CRITERION",
+        "FEATURE_PCA", "NEIGHBOUR_AVERAGING", "K_MIN", "K_MAX",
         "ANCHOR_SHARE", "REFINE_ITER", "CLUSTER_LABELED_PER_CLASS", "DUPLICATE_SIMILARITY",
         "DEDUPLICATE", "RAW_DIR")
 
@@ -47,11 +47,10 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
                        outputs=("clusters.csv", "clusters_model.pkl", "duplicates.csv",
                                 "outliers.csv"))
     for name, part in (summary or {}).items():
-        by_criterion = ", ".join(f"{c}={k}" for c, k in part["k_by_criterion"].items())
         used = part.get("feature_set", config.FEATURE_SET)
         print(f"{name}: {part['images']} images ({used} features) -> "
-              f"k={part['n_clusters']} by {part['criterion']} "
-              f"({by_criterion}); SOM {config.SOM_ROWS}x{config.SOM_COLS}, "
+              f"k={part['n_clusters']} (highest modularity); "
+              f"SOM {config.SOM_ROWS}x{config.SOM_COLS}, "
               f"QE {part['quantization_error']:.4f}")
         if "duplicate_groups" in part:
             print(f"{part['duplicate_groups']} groups of near-duplicate or identical images "

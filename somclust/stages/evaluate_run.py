@@ -10,15 +10,14 @@ from evaluate.figures import save_summary_figure
 from evaluate.run import evaluate_run
 
 KEYS = ("IMG_DIR", "RUN_DIR", "BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FT_EPOCHS", "FEATURE_SET",
-        "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "K_CRITERION")
+        "SOM_IMPL", "SOM_ROWS", "SOM_COLS")
 INPUTS = ("clusters.csv", "clusters_pretrained.csv", "clusters_reviewed.csv")
 
 
 def run_key(config) -> str:
     """A readable key for the leaderboard: what distinguishes this run."""
     return (f"{config.BACKBONE}/{config.WEIGHTS}/{config.IMAGE_SIZE}px/ft{config.FT_EPOCHS}/"
-            f"{config.FEATURE_SET}/{config.SOM_IMPL}-som{config.SOM_ROWS}x{config.SOM_COLS}/"
-            f"{config.K_CRITERION}")
+            f"{config.FEATURE_SET}/{config.SOM_IMPL}-som{config.SOM_ROWS}x{config.SOM_COLS}")
 
 
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
