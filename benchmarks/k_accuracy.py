@@ -95,5 +95,6 @@ def main() -> None:
     print(f"{'|k̂ - k| <= 1 on':<34} {len(found):>3} "
           + " ".join(f"{hits[c] / len(found):>10.0%}" for c in settings))
 
+
 if __name__ == "__main__":
     main()

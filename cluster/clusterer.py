@@ -19,7 +19,7 @@ Neighbour averaging (``smooth_neighbours`` > 0): before the SOM, each sample is 
 its nearest samples (:func:`cluster.features.neighbour_average`); the count's graph is still
 built on the features as given, and new samples are averaged with their nearest fitted samples.
 
-Many labeled images (``max_labeled_per_class``): the SOM, the criteria and the refinement are
+Many labeled images (``max_labeled_per_class``): the SOM, the count and the refinement are
 fitted on every unlabeled sample and at most that many labeled samples of each known class (a
 seeded draw; :func:`fitting_rows`); the other labeled samples are assigned like new ones. Without
 the cap, 30,000 labeled images of 5 classes beside 10,000 to be clustered fill the map with the

@@ -11,10 +11,11 @@ runs (mean NMI 0.575), where the silhouette of the same groupings gave 4 of 24 (
 labels it replaced the ``stability`` count (the known classes plus the reproducible KMeans
 clusters of the new-looking images, its level calibrated on the known classes): on the suite's
 18 labeled cells (fine-tuning seeds 0 and 1, 8 stage-04 seeds each), NMI on the unlabeled
-images 0.621 / 0.638 / 0.670 at 10 / 30 / 50 % labeled against 0.611 / 0.634 / 0.665, at least
+images 0.621 / 0.638 / 0.670 at 10 / 30 / 50 % labeled against 0.610 / 0.634 / 0.665, at least
 both baselines on 34 of 36 cells against 30, k̂ within 1 on 199 of 288 runs against 224
-(docs/experiments.md, 2026-12-02 evening). Calinski-Harabasz, Davies-Bouldin, the gap statistic, a U-matrix contrast,
-the silhouette and the Hungarian accuracy on the labeled images were tried and removed before.
+(docs/experiments.md, 2026-12-02 evening). Calinski-Harabasz, Davies-Bouldin, the gap statistic,
+a U-matrix contrast, the silhouette and the Hungarian accuracy on the labeled images were tried
+and removed before.
 """
 from __future__ import annotations
 
