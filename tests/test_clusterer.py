@@ -107,7 +107,8 @@ def test_anchoring_keeps_a_two_mode_known_class_in_one_cluster(blobs):
     X, y = blobs
     merged = np.where(y == 1, 0, y)                     # known class 0 = blobs 0 and 1
     known = np.where((merged <= 2) & (np.arange(len(y)) % 2 == 0), merged, -1)
-    anchored = SOMClusterer(8, 8, n_epochs=15, k_max=10, anchor_share=0.5, random_state=0).fit(X, known)
+    anchored = SOMClusterer(8, 8, n_epochs=15, k_max=10, anchor_share=0.5,
+                            random_state=0).fit(X, known)
     assert anchored.n_clusters_ == 5
     assert hungarian_accuracy(merged, anchored.labels_) > 0.97
     np.testing.assert_array_equal(anchored.predict(X), anchored.labels_)
