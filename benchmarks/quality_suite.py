@@ -260,7 +260,7 @@ def with_means(results: list[dict], budgets: tuple[float, ...]) -> list[dict]:
         if part:
             means.append({"set": "mean", "budget": budget, "k_pred": "", "k_true": "",
                           "k_hits_seeds": "",
-                          **{key: float(np.nanmean([r[key] for r in part])) for key in SCORES}})
+                          **{key: finite_mean([r[key] for r in part]) for key in SCORES}})
     return results + means
 
 

@@ -278,6 +278,15 @@ def load_features(out_dir: str | Path, name: str) -> tuple[np.ndarray, list[str]
     return np.asarray(features[keep]), [index[i]["file"] for i in keep]
 
 
+def same_features(out_dir: str | Path, first: str = "features",
+                  second: str = "features_pretrained") -> bool:
+    """Whether two finished extractions hold the same rows for the same files (stage 02 kept the
+    backbone as it was, so stage 03 ran one network for both)."""
+    (rows, files), (other_rows, other_files) = (load_features(out_dir, first),
+                                                load_features(out_dir, second))
+    return files == other_files and np.array_equal(rows, other_rows)
+
+
 # extracted feature file -> the model (in RUN_DIR/model) it comes from (stage 07 reloads them)
 MODEL_FILES = {"features": "finetuned.keras", "features_pretrained": "untuned.keras"}
 # FEATURE_SET -> the extracted feature files it puts side by side

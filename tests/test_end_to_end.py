@@ -83,7 +83,8 @@ def test_missing_inputs_name_the_previous_stage(tmp_path):
 
 def test_flat_folder_without_labels_runs_every_stage(tiny_run, tmp_path):
     """No class folders, no CSV: 02 keeps the pretrained network (one line says so), the rest
-    clusters with it; a second 02 keeps the saved model (features are not recomputed)."""
+    clusters with it (and makes no un-fine-tuned baseline equal to it); a second 02 keeps the
+    saved model (features are not recomputed)."""
     import shutil
 
     raw = tmp_path / "photos"
@@ -101,6 +102,8 @@ def test_flat_folder_without_labels_runs_every_stage(tiny_run, tmp_path):
     assert (features / "features.npy").read_bytes() == \
         (features / "features_pretrained.npy").read_bytes()
     assert "(highest modularity)" in outputs["04_cluster.py"].stdout
+    assert "not fine-tuned" in outputs["04_cluster.py"].stdout    # no baseline equal to it
+    assert not (work / "efficientnet_lite0" / "clusters_pretrained.csv").exists()
     scores = run_script("05_evaluate.py", work, RAW_DIR=str(raw))
     assert "nothing to score" in scores.stderr and "NMI" not in scores.stdout   # no empty table
     model = work / "efficientnet_lite0" / "model" / "finetuned.keras"

@@ -3,7 +3,7 @@ import pytest
 
 from common.images import encode_png
 from extract.features import (LocalExtractor, clustered_feature_set, extract_feature_files,
-                              extract_features, load_features)
+                              extract_features, load_features, same_features)
 
 
 def _images(folder, n):
@@ -92,6 +92,19 @@ def test_rows_are_reused_only_from_the_same_model(tmp_path):
                      batch_size=4, model_key="model B")
     np.testing.assert_array_equal(load_features(tmp_path / "out", "f")[0],
                                   load_features(tmp_path / "fresh", "f")[0])
+
+
+def test_same_features_compares_rows_and_files(tmp_path):
+    files, paths = _images(tmp_path / "img", 6)
+    for name, predict in (("a", _predict), ("b", _predict), ("c", _other)):
+        extract_features(LocalExtractor(predict, 8), files, paths, tmp_path / "out", name,
+                         batch_size=4)
+    assert same_features(tmp_path / "out", "a", "b")
+    assert not same_features(tmp_path / "out", "a", "c")
+    paths[2].write_bytes(b"broken")          # one file fewer in "b": not the same any more
+    extract_features(LocalExtractor(_predict, 8), files, paths, tmp_path / "out", "b",
+                     batch_size=4)
+    assert not same_features(tmp_path / "out", "a", "b")
 
 
 def _other(pixels):

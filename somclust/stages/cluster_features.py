@@ -7,13 +7,15 @@ from common.cli import parse_config, stage_parser
 from common.errors import SomclustError
 from common.stage import input_signatures, run_once
 from cluster.run import ClusterSettings, cluster_feature_set, known_labels
-from extract.features import load_feature_set
+from extract.features import load_feature_set, same_features
 from preprocess.labels import read_labels
 
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
         "FEATURE_PCA", "NEIGHBOUR_AVERAGING", "K_MIN", "K_MAX",
         "ANCHOR_SHARE", "REFINE_ITER", "CLUSTER_LABELED_PER_CLASS", "DUPLICATE_SIMILARITY",
         "DEDUPLICATE", "RAW_DIR")
+BASELINE = "clusters_pretrained"          # the un-fine-tuned network's clustering
+BASELINE_FILES = (f"{BASELINE}.csv", f"{BASELINE}_k_scores.csv", f"{BASELINE}_model.pkl")
 
 
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
@@ -28,8 +30,13 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
         trainable = {i.file for i in labels if i.trainable}
         summary = {}
         clusterings = {"clusters": config.FEATURE_SET}
-        if config.FEATURE_SET != "pretrained" and (feature_dir / "features_pretrained.npy").exists():
-            clusterings["clusters_pretrained"] = "pretrained"     # the un-fine-tuned baseline
+        baseline = (config.FEATURE_SET != "pretrained"
+                    and (feature_dir / "features_pretrained.npy").exists())
+        if baseline and same_features(feature_dir):     # not fine-tuned: no baseline to compare
+            for name in BASELINE_FILES:                  # (and none left from an earlier run)
+                (config.run_dir / name).unlink(missing_ok=True)
+        elif baseline:
+            clusterings[BASELINE] = "pretrained"
         for out_name, used in clusterings.items():
             features, files = load_feature_set(feature_dir, used)
             if len(files) < 3:
@@ -38,6 +45,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
                 features, files, known_labels(files, label_of, trainable), config.run_dir,
                 out_name, settings, config.RAW_DIR if out_name == "clusters" else None)
             summary[out_name]["feature_set"] = used
+        summary["clusters"]["baseline"] = BASELINE in clusterings
         return summary
 
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
@@ -46,6 +54,9 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     summary = run_once(config.run_dir, "04_cluster", fingerprint, args.force, work,
                        outputs=("clusters.csv", "clusters_model.pkl", "duplicates.csv",
                                 "outliers.csv"))
+    if summary and not summary["clusters"].get("baseline", True):
+        print("the network was not fine-tuned: its features are the un-fine-tuned baseline's, "
+              f"so {BASELINE}.csv is not made")
     for name, part in (summary or {}).items():
         used = part.get("feature_set", config.FEATURE_SET)
         print(f"{name}: {part['images']} images ({used} features) -> "
