@@ -15,6 +15,10 @@ unlabeled samples whose nearest neighbours hold at least ``anchor_share`` times 
 of labeled samples go to the known class a classifier on the labeled samples predicts, the
 others only to the clusters that hold no known class; new samples are assigned the same way.
 
+Neighbour vote (``vote_rounds`` > 0): last, each sample takes the cluster most of its nearest
+samples (on the count's graph) and itself are in, round after round (:mod:`cluster.vote`);
+a new sample gets one such vote among its nearest fitted samples.
+
 Neighbour averaging (``smooth_neighbours`` > 0): before the SOM, each sample is averaged with
 its nearest samples (:func:`cluster.features.neighbour_average`); the count's graph is still
 built on the features as given, and new samples are averaged with their nearest fitted samples.
@@ -38,6 +42,7 @@ from cluster.features import neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
 from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
 from cluster.som import BatchSOM, squared_distances
+from cluster.vote import NeighbourVote
 
 LOG = logging.getLogger("somclust")
 
@@ -72,13 +77,14 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     sample), ``unit_clusters_`` (cluster of each SOM unit), ``fit_rows_`` (the samples fitted on),
     ``k_range_`` and ``modularity_`` (the modularity of each k's grouping, NaN for a k the
     anchored grouping does not reach), ``refiner_`` (the fitted
-    :class:`~cluster.refine.OpenSetRefiner`, or None when it did not run).
+    :class:`~cluster.refine.OpenSetRefiner`, or None when it did not run), ``vote_`` (the fitted
+    :class:`~cluster.vote.NeighbourVote`, or None).
     """
 
     def __init__(self, n_rows: int = 10, n_cols: int = 10, n_epochs: int = 10, *, k_min: int = 2,
                  k_max: int = 20, som_impl: str = "batch",
                  anchor_share: float = 0.0,
-                 refine_iter: int = 0, max_labeled_per_class: int = 0,
+                 refine_iter: int = 0, vote_rounds: int = 0, max_labeled_per_class: int = 0,
                  smooth_neighbours: int = 0, random_state: int | None = None):
         self.n_rows = n_rows
         self.n_cols = n_cols
@@ -88,6 +94,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.som_impl = som_impl
         self.anchor_share = anchor_share
         self.refine_iter = refine_iter
+        self.vote_rounds = vote_rounds
         self.max_labeled_per_class = max_labeled_per_class
         self.smooth_neighbours = smooth_neighbours
         self.random_state = random_state
@@ -129,6 +136,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(f"anchor_share must be a number >= 0, got {self.anchor_share!r}")
         if not isinstance(self.refine_iter, (int, np.integer)) or self.refine_iter < 0:
             raise ValueError(f"refine_iter must be an integer >= 0, got {self.refine_iter!r}")
+        if not isinstance(self.vote_rounds, (int, np.integer)) or self.vote_rounds < 0:
+            raise ValueError(f"vote_rounds must be an integer >= 0, got {self.vote_rounds!r}")
         if (not isinstance(self.max_labeled_per_class, (int, np.integer))
                 or self.max_labeled_per_class < 0):
             raise ValueError("max_labeled_per_class must be an integer >= 0 (0 = all), got "
@@ -171,10 +180,16 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             self.unit_clusters_ = self._nearest_centre(self.som_.weights_)
         else:
             self.cluster_centers_ = cluster_means(X, fitted, int(fitted.max()) + 1)[0]
+        self.vote_ = None
+        if self.vote_rounds:
+            self.vote_ = NeighbourVote(max_rounds=self.vote_rounds).fit(X_given, fitted,
+                                                                        known >= 0)
+            fitted = self.vote_.labels_
         self.units_, self.labels_ = self.som_.labels_, fitted
         if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
             averaged = self.average(X_all)
-            self.units_, self.labels_ = self.som_.predict(averaged), self.assign(averaged)
+            self.units_ = self.som_.predict(averaged)
+            self.labels_ = self.vote(X_all, self.assign(averaged))
             self.labels_[self.fit_rows_] = fitted
         self.n_clusters_ = int(len(np.unique(self.labels_)))
         return self
@@ -195,12 +210,21 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Cluster of each sample, once averaged with its nearest fitted samples
         (``smooth_neighbours``): as the open-set refinement assigns it when that ran, the nearest
-        cluster centre when refined otherwise, else the cluster of its best-matching SOM unit."""
+        cluster centre when refined otherwise, else the cluster of its best-matching SOM unit;
+        then the neighbour vote (``vote_rounds``)."""
         check_is_fitted(self, "unit_clusters_")
-        return self.assign(self.average(validate_data(self, X, dtype=np.float32, reset=False)))
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self.vote(X, self.assign(self.average(X)))
+
+    def vote(self, X: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+        """``clusters`` of the samples ``X`` (as given, not averaged) after the neighbour vote
+        among the fitted samples; unchanged without it (or for a model saved before it)."""
+        vote = getattr(self, "vote_", None)
+        return np.asarray(clusters) if vote is None else vote.predict(X, clusters)
 
     def assign(self, X: np.ndarray) -> np.ndarray:
-        """The cluster of each sample of ``X``, already averaged (:meth:`average`)."""
+        """The cluster of each sample of ``X``, already averaged (:meth:`average`), before the
+        neighbour vote (:meth:`vote`)."""
         if getattr(self, "refiner_", None) is not None:
             return self.refiner_.predict(X)
         if self.refine_iter:

@@ -27,6 +27,7 @@ class ClusterSettings:
     k_max: int = 20
     anchor_share: float = 0.5
     refine_iter: int = 30
+    vote_rounds: int = 30
     labeled_per_class: int = 1000
     duplicate_similarity: float = 0.98
     deduplicate: bool = False
@@ -41,7 +42,7 @@ class ClusterSettings:
                    som_impl=config.SOM_IMPL, feature_pca=config.FEATURE_PCA,
                    k_min=config.K_MIN, k_max=config.K_MAX,
                    anchor_share=config.ANCHOR_SHARE,
-                   refine_iter=config.REFINE_ITER,
+                   refine_iter=config.REFINE_ITER, vote_rounds=config.VOTE_ROUNDS,
                    labeled_per_class=config.CLUSTER_LABELED_PER_CLASS,
                    duplicate_similarity=config.DUPLICATE_SIMILARITY,
                    deduplicate=config.DEDUPLICATE,
@@ -56,6 +57,7 @@ class ClusterSettings:
         return SOMClusterer(self.som_rows, self.som_cols, self.som_epochs, k_min=self.k_min,
                             k_max=self.k_max, som_impl=self.som_impl,
                             anchor_share=self.anchor_share, refine_iter=self.refine_iter,
+                            vote_rounds=self.vote_rounds,
                             max_labeled_per_class=self.labeled_per_class,
                             smooth_neighbours=self.smooth_neighbours, random_state=self.seed)
 

@@ -107,7 +107,8 @@ class ClusterPredictor:
         row that PCA space leaves out (an image unlike the run's lands near the middle of the PCA
         space, but little of it lies in that space)."""
         averaged = self.clusterer.average(prepared)
-        clusters, nodes = self.clusterer.assign(averaged), self.clusterer.som_.predict(averaged)
+        clusters = self.clusterer.vote(prepared, self.clusterer.assign(averaged))
+        nodes = self.clusterer.som_.predict(averaged)
         centres = np.asarray(self.clusterer.cluster_centers_)[clusters]
         within = np.linalg.norm(np.asarray(averaged, np.float64) - centres, axis=1)
         pca = getattr(self.preparer, "pca_", None)

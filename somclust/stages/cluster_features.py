@@ -12,8 +12,8 @@ from preprocess.labels import read_labels
 
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
         "FEATURE_PCA", "NEIGHBOUR_AVERAGING", "K_MIN", "K_MAX",
-        "ANCHOR_SHARE", "REFINE_ITER", "CLUSTER_LABELED_PER_CLASS", "DUPLICATE_SIMILARITY",
-        "DEDUPLICATE", "RAW_DIR")
+        "ANCHOR_SHARE", "REFINE_ITER", "VOTE_ROUNDS", "CLUSTER_LABELED_PER_CLASS",
+        "DUPLICATE_SIMILARITY", "DEDUPLICATE", "RAW_DIR")
 BASELINE = "clusters_pretrained"          # the un-fine-tuned network's clustering
 BASELINE_FILES = (f"{BASELINE}.csv", f"{BASELINE}_k_scores.csv", f"{BASELINE}_model.pkl")
 
