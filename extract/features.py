@@ -8,6 +8,7 @@ whose size and modification time have not changed.
 """
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import logging
@@ -280,11 +281,13 @@ def load_features(out_dir: str | Path, name: str) -> tuple[np.ndarray, list[str]
 
 def same_features(out_dir: str | Path, first: str = "features",
                   second: str = "features_pretrained") -> bool:
-    """Whether two finished extractions hold the same rows for the same files (stage 02 kept the
-    backbone as it was, so stage 03 ran one network for both)."""
-    (rows, files), (other_rows, other_files) = (load_features(out_dir, first),
-                                                load_features(out_dir, second))
-    return files == other_files and np.array_equal(rows, other_rows)
+    """Whether two finished extractions are the same byte for byte, rows and index (stage 02 kept
+    the backbone as it was, so stage 03 ran one network for both); two networks' files differ in
+    their first bytes, so comparing them reads little."""
+    out_dir = Path(out_dir)
+    filecmp.clear_cache()                   # a file rewritten since is compared anew
+    return all(filecmp.cmp(out_dir / f"{first}{suffix}", out_dir / f"{second}{suffix}",
+                           shallow=False) for suffix in (".npy", "_index.csv"))
 
 
 # extracted feature file -> the model (in RUN_DIR/model) it comes from (stage 07 reloads them)
