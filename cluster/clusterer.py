@@ -17,11 +17,14 @@ others only to the clusters that hold no known class; new samples are assigned t
 
 Neighbour vote (``vote_rounds`` > 0): last, each sample takes the cluster most of its nearest
 samples (on the count's graph) and itself are in, round after round (:mod:`cluster.vote`);
-a new sample gets one such vote among its nearest fitted samples.
+a new sample gets one such vote among its nearest fitted samples. The cluster centres and each
+SOM unit's cluster then follow the voted clusters.
 
 Neighbour averaging (``smooth_neighbours`` > 0): before the SOM, each sample is averaged with
 its nearest samples (:func:`cluster.features.neighbour_average`); the count's graph is still
 built on the features as given, and new samples are averaged with their nearest fitted samples.
+The averaging, the count's graph and the vote share one nearest-neighbour search of the fitted
+samples (100,000 rows: 25 s instead of 43 s for the whole fit).
 
 Many labeled images (``max_labeled_per_class``): the SOM, the count and the refinement are
 fitted on every unlabeled sample and at most that many labeled samples of each known class (a
@@ -37,12 +40,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cluster.criteria import graph_rows, knn_graph, modularity, modularity_k
-from cluster.features import neighbour_average
+from cluster.criteria import (GRAPH_NEIGHBOURS, GRAPH_SAMPLES, graph_rows, knn_graph,
+                              modularity, modularity_k)
+from cluster.features import nearest_rows, neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
 from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
 from cluster.som import BatchSOM, squared_distances
-from cluster.vote import NeighbourVote
+from cluster.vote import NeighbourVote, plurality
 
 LOG = logging.getLogger("somclust")
 
@@ -119,13 +123,23 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             return anchored_ward(self.som_.weights_, hits, owner, self.k_range_)
         return {k: group_prototypes(self.som_.weights_, hits, k) for k in self.k_range_}
 
-    def _modularities(self, X: np.ndarray, groupings: dict[int, np.ndarray],
-                      seed: int) -> dict[int, float]:
+    def _modularities(self, X: np.ndarray, groupings: dict[int, np.ndarray], seed: int,
+                      nearest: np.ndarray | None) -> dict[int, float]:
         """{k: modularity of that grouping} on the nearest-neighbour graph of a seeded subsample
-        of the samples ``X`` as given (not averaged)."""
+        of the samples ``X`` as given (not averaged); ``nearest`` (each sample's nearest samples,
+        :func:`nearest_rows`) serves when the subsample is every sample."""
         rows = graph_rows(len(X), seed)
-        graph, units = knn_graph(X[rows]), self.som_.labels_[rows]
+        graph = (knn_graph(X, nearest=nearest) if nearest is not None and len(rows) == len(X)
+                 else knn_graph(X[rows]))
+        units = self.som_.labels_[rows]
         return {k: modularity(graph, clusters[units]) for k, clusters in groupings.items()}
+
+    def _shared_search(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """One nearest-neighbour search of the samples ``X`` among themselves for the averaging,
+        the count's graph (when it takes every sample) and the vote; None when none needs it."""
+        if self.smooth_neighbours or self.vote_rounds or len(X) <= GRAPH_SAMPLES:
+            return nearest_rows(X, max(self.smooth_neighbours, GRAPH_NEIGHBOURS))
+        return None
 
     def fit(self, X, y=None) -> "SOMClusterer":
         """Train the SOM, group its units for every k in [k_min, k_max], keep the k of the
@@ -153,13 +167,15 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.fit_rows_ = fitting_rows(known, self.max_labeled_per_class, seed)
         X_all, X_given, known = X, X[self.fit_rows_], known[self.fit_rows_]
         self.smoothing_reference_ = X_given
-        X = neighbour_average(X_given, X_given, self.smooth_neighbours)
+        search = self._shared_search(X_given)
+        X = neighbour_average(X_given, X_given, self.smooth_neighbours, search)
+        nearest = None if search is None else search[1]
         self.som_ = self._make_som(seed).fit(X)
         alive = int((np.bincount(self.som_.labels_) > 0).sum())
         top = min(self.k_max, alive, len(X) - 1)     # n clusters of n samples say nothing
         self.k_range_ = list(range(self.k_min, max(self.k_min, top) + 1))
         groupings = self._groupings(known)
-        modularities = self._modularities(X_given, groupings, seed)
+        modularities = self._modularities(X_given, groupings, seed, nearest)
         self.modularity_ = [modularities.get(k, float("nan")) for k in self.k_range_]
         chosen = modularity_k(modularities)
         self.unit_clusters_ = groupings[chosen]
@@ -183,8 +199,10 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.vote_ = None
         if self.vote_rounds:
             self.vote_ = NeighbourVote(max_rounds=self.vote_rounds).fit(X_given, fitted,
-                                                                        known >= 0)
+                                                                        known >= 0, nearest)
             fitted = self.vote_.labels_
+            self.cluster_centers_ = cluster_means(X, fitted, len(self.cluster_centers_))[0]
+            self.unit_clusters_ = plurality(self.som_.labels_, fitted, self.unit_clusters_)
         self.units_, self.labels_ = self.som_.labels_, fitted
         if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
             averaged = self.average(X_all)

@@ -48,12 +48,17 @@ def graph_rows(n_samples: int, seed: int, sample_size: int = GRAPH_SAMPLES) -> n
     return np.sort(np.random.default_rng(seed).permutation(n_samples)[:sample_size])
 
 
-def knn_graph(X: np.ndarray, n_neighbours: int = GRAPH_NEIGHBOURS) -> sparse.csr_matrix:
+def knn_graph(X: np.ndarray, n_neighbours: int = GRAPH_NEIGHBOURS,
+              nearest: np.ndarray | None = None) -> sparse.csr_matrix:
     """The symmetric 0/1 adjacency of the ``n_neighbours``-nearest-neighbour graph of the rows
     of ``X`` (i and j linked when either is among the other's nearest; no row is linked to
-    itself, even where identical rows make the search return it after a twin)."""
+    itself, even where identical rows make the search return it after a twin). ``nearest``: the
+    indices of each row's nearest rows of ``X`` already searched (itself included, nearest
+    first, at least ``n_neighbours`` + 1 columns: :func:`cluster.features.nearest_rows`)."""
     n_neighbours = min(n_neighbours, len(X) - 1)
-    _, nearest = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(X).kneighbors(X)
+    if nearest is None:
+        _, nearest = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(X).kneighbors(X)
+    nearest = nearest[:, :n_neighbours + 1]
     rows = np.repeat(np.arange(len(X)), n_neighbours + 1)
     others = rows != nearest.ravel()
     links = sparse.csr_matrix((np.ones(others.sum()), (rows[others], nearest.ravel()[others])),

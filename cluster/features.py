@@ -54,11 +54,23 @@ class FeaturePreparer:
         return normalize(signed_sqrt(X) if getattr(self, "signed_sqrt_", False) else X)
 
 
-def neighbour_average(X: np.ndarray, reference: np.ndarray, n_neighbours: int) -> np.ndarray:
+def nearest_rows(X: np.ndarray, n_neighbours: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distances, indices), nearest first, of the ``n_neighbours`` + 1 nearest rows of ``X`` to
+    each row of ``X`` (itself among them; at most every row): one search that the neighbour
+    averaging, the count's graph and the neighbour vote of the same rows can share."""
+    X = np.asarray(X, dtype=np.float32)
+    n_neighbours = max(0, min(n_neighbours, len(X) - 1))
+    return NearestNeighbors(n_neighbors=n_neighbours + 1, algorithm="brute").fit(X).kneighbors(X)
+
+
+def neighbour_average(X: np.ndarray, reference: np.ndarray, n_neighbours: int,
+                      nearest: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Each row of ``X`` averaged with the mean of its ``n_neighbours`` nearest rows of
     ``reference`` (equal weights: (x + neighbour mean) / 2), float32. A row that is itself in
     ``reference`` (distance ~0) is not its own neighbour, so averaging the fitted rows again gives
-    what the fit gave. ``X`` unchanged for 0 neighbours or a reference of one row.
+    what the fit gave. ``X`` unchanged for 0 neighbours or a reference of one row. ``nearest``:
+    the (distances, indices) of ``X`` among ``reference`` already searched, nearest first, with
+    at least ``n_neighbours`` + 1 columns (:func:`nearest_rows` when ``X`` is ``reference``).
 
     A transductive denoising step (a one-step feature propagation over the k-nearest-neighbour
     graph of all images): images of one class pull together where the features scatter them,
@@ -67,8 +79,9 @@ def neighbour_average(X: np.ndarray, reference: np.ndarray, n_neighbours: int) -
     n_neighbours = min(n_neighbours, len(reference) - 1)
     if n_neighbours < 1:
         return X
-    distances, nearest = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(
-        reference).kneighbors(X)
+    if nearest is None:
+        nearest = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(reference).kneighbors(X)
+    distances, nearest = nearest[0][:, :n_neighbours + 1], nearest[1][:, :n_neighbours + 1]
     itself = distances[:, :1] <= SAME_ROW_DISTANCE
     neighbours = np.where(itself, nearest[:, 1:], nearest[:, :-1])
     return ((X + reference[neighbours].mean(axis=1)) / 2).astype(np.float32)

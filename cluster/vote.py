@@ -26,13 +26,19 @@ from cluster.criteria import GRAPH_NEIGHBOURS
 from cluster.features import SAME_ROW_DISTANCE
 
 
+def plurality(owners: np.ndarray, labels: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Per entry of ``current``, the label most of the ``labels`` whose ``owners`` is that
+    entry's index hold; ``current`` where it ties for first (so where no label is owned).
+    With ``owners`` each sample's SOM unit: the cluster of each unit after the vote."""
+    counts = np.zeros((len(current), int(max(labels.max(), current.max())) + 1))
+    np.add.at(counts, (owners, labels), 1)
+    keep = counts[np.arange(len(current)), current] >= counts.max(axis=1)
+    return np.where(keep, current, counts.argmax(axis=1))
+
+
 def majority(votes: np.ndarray, current: np.ndarray) -> np.ndarray:
     """Per row, the label most of ``votes`` (n, m) hold; ``current`` where it ties for first."""
-    rows = np.repeat(np.arange(len(votes)), votes.shape[1])
-    counts = np.zeros((len(votes), int(max(votes.max(), current.max())) + 1))
-    np.add.at(counts, (rows, votes.ravel()), 1)
-    keep = counts[np.arange(len(votes)), current] >= counts.max(axis=1)
-    return np.where(keep, current, counts.argmax(axis=1))
+    return plurality(np.repeat(np.arange(len(votes)), votes.shape[1]), votes.ravel(), current)
 
 
 def keep_every_cluster(voted: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -57,13 +63,19 @@ class NeighbourVote:
         self.n_neighbours = n_neighbours
         self.max_rounds = max_rounds
 
-    def fit(self, X: np.ndarray, labels: np.ndarray, pinned: np.ndarray) -> "NeighbourVote":
+    def fit(self, X: np.ndarray, labels: np.ndarray, pinned: np.ndarray,
+            nearest: np.ndarray | None = None) -> "NeighbourVote":
+        """``nearest``: the indices of each row's nearest rows of ``X`` already searched (itself
+        included, nearest first: :func:`cluster.features.nearest_rows`), with at least
+        ``n_neighbours`` + 1 columns."""
         X, labels = np.asarray(X, dtype=np.float32), np.asarray(labels, dtype=np.int64)
         sizes = np.bincount(labels)
         smallest = int(sizes[sizes > 0].min())
         n_neighbours = max(1, min(self.n_neighbours, smallest // 2, len(X) - 1))
         self.nearest_ = NearestNeighbors(n_neighbors=n_neighbours + 1, algorithm="brute").fit(X)
-        neighbourhood = self.nearest_.kneighbors(X, return_distance=False)   # itself included
+        if nearest is None:
+            nearest = self.nearest_.kneighbors(X, return_distance=False)
+        neighbourhood = nearest[:, :n_neighbours + 1]                         # itself included
         self.rounds_ = 0
         while self.rounds_ < self.max_rounds:
             voted = np.where(pinned, labels, majority(labels[neighbourhood], labels))

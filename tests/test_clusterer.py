@@ -204,8 +204,8 @@ def test_neighbour_averaging_clusters_the_averaged_features_and_counts_on_the_gi
     settings = dict(k_max=10, anchor_share=0.5, refine_iter=10, random_state=0)
     plain = SOMClusterer(8, 8, 15, **settings).fit(X, known)
     graphed = []
-    monkeypatch.setattr("cluster.clusterer.knn_graph", lambda rows: graphed.append(rows) or
-                        knn_graph(rows))
+    monkeypatch.setattr("cluster.clusterer.knn_graph", lambda rows, **kw: graphed.append(rows)
+                        or knn_graph(rows, **kw))
     averaged = SOMClusterer(8, 8, 15, smooth_neighbours=10, **settings).fit(X, known)
     np.testing.assert_array_equal(graphed[0], X[graph_rows(len(X), 0)])    # as given
     assert averaged.n_clusters_ == 6 and hungarian_accuracy(y, averaged.labels_) > 0.97

@@ -1,8 +1,11 @@
 import numpy as np
 import pytest
 
+from sklearn.neighbors import NearestNeighbors
+
+import cluster.features as cluster_features
 from cluster.clusterer import SOMClusterer
-from cluster.criteria import hungarian_accuracy
+from cluster.criteria import hungarian_accuracy, knn_graph
 from cluster.vote import NeighbourVote, keep_every_cluster, majority
 
 
@@ -67,3 +70,46 @@ def test_the_clusterer_votes_last_and_predicts_what_it_fitted(blobs):
     np.testing.assert_array_equal(plain.vote(X, plain.labels_), plain.labels_)
     with pytest.raises(ValueError, match="vote_rounds"):
         SOMClusterer(vote_rounds=-1).fit(X)
+
+
+def test_one_search_serves_the_averaging_the_count_and_the_vote(blobs, monkeypatch):
+    X, y = blobs
+    searched = []
+    search = cluster_features.nearest_rows
+    monkeypatch.setattr("cluster.clusterer.nearest_rows",
+                        lambda rows, n: searched.append(len(rows)) or search(rows, n))
+    spied = []
+    kneighbors = NearestNeighbors.kneighbors
+    monkeypatch.setattr(NearestNeighbors, "kneighbors",
+                        lambda self, *a, **k: spied.append(1) or kneighbors(self, *a, **k))
+    clusterer = SOMClusterer(8, 8, 15, k_max=10, smooth_neighbours=5, vote_rounds=30,
+                             random_state=0).fit(X)
+    assert searched == [len(X)] and len(spied) == 1        # one search over the fitted samples
+    distances, nearest = search(X, 10)
+    assert nearest.shape == (len(X), 11) and (nearest[:, 0] == np.arange(len(X))).all()
+    np.testing.assert_array_equal(cluster_features.neighbour_average(X, X, 5, (distances, nearest)),
+                                  cluster_features.neighbour_average(X, X, 5))
+    assert (knn_graph(X, 4, nearest=nearest) != knn_graph(X, 4)).nnz == 0
+    shared = NeighbourVote(5).fit(X, clusterer.labels_, np.zeros(len(X), bool), nearest)
+    alone = NeighbourVote(5).fit(X, clusterer.labels_, np.zeros(len(X), bool))
+    np.testing.assert_array_equal(shared.labels_, alone.labels_)
+    assert search(X[:3], 10)[1].shape == (3, 3)             # at most every row
+
+
+@pytest.mark.parametrize("refine_iter", [0, 10])
+def test_after_the_vote_units_and_centres_follow_the_voted_clusters(refine_iter):
+    rng = np.random.default_rng(0)                  # six overlapping blobs: the vote moves some
+    y = np.repeat(np.arange(6), 80)
+    X = (rng.normal(size=(6, 16))[y] + rng.normal(size=(len(y), 16))).astype(np.float32)
+    settings = dict(k_max=10, refine_iter=refine_iter, random_state=0)
+    plain = SOMClusterer(8, 8, 15, **settings).fit(X)
+    voted = SOMClusterer(8, 8, 15, vote_rounds=30, **settings).fit(X)
+    assert (voted.labels_ != plain.labels_).sum() >= 5
+    for unit in np.unique(voted.units_):
+        held = np.bincount(voted.labels_[voted.units_ == unit])
+        assert held[voted.unit_clusters_[unit]] == held.max()
+    for cluster in np.unique(voted.labels_):
+        np.testing.assert_allclose(voted.cluster_centers_[cluster],
+                                   voted.average(X)[voted.labels_ == cluster].mean(axis=0),
+                                   atol=1e-5)
+    np.testing.assert_array_equal(voted.predict(X), voted.labels_)
