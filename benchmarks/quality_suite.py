@@ -296,6 +296,12 @@ def k_text(k: float) -> str:
     return str(int(k)) if float(k).is_integer() else f"{k:.1f}"
 
 
+def score_text(value: float, width: int = 0) -> str:
+    """A score to three decimals, or "-" where there is none (NaN: e.g. no un-fine-tuned
+    pipeline without labels, when the network was not fine-tuned)."""
+    return f"{'-':>{width}}" if np.isnan(value) else f"{value:{width}.3f}"
+
+
 def text_table(rows: list[dict]) -> str:
     lines = [f"{'set':<13} {'lab':>4} | {'NMI':>5} {'pur':>5} {'ARI':>5} {'ACC':>5} {'k̂/k':>6} | "
              f"{'all':>5} | {'untun':>5} {'KM k':>5} {'pix':>5} | {'seeds':>5} {'k̂±1':>4} "
@@ -304,11 +310,12 @@ def text_table(rows: list[dict]) -> str:
     for r in rows:
         k = f"{k_text(r['k_pred']):>3}/{r['k_true']:<2}" if r["k_true"] != "" else ""
         hits = f"{r['k_hits_seeds']}/{r['n_seeds']}" if r["k_hits_seeds"] != "" else ""
-        lines.append(f"{r['set']:<13} {r['budget']:>4.0%} | {r['NMI']:5.3f} {r['purity']:5.3f} "
-                     f"{r['ARI']:5.3f} {r['ACC']:5.3f} {k:>6} | {r['NMI_all']:5.3f} | "
-                     f"{r['NMI_untuned']:5.3f} {r['NMI_kmeans']:5.3f} {r['NMI_pixels']:5.3f} | "
-                     f"{r['NMI_seeds']:5.3f} {hits:>4} {r['NMI_untuned_seeds']:5.3f} "
-                     f"{r['NMI_kmeans_seeds']:5.3f}")
+        scores = {key: score_text(r[key], 5) for key in SCORES}
+        lines.append(f"{r['set']:<13} {r['budget']:>4.0%} | {scores['NMI']} {scores['purity']} "
+                     f"{scores['ARI']} {scores['ACC']} {k:>6} | {scores['NMI_all']} | "
+                     f"{scores['NMI_untuned']} {scores['NMI_kmeans']} {scores['NMI_pixels']} | "
+                     f"{scores['NMI_seeds']} {hits:>4} {scores['NMI_untuned_seeds']} "
+                     f"{scores['NMI_kmeans_seeds']}")
     return "\n".join(lines)
 
 
@@ -323,9 +330,9 @@ def markdown_table(rows: list[dict]) -> str:
         k = f"{k_text(r['k_pred'])} / {r['k_true']}" if r["k_true"] != "" else ""
         hits = f"{r['k_hits_seeds']} / {r['n_seeds']}" if r["k_hits_seeds"] != "" else ""
         lines.append(f"| {name} | {r['budget']:.0%} | " + " | ".join(
-            f"{r[key]:.3f}" for key in SCORES[:4]) + f" | {k} | " + " | ".join(
-            f"{r[key]:.3f}" for key in SCORES[4:9]) + f" | {hits} | " + " | ".join(
-            f"{r[key]:.3f}" for key in SCORES[9:]) + " |")
+            score_text(r[key]) for key in SCORES[:4]) + f" | {k} | " + " | ".join(
+            score_text(r[key]) for key in SCORES[4:9]) + f" | {hits} | " + " | ".join(
+            score_text(r[key]) for key in SCORES[9:]) + " |")
     return "\n".join(lines)
 
 

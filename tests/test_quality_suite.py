@@ -213,6 +213,9 @@ def test_other_seeds_recluster_the_cell_and_the_tables_show_them():
     markdown = quality_suite.markdown_table(rows).splitlines()
     assert all(line.count("|") == markdown[0].count("|") for line in markdown)
     assert "| 0.600 | 2 / 3 | 0.550 | 0.620 |" in markdown[2]
+    untuned_missing = {**row, "NMI_untuned": float("nan"), "NMI_untuned_seeds": float("nan")}
+    assert "| 0.600 | 2 / 3 | - | 0.620 |" in quality_suite.markdown_table([untuned_missing])
+    assert "nan" not in quality_suite.text_table([untuned_missing])
 
 
 def test_fine_tuning_seeds_are_pooled_per_cell_and_their_spread_reported():
