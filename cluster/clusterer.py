@@ -201,7 +201,8 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             self.vote_ = NeighbourVote(max_rounds=self.vote_rounds).fit(X_given, fitted,
                                                                         known >= 0, nearest)
             fitted = self.vote_.labels_
-            self.cluster_centers_ = cluster_means(X, fitted, len(self.cluster_centers_))[0]
+            means, counts = cluster_means(X, fitted, len(self.cluster_centers_))
+            self.cluster_centers_ = np.where(counts[:, None] > 0, means, self.cluster_centers_)
             self.unit_clusters_ = plurality(self.som_.labels_, fitted, self.unit_clusters_)
         self.units_, self.labels_ = self.som_.labels_, fitted
         if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
