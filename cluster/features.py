@@ -64,11 +64,11 @@ def nearest_rows(X: np.ndarray, n_neighbours: int) -> tuple[np.ndarray, np.ndarr
 
 
 def neighbour_average(X: np.ndarray, reference: np.ndarray, n_neighbours: int,
-                      nearest: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                      search: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Each row of ``X`` averaged with the mean of its ``n_neighbours`` nearest rows of
     ``reference`` (equal weights: (x + neighbour mean) / 2), float32. A row that is itself in
     ``reference`` (distance ~0) is not its own neighbour, so averaging the fitted rows again gives
-    what the fit gave. ``X`` unchanged for 0 neighbours or a reference of one row. ``nearest``:
+    what the fit gave. ``X`` unchanged for 0 neighbours or a reference of one row. ``search``:
     the (distances, indices) of ``X`` among ``reference`` already searched, nearest first, with
     at least ``n_neighbours`` + 1 columns (:func:`nearest_rows` when ``X`` is ``reference``).
 
@@ -79,9 +79,9 @@ def neighbour_average(X: np.ndarray, reference: np.ndarray, n_neighbours: int,
     n_neighbours = min(n_neighbours, len(reference) - 1)
     if n_neighbours < 1:
         return X
-    if nearest is None:
-        nearest = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(reference).kneighbors(X)
-    distances, nearest = nearest[0][:, :n_neighbours + 1], nearest[1][:, :n_neighbours + 1]
+    if search is None:
+        search = NearestNeighbors(n_neighbors=n_neighbours + 1).fit(reference).kneighbors(X)
+    distances, nearest = search[0][:, :n_neighbours + 1], search[1][:, :n_neighbours + 1]
     itself = distances[:, :1] <= SAME_ROW_DISTANCE
     neighbours = np.where(itself, nearest[:, 1:], nearest[:, :-1])
     return ((X + reference[neighbours].mean(axis=1)) / 2).astype(np.float32)
