@@ -67,6 +67,23 @@ def test_glyph_builder_renders_one_picture_per_font_and_character(tmp_path):
     assert image.shape == (glyphs.SIDE, glyphs.SIDE, 3) and image.std() > 10
     with pytest.raises(DatasetUnavailable, match="apt-get install"):
         glyphs.build(font_dirs=[tmp_path])
+    files = sorted(fonts.glob("*.ttf"))                              # files serve as folders do
+    assert glyphs.usable_fonts(files, "Ag") == glyphs.usable_fonts([fonts], "Ag")
+
+
+def test_glyph_fonts_come_from_the_named_packages_only(monkeypatch):
+    from benchmarks.datasets import glyphs
+
+    listing = "/usr/share/fonts/truetype/a/A.ttf\n/usr/share/doc/a/copyright\n/x/B.OTF\n"
+    monkeypatch.setattr(glyphs.subprocess, "run", lambda command, **_: type(
+        "Done", (), {"stdout": listing if command[:2] == ["dpkg-query", "-L"] else ""})())
+    assert glyphs.package_font_files("fonts-a") == [Path("/usr/share/fonts/truetype/a/A.ttf"),
+                                                    Path("/x/B.OTF")]
+
+    def no_dpkg(*_, **__):
+        raise FileNotFoundError("dpkg-query")
+    monkeypatch.setattr(glyphs.subprocess, "run", no_dpkg)
+    assert glyphs.package_font_files() == []                       # then /usr/share/fonts counts
 
 
 def test_icon_theme_builder_groups_by_context_and_drops_copies(tmp_path):

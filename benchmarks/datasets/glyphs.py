@@ -1,12 +1,15 @@
 """Glyphs: characters rendered from the fonts of several Debian font packages (fonts-urw-base35
 20200910, fonts-dejavu-core 2.37, fonts-liberation2 2.1.5, fonts-freefont-ttf 20120503,
-fonts-noto-core 20201225; any .ttf/.otf under the given folders counts). Class = the character;
+fonts-noto-core 20201225: their .ttf/.otf files as dpkg lists them, so fonts other packages
+install - fonts-liberation comes with chromium - do not change the set; where dpkg is missing,
+any font under /usr/share/fonts, or under the folders given). Class = the character;
 one picture per font that has every character, in colour: a random ink on a random background
 of another lightness, with small shifts, scales and rotations."""
 from __future__ import annotations
 
 import colorsys
 import io
+import subprocess
 from pathlib import Path
 from typing import Iterable
 
@@ -20,14 +23,27 @@ SIDE = 64
 PACKAGES = "fonts-urw-base35 fonts-dejavu-core fonts-liberation2 fonts-freefont-ttf fonts-noto-core"
 
 
-def usable_fonts(folders: Iterable[str | Path], characters: str) -> list[Path]:
-    """Font files (.ttf/.otf) that map every character to its own Latin glyph (symbol and dingbat
-    fonts map letters to other signs), one per family and style, sorted."""
+def package_font_files(packages: str = PACKAGES) -> list[Path]:
+    """The .ttf/.otf files the Debian ``packages`` installed (``dpkg-query -L``), sorted; empty
+    where dpkg is missing or none of them is installed."""
+    try:
+        listing = subprocess.run(["dpkg-query", "-L", *packages.split()], capture_output=True,
+                                 text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted(Path(line) for line in listing.splitlines()
+                  if line.lower().endswith((".ttf", ".otf")))
+
+
+def usable_fonts(sources: Iterable[str | Path], characters: str) -> list[Path]:
+    """Font files (.ttf/.otf; ``sources``: files, or folders searched) that map every character
+    to its own Latin glyph (symbol and dingbat fonts map letters to other signs), one per family
+    and style, sorted."""
     from fontTools.ttLib import TTFont
 
     found: dict[str, Path] = {}
-    for folder in folders:
-        for path in sorted(Path(folder).rglob("*")):
+    for source in map(Path, sources):
+        for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
             if path.suffix.lower() not in (".ttf", ".otf") or not path.is_file():
                 continue
             try:
@@ -71,13 +87,17 @@ def render(font_path: Path, character: str, rng: np.random.Generator) -> bytes:
     return out.getvalue()
 
 
-def build(per_class: int = 60, seed: int = 0, font_dirs: Iterable[str | Path] = FONT_DIRS,
+def build(per_class: int = 60, seed: int = 0, font_dirs: Iterable[str | Path] | None = None,
           characters: str = CHARACTERS) -> list[LabeledPicture]:
-    """One picture of each character per usable font (at most ``per_class`` fonts, seeded)."""
-    fonts = usable_fonts(font_dirs, characters)
+    """One picture of each character per usable font (at most ``per_class`` fonts, seeded): the
+    fonts of the packages (:func:`package_font_files`; those under ``FONT_DIRS`` where dpkg
+    lists none), or of the folders ``font_dirs``."""
+    sources = list(font_dirs or package_font_files() or FONT_DIRS)
+    fonts = usable_fonts(sources, characters)
     if len(fonts) < 15:
+        where = ", ".join(map(str, font_dirs or FONT_DIRS))
         raise DatasetUnavailable(f"only {len(fonts)} fonts with the characters {characters!r} "
-                                 f"under {', '.join(map(str, font_dirs))}; install them with "
+                                 f"in {PACKAGES} or under {where}; install them with "
                                  f"'apt-get install -y {PACKAGES}'")
     rng = np.random.default_rng(seed)
     fonts = [fonts[i] for i in sorted(rng.permutation(len(fonts))[:per_class])]
