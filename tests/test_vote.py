@@ -113,3 +113,19 @@ def test_after_the_vote_units_and_centres_follow_the_voted_clusters(refine_iter)
                                    voted.average(X)[voted.labels_ == cluster].mean(axis=0),
                                    atol=1e-5)
     np.testing.assert_array_equal(voted.predict(X), voted.labels_)
+
+
+def test_a_cluster_the_refinement_emptied_keeps_its_centre_after_the_vote(blobs, monkeypatch):
+    X, _ = blobs
+    kept_centre = np.full(X.shape[1], 7.0)
+
+    def emptying_refinement(X, labels, known, max_iter):   # cluster 0's members go to cluster 1
+        labels = np.where(labels == 0, 1, labels)
+        centres = np.vstack([kept_centre, [X[labels == c].mean(axis=0) if (labels == c).any()
+                                           else kept_centre for c in range(1, labels.max() + 1)]])
+        return labels, centres
+    monkeypatch.setattr("cluster.clusterer.pinned_kmeans", emptying_refinement)
+    voted = SOMClusterer(8, 8, 15, k_max=10, refine_iter=10, vote_rounds=30,
+                         random_state=0).fit(X)
+    assert not (voted.labels_ == 0).any()
+    np.testing.assert_array_equal(voted.cluster_centers_[0], kept_centre)
