@@ -40,7 +40,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cluster.criteria import (GRAPH_NEIGHBOURS, GRAPH_SAMPLES, graph_rows, knn_graph,
+from cluster.criteria import (GRAPH_NEIGHBOURS, graph_rows, graph_takes_all, knn_graph,
                               modularity, modularity_k)
 from cluster.features import nearest_rows, neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
@@ -129,7 +129,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         of the samples ``X`` as given (not averaged); ``nearest`` (each sample's nearest samples,
         :func:`nearest_rows`) serves when the subsample is every sample."""
         rows = graph_rows(len(X), seed)
-        graph = (knn_graph(X, nearest=nearest) if nearest is not None and len(rows) == len(X)
+        graph = (knn_graph(X, nearest=nearest) if nearest is not None and graph_takes_all(len(X))
                  else knn_graph(X[rows]))
         units = self.som_.labels_[rows]
         return {k: modularity(graph, clusters[units]) for k, clusters in groupings.items()}
@@ -137,7 +137,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     def _shared_search(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """One nearest-neighbour search of the samples ``X`` among themselves for the averaging,
         the count's graph (when it takes every sample) and the vote; None when none needs it."""
-        if self.smooth_neighbours or self.vote_rounds or len(X) <= GRAPH_SAMPLES:
+        if self.smooth_neighbours or self.vote_rounds or graph_takes_all(len(X)):
             return nearest_rows(X, max(self.smooth_neighbours, GRAPH_NEIGHBOURS))
         return None
 
@@ -206,12 +206,23 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             self.unit_clusters_ = plurality(self.som_.labels_, fitted, self.unit_clusters_)
         self.units_, self.labels_ = self.som_.labels_, fitted
         if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
-            averaged = self.average(X_all)
-            self.units_ = self.som_.predict(averaged)
-            self.labels_ = self.vote(X_all, self.assign(averaged))
-            self.labels_[self.fit_rows_] = fitted
+            self.units_, self.labels_ = self._with_left_out(X_all, fitted)
         self.n_clusters_ = int(len(np.unique(self.labels_)))
         return self
+
+    def _with_left_out(self, X_all: np.ndarray, fitted: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """(units, labels) of every sample of ``X_all``: the fitted ones' as fitted, the
+        left-out ones' assigned like new samples (averaged, assigned, voted)."""
+        left_out = np.ones(len(X_all), dtype=bool)
+        left_out[self.fit_rows_] = False
+        averaged = self.average(X_all[left_out])
+        units = np.empty(len(X_all), dtype=np.int64)
+        labels = np.empty(len(X_all), dtype=np.int64)
+        units[self.fit_rows_], labels[self.fit_rows_] = self.som_.labels_, fitted
+        units[left_out] = self.som_.predict(averaged)
+        labels[left_out] = self.vote(X_all[left_out], self.assign(averaged))
+        return units, labels
 
     def average(self, X: np.ndarray) -> np.ndarray:
         """``X`` averaged with its nearest fitted samples, as the fit averaged them: the space the

@@ -48,6 +48,11 @@ def graph_rows(n_samples: int, seed: int, sample_size: int = GRAPH_SAMPLES) -> n
     return np.sort(np.random.default_rng(seed).permutation(n_samples)[:sample_size])
 
 
+def graph_takes_all(n_samples: int) -> bool:
+    """Whether the graph of ``n_samples`` samples is built on every one (no subsample)."""
+    return n_samples <= GRAPH_SAMPLES
+
+
 def knn_graph(X: np.ndarray, n_neighbours: int = GRAPH_NEIGHBOURS,
               nearest: np.ndarray | None = None) -> sparse.csr_matrix:
     """The symmetric 0/1 adjacency of the ``n_neighbours``-nearest-neighbour graph of the rows

@@ -149,6 +149,30 @@ def test_capped_labeled_samples_fit_the_map_and_the_rest_are_assigned():
         SOMClusterer(max_labeled_per_class=-1).fit(X, known)
 
 
+def test_left_out_samples_are_averaged_and_voted_alone_as_new_ones():
+    rng = np.random.default_rng(1)
+    centers = rng.normal(scale=6.0, size=(5, 12))
+    y = np.concatenate([np.repeat(np.arange(5), 60), np.repeat(np.arange(2), 400)])
+    known = np.where(np.arange(len(y)) >= 300, y, -1)
+    X = (centers[y] + rng.normal(size=(len(y), 12))).astype(np.float32)
+    model = SOMClusterer(6, 6, n_epochs=10, k_max=8, anchor_share=0.5, refine_iter=10,
+                         vote_rounds=30, smooth_neighbours=5, max_labeled_per_class=40,
+                         random_state=0)
+    searched = []
+    original = model.average
+    model.average = lambda rows: searched.append(len(rows)) or original(rows)
+    model.fit(X, known)
+    left_out = np.setdiff1d(np.arange(len(X)), model.fit_rows_)
+    assert searched == [len(left_out)] == [800 - 80]           # the fitted rows are not redone
+    fit_rows = model.fit_rows_
+    np.testing.assert_array_equal(model.units_[fit_rows], model.som_.labels_)
+    np.testing.assert_array_equal(model.units_[fit_rows],              # as all rows once gave
+                                  model.som_.predict(original(X[fit_rows])))
+    np.testing.assert_array_equal(model.units_[left_out], model.som_.predict(original(X[left_out])))
+    np.testing.assert_array_equal(model.labels_[left_out], model.predict(X[left_out]))
+    np.testing.assert_array_equal(model.labels_[fit_rows], model.vote_.labels_)
+
+
 def test_preparer_takes_the_signed_square_root_then_l2_then_pca():
     rng = np.random.default_rng(0)
     X = rng.gamma(0.3, size=(40, 12)).astype(np.float32)      # bursty, non-negative like pooled CNN
