@@ -92,8 +92,9 @@ def compare(base: dict[Cell, dict[str, str]], new: dict[Cell, dict[str, str]],
     if not paired:
         raise SystemExit("the two results share no cell (set, labeled share, fine-tuning seed)")
     rows = [{"cell": key, "base": float(base[key][score]), "new": float(new[key][score]),
-             "base_hits": int(base[key]["k_hits_seeds"]), "new_hits": int(new[key]["k_hits_seeds"]),
-             "runs": int(base[key]["n_seeds"])} for key in paired]
+             "base_hits": int(base[key]["k_hits_seeds"]), "base_runs": int(base[key]["n_seeds"]),
+             "new_hits": int(new[key]["k_hits_seeds"]), "new_runs": int(new[key]["n_seeds"])}
+            for key in paired]
     d = np.array([r["new"] - r["base"] for r in rows])
     low, high = bootstrap_interval(d)
     budgets = {}
@@ -103,26 +104,27 @@ def compare(base: dict[Cell, dict[str, str]], new: dict[Cell, dict[str, str]],
             "p": sign_flip_p(d), "up": int((d >= SAME).sum()), "down": int((d <= -SAME).sum()),
             "budgets": {b: float(np.mean(v)) for b, v in sorted(budgets.items())},
             "unpaired": len(set(base) ^ set(new)),
-            "hits": (sum(r["base_hits"] for r in rows), sum(r["new_hits"] for r in rows),
-                     sum(r["runs"] for r in rows))}
+            "hits": tuple(sum(r[key] for r in rows)
+                          for key in ("base_hits", "base_runs", "new_hits", "new_runs"))}
 
 
-def report(result: dict, base_name: str, new_name: str, score: str) -> str:
+def report(result: dict, base_name: str, new_name: str, score: str = "NMI_seeds") -> str:
     """The comparison as text: one line per cell, then the summary."""
     lines = [f"{'set':<14}{'labeled':>8}{'ft seed':>8}{base_name[:12]:>13}{new_name[:12]:>13}"
              f"{'diff':>8}  k̂ within 1"]
     for r, delta in zip(result["rows"], result["differences"]):
         name, budget, ft_seed = r["cell"]
         lines.append(f"{name:<14}{budget:>8.0%}{ft_seed:>8}{r['base']:>13.3f}{r['new']:>13.3f}"
-                     f"{delta:>+8.3f}  {r['base_hits']} -> {r['new_hits']} of {r['runs']}")
+                     f"{delta:>+8.3f}  {r['base_hits']}/{r['base_runs']} -> "
+                     f"{r['new_hits']}/{r['new_runs']}")
     low, high = result["interval"]
-    base_hits, new_hits, runs = result["hits"]
+    base_hits, base_runs, new_hits, new_runs = result["hits"]
     lines += ["", f"{score}, {new_name} - {base_name}, mean per labeled share: " + ", ".join(
                   f"{b:.0%} {v:+.4f}" for b, v in result["budgets"].items()),
               f"over {len(result['rows'])} paired cells: mean {result['mean']:+.4f}, 95 % "
               f"bootstrap interval [{low:+.4f}, {high:+.4f}], sign-flip p = {result['p']:.3f}; "
               f"{result['up']} cells up, {result['down']} down (by {SAME} or more); k̂ within 1 "
-              f"on {base_hits} -> {new_hits} of {runs} runs"
+              f"on {base_hits}/{base_runs} -> {new_hits}/{new_runs} runs"
               + (f"; {result['unpaired']} cells in only one result" if result["unpaired"] else ""),
               "verdict: " + ("a difference beyond the cells' spread" if result["p"] < 0.05 else
                              "within what the cells' spread gives by chance: not evidence")]

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.compare_suite import compare, load_cells, report  # noqa: E402
 from benchmarks.datasets import DatasetUnavailable, builders  # noqa: E402
 from common.atomic_io import atomic_write_bytes, atomic_write_csv, read_csv_rows  # noqa: E402
 from config import ConfigError, load_config  # noqa: E402
@@ -397,6 +398,9 @@ def main() -> None:
                         help="fine-tune each cell this many times (SEED, SEED + 1, ...) and "
                              "show means over them and the suite mean per fine-tuning seed")
     parser.add_argument("--label", default="", help="name of the results file")
+    parser.add_argument("--compare", metavar="BASE",
+                        help="at the end, compare with this earlier result (a label under "
+                             "results/, a+b for several; benchmarks/compare_suite.py)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.cluster_seeds < 1 or args.ft_seeds < 1:
@@ -410,6 +414,7 @@ def main() -> None:
     budgets = (0.3,) if args.quick else tuple(args.budgets)
     per_class = QUICK_PER_CLASS if args.quick else args.per_class
     work = args.work_dir / ("quick" if args.quick else "full")
+    base = load_cells(args.compare, work) if args.compare else None   # a typo fails now
     start, results = time.perf_counter(), []
     for name in args.sets or list(builders()):
         set_dir = work / name
@@ -451,6 +456,8 @@ def main() -> None:
                      [[r[c] for c in columns] for r in results])
     summary = [markdown_table(rows), hit_rate(results), verdict] + ([spread] if spread else [])
     atomic_write_bytes(work / "results" / f"{label}.md", ("\n\n".join(summary) + "\n").encode())
+    if base is not None:
+        print("\n" + report(compare(base, load_cells(label, work)), args.compare, label))
 
 
 def write_set_default(set_dir: Path, name: str, seed: int) -> list[dict[str, str]]:

@@ -56,7 +56,7 @@ def test_results_join_per_fine_tuning_seed_and_pair_by_cell(tmp_path):
     result = compare(base, new)
     assert len(result["rows"]) == 9 and result["unpaired"] == 9
     assert result["mean"] == pytest.approx(0.01) and result["up"] == 9 and result["down"] == 0
-    assert result["hits"] == (72, 54, 72)
+    assert result["hits"] == (72, 72, 54, 72)
     assert result["budgets"] == pytest.approx({0.1: 0.01, 0.3: 0.01, 0.5: 0.01})
 
 
@@ -78,6 +78,17 @@ def test_main_prints_each_cell_and_the_verdict(tmp_path, capsys):
     _write(tmp_path / "results" / "same.csv", _cells())
     assert main(["base", "same", "--work-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "a 10% 0 0.500 0.500 +0.000 8 -> 8 of 8" in [" ".join(line.split())
+    assert "a 10% 0 0.500 0.500 +0.000 8/8 -> 8/8" in [" ".join(line.split())
                                                         for line in out.splitlines()]
     assert "mean +0.0000" in out and "sign-flip p = 1.000" in out and "not evidence" in out
+
+
+def test_the_suite_checks_its_comparison_base_before_any_work(tmp_path, monkeypatch):
+    from benchmarks import quality_suite
+
+    for started in ("write_set", "write_set_default"):
+        monkeypatch.setattr(quality_suite, started, lambda *_: pytest.fail("the suite started"))
+    monkeypatch.setattr("sys.argv", ["quality_suite.py", "--work-dir", str(tmp_path),
+                                     "--sets", "toy", "--compare", "missing"])
+    with pytest.raises(SystemExit, match="no quality-suite result .*missing.csv"):
+        quality_suite.main()
