@@ -216,12 +216,13 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         left-out ones' assigned like new samples (averaged, assigned, voted)."""
         left_out = np.ones(len(X_all), dtype=bool)
         left_out[self.fit_rows_] = False
-        averaged = self.average(X_all[left_out])
+        X_new = X_all[left_out]
+        averaged = self.average(X_new)
         units = np.empty(len(X_all), dtype=np.int64)
         labels = np.empty(len(X_all), dtype=np.int64)
         units[self.fit_rows_], labels[self.fit_rows_] = self.som_.labels_, fitted
         units[left_out] = self.som_.predict(averaged)
-        labels[left_out] = self.vote(X_all[left_out], self.assign(averaged))
+        labels[left_out] = self.vote(X_new, self.assign(averaged))
         return units, labels
 
     def average(self, X: np.ndarray) -> np.ndarray:
