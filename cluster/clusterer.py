@@ -3,7 +3,10 @@
 The SOM's prototypes are grouped for every k by :mod:`cluster.grouping` (with label anchoring,
 the anchored clusterings: k >= the number of known classes); k is that of the grouping with the
 highest modularity on the samples' nearest-neighbour graph (:mod:`cluster.criteria`), with labels
-or without.
+or without. With labels, that clustering (refined and voted, as below) is read once more: where
+its clusters' labeled shares say it holds more classes
+(:func:`cluster.criteria.labeled_share_count`: a new class merged into a known one halves that
+cluster's share), the grouping at that count is refined and voted instead.
 
 Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
 semi-supervised k-means with the labeled samples pinned to their class's cluster
@@ -41,7 +44,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cluster.criteria import (GRAPH_NEIGHBOURS, graph_rows, graph_takes_all, knn_graph,
-                              modularity, modularity_k)
+                              labeled_share_count, modularity, modularity_k, nearest_k)
 from cluster.features import nearest_rows, neighbour_average
 from cluster.grouping import anchor_units, anchored_ward, group_prototypes
 from cluster.refine import OpenSetRefiner, cluster_means, labeled_share_test_holds, pinned_kmeans
@@ -80,7 +83,9 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
     ``n_clusters_`` (predicted k), ``labels_``, ``units_`` (best-matching SOM unit of each
     sample), ``unit_clusters_`` (cluster of each SOM unit), ``fit_rows_`` (the samples fitted on),
     ``k_range_`` and ``modularity_`` (the modularity of each k's grouping, NaN for a k the
-    anchored grouping does not reach), ``refiner_`` (the fitted
+    anchored grouping does not reach), ``modularity_k_`` (the k of the highest modularity),
+    ``grouping_k_`` (the k of the grouping the clusters come from: the labeled shares' count,
+    else ``modularity_k_``), ``refiner_`` (the fitted
     :class:`~cluster.refine.OpenSetRefiner`, or None when it did not run), ``vote_`` (the fitted
     :class:`~cluster.vote.NeighbourVote`, or None).
     """
@@ -143,7 +148,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
 
     def fit(self, X, y=None) -> "SOMClusterer":
         """Train the SOM, group its units for every k in [k_min, k_max], keep the k of the
-        highest modularity."""
+        highest modularity, or with labels the labeled shares' count where it differs."""
         if not 2 <= self.k_min <= self.k_max:
             raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
         if not isinstance(self.anchor_share, (int, float)) or not self.anchor_share >= 0:
@@ -177,8 +182,26 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         groupings = self._groupings(known)
         modularities = self._modularities(X_given, groupings, seed, nearest)
         self.modularity_ = [modularities.get(k, float("nan")) for k in self.k_range_]
-        chosen = modularity_k(modularities)
-        self.unit_clusters_ = groupings[chosen]
+        self.modularity_k_ = modularity_k(modularities)
+        fitted = self._settle(X, X_given, groupings[self.modularity_k_], known, nearest)
+        count = labeled_share_count(fitted, known >= 0)
+        self.grouping_k_ = self.modularity_k_ if count is None else nearest_k(modularities, count)
+        if self.grouping_k_ != self.modularity_k_:
+            LOG.info("labeled shares: %d classes where the highest modularity gave %d clusters; "
+                     "k = %d", count, self.modularity_k_, self.grouping_k_)
+            fitted = self._settle(X, X_given, groupings[self.grouping_k_], known, nearest)
+        self.units_, self.labels_ = self.som_.labels_, fitted
+        if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
+            self.units_, self.labels_ = self._with_left_out(X_all, fitted)
+        self.n_clusters_ = int(len(np.unique(self.labels_)))
+        return self
+
+    def _settle(self, X: np.ndarray, X_given: np.ndarray, unit_clusters: np.ndarray,
+                known: np.ndarray, nearest: np.ndarray | None) -> np.ndarray:
+        """The cluster of each fitted sample from the SOM units' clusters ``unit_clusters``:
+        refined and voted (``refine_iter``, ``vote_rounds``); sets ``unit_clusters_``,
+        ``cluster_centers_``, ``refiner_`` and ``vote_``."""
+        self.unit_clusters_ = unit_clusters
         fitted = self.unit_clusters_[self.som_.labels_]
         self.refiner_ = None
         open_set = (self.anchor_share > 0 and len(np.unique(known[known >= 0])) > 1
@@ -204,11 +227,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             means, counts = cluster_means(X, fitted, len(self.cluster_centers_))
             self.cluster_centers_ = np.where(counts[:, None] > 0, means, self.cluster_centers_)
             self.unit_clusters_ = plurality(self.som_.labels_, fitted, self.unit_clusters_)
-        self.units_, self.labels_ = self.som_.labels_, fitted
-        if len(self.fit_rows_) < len(X_all):    # the labeled samples left out: like new ones
-            self.units_, self.labels_ = self._with_left_out(X_all, fitted)
-        self.n_clusters_ = int(len(np.unique(self.labels_)))
-        return self
+        return fitted
 
     def _with_left_out(self, X_all: np.ndarray, fitted: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:

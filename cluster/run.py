@@ -120,6 +120,7 @@ def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarra
     atomic_write_bytes(out_dir / f"{name}_model.pkl",
                        pickle.dumps({"preparer": result.preparer, "clusterer": model}))
     return {"images": len(files), "n_clusters": model.n_clusters_,
+            "modularity_k": model.modularity_k_, "grouping_k": model.grouping_k_,
             "quantization_error": float(getattr(model.som_, "quantization_error_", np.nan)),
             **review}
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from cluster.clusterer import SOMClusterer, fitting_rows
-from cluster.criteria import (graph_rows, hungarian_accuracy, knn_graph, modularity,
-                              modularity_k)
+from cluster.criteria import (graph_rows, hungarian_accuracy, knn_graph, labeled_share_count,
+                              modularity, modularity_k, nearest_k)
 from cluster.features import FeaturePreparer, neighbour_average, signed_sqrt
 
 
@@ -36,6 +36,42 @@ def test_modularity_of_the_nearest_neighbour_graph():
 def test_modularity_k_takes_the_best_k_and_the_larger_on_a_tie():
     assert modularity_k({2: 0.3, 3: 0.5, 4: 0.4, 5: 0.5}) == 5
     assert modularity_k({3: 0.1}) == 3
+
+
+def test_labeled_share_count_reads_merged_classes_from_the_labeled_shares():
+    # clusters 0-2 hold 10 % labeled samples; cluster 3 holds 30 samples, 1 labeled (3 classes);
+    # cluster 4 holds none (1 class)
+    sizes, marked = [20, 30, 10, 30, 15], [2, 3, 1, 1, 0]
+    labels = np.repeat(np.arange(5), sizes)
+    labeled = np.concatenate([np.arange(n) < m for n, m in zip(sizes, marked)])
+    assert labeled_share_count(labels, labeled) == 1 + 1 + 1 + 3 + 1
+    assert labeled_share_count(labels, labels == 0) is None       # one cluster with labels
+    assert labeled_share_count(labels, np.zeros(len(labels), bool)) is None
+    assert labeled_share_count(np.array([0, 0, 3, 3]), np.array([1, 0, 1, 0], bool)) == 2
+
+
+def test_nearest_k_prefers_the_higher_modularity_between_two_as_near():
+    assert nearest_k({4: 0.2, 5: 0.1, 7: 0.3}, 6) == 7
+    assert nearest_k({4: 0.2, 5: 0.1, 7: 0.3}, 2) == 4
+    assert nearest_k({4: 0.2, 5: 0.1, 7: 0.3}, 5) == 5
+
+
+def test_a_new_class_beside_a_known_one_is_counted_by_the_labeled_shares():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=8.0, size=(5, 16))
+    centers = np.vstack([centers, centers[0] + 0.75 * rng.normal(size=16)])  # beside class 0
+    y = np.repeat(np.arange(6), 80)
+    X = (centers[y] + rng.normal(size=(len(y), 16))).astype(np.float32)
+    known = np.where((y < 3) & (np.arange(len(y)) % 5 == 0), y, -1)       # 20 % of 3 classes
+    model = SOMClusterer(8, 8, n_epochs=15, k_max=10, anchor_share=0.5, refine_iter=30,
+                         vote_rounds=30, smooth_neighbours=5, random_state=0).fit(X, known)
+    # the graph's modularity merges the new class into class 0; the cluster holding both has
+    # half the labeled share of the others, so it counts as two classes
+    assert model.modularity_k_ == 5
+    assert model.n_clusters_ == 6 and hungarian_accuracy(y, model.labels_) > 0.95
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    unlabeled = SOMClusterer(8, 8, n_epochs=15, k_max=10, random_state=0).fit(X)
+    assert unlabeled.n_clusters_ == unlabeled.modularity_k_       # no labels: the modularity's
 
 
 @pytest.mark.parametrize("labeled", [True, False])
@@ -238,3 +274,13 @@ def test_neighbour_averaging_clusters_the_averaged_features_and_counts_on_the_gi
     np.testing.assert_array_equal(averaged.som_.predict(averaged.average(X)), averaged.units_)
     with pytest.raises(ValueError, match="smooth_neighbours"):
         SOMClusterer(smooth_neighbours=-1).fit(X)
+
+
+def test_stage_04_says_how_k_was_chosen():
+    from somclust.stages.cluster_features import count_reason
+
+    assert count_reason({"n_clusters": 8, "modularity_k": 8, "grouping_k": 8}) == \
+        "highest modularity"
+    assert count_reason({"n_clusters": 11, "modularity_k": 8, "grouping_k": 11}) == \
+        "labeled shares; the highest modularity gave 8"
+    assert count_reason({"n_clusters": 9}) == "highest modularity"       # a record from before

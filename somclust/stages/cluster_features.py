@@ -18,6 +18,15 @@ BASELINE = "clusters_pretrained"          # the un-fine-tuned network's clusteri
 BASELINE_FILES = (f"{BASELINE}.csv", f"{BASELINE}_k_scores.csv", f"{BASELINE}_model.pkl")
 
 
+def count_reason(part: Mapping[str, Any]) -> str:
+    """How stage 04's record says k was chosen: the highest modularity, or the labeled shares
+    where they counted more classes (:func:`cluster.criteria.labeled_share_count`)."""
+    by_modularity = part.get("modularity_k")
+    if by_modularity is None or by_modularity == part["grouping_k"]:
+        return "highest modularity"
+    return f"labeled shares; the highest modularity gave {by_modularity}"
+
+
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
          prog: str | None = None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS, prog), argv, overrides)
@@ -60,7 +69,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     for name, part in (summary or {}).items():
         used = part.get("feature_set", config.FEATURE_SET)
         print(f"{name}: {part['images']} images ({used} features) -> "
-              f"k={part['n_clusters']} (highest modularity); "
+              f"k={part['n_clusters']} ({count_reason(part)}); "
               f"SOM {config.SOM_ROWS}x{config.SOM_COLS}, "
               f"QE {part['quantization_error']:.4f}")
         if "duplicate_groups" in part:
