@@ -34,10 +34,15 @@ SAME = 0.001                # a cell whose score moves less than this counts as 
 Cell = tuple[str, float, int]
 
 
+def labeled_result(work_dir: Path, label: str, suffix: str = ".csv") -> Path:
+    """Where the quality suite keeps the result ``label`` of ``work_dir``."""
+    return work_dir / "results" / f"{label}{suffix}"
+
+
 def result_path(spec: str, work_dir: Path) -> Path:
     """The CSV a result spec names: a path ending in .csv, else a label under
     ``work_dir/results``; SystemExit naming the labels there when it does not exist."""
-    path = Path(spec) if spec.endswith(".csv") else work_dir / "results" / f"{spec}.csv"
+    path = Path(spec) if spec.endswith(".csv") else labeled_result(work_dir, spec)
     if not path.is_file():
         known = sorted(p.stem for p in (work_dir / "results").glob("*.csv"))
         raise SystemExit(f"no quality-suite result {path}; labels in {work_dir / 'results'}: "

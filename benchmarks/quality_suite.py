@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.compare_suite import compare, load_cells, report  # noqa: E402
+from benchmarks.compare_suite import compare, labeled_result, load_cells, report  # noqa: E402
 from benchmarks.datasets import DatasetUnavailable, builders  # noqa: E402
 from common.atomic_io import atomic_write_bytes, atomic_write_csv, read_csv_rows  # noqa: E402
 from config import ConfigError, load_config  # noqa: E402
@@ -452,10 +452,10 @@ def main() -> None:
         print(spread)
     label = args.label or "_".join(f"{k}-{v}" for k, v in overrides.items()) or "default"
     columns = list(results[0])
-    atomic_write_csv(work / "results" / f"{label}.csv", columns,
+    atomic_write_csv(labeled_result(work, label), columns,
                      [[r[c] for c in columns] for r in results])
     summary = [markdown_table(rows), hit_rate(results), verdict] + ([spread] if spread else [])
-    atomic_write_bytes(work / "results" / f"{label}.md", ("\n\n".join(summary) + "\n").encode())
+    atomic_write_bytes(labeled_result(work, label, ".md"), ("\n\n".join(summary) + "\n").encode())
     if base is not None:
         print("\n" + report(compare(base, load_cells(label, work)), args.compare, label))
 
