@@ -184,7 +184,7 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
         self.modularity_ = [modularities.get(k, float("nan")) for k in self.k_range_]
         self.modularity_k_ = modularity_k(modularities)
         fitted = self._settle(X, X_given, groupings[self.modularity_k_], known, nearest)
-        count = labeled_share_count(fitted, known >= 0)
+        count = labeled_share_count(fitted, known)
         self.grouping_k_ = self.modularity_k_ if count is None else nearest_k(modularities, count)
         if self.grouping_k_ != self.modularity_k_:
             LOG.info("labeled shares: %d classes where the highest modularity gave %d clusters; "

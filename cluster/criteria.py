@@ -98,19 +98,23 @@ def modularity_k(modularities: Mapping[int, float]) -> int:
     return max((value, k) for k, value in modularities.items())[1]
 
 
-def labeled_share_count(labels: np.ndarray, labeled: np.ndarray) -> int | None:
-    """The number of classes a clustering holds, read from its clusters' labeled shares; None
-    when fewer than two clusters hold labeled samples.
+def labeled_share_count(labels: np.ndarray, known: np.ndarray) -> int | None:
+    """The number of classes a clustering holds, read from its known classes' labeled shares;
+    None when fewer than two clusters are a known class's (``known``: class of each labeled
+    sample, -1 for the others).
 
     The labeled samples are a random draw from the known classes, so a cluster that is one
     known class holds about the same share of labeled samples as the others; a cluster with m
-    times fewer holds about m classes (a new class merged into a known one). Each cluster with
-    labeled samples counts its size x the median labeled share of those clusters / its labeled
-    count, rounded, at least 1; each other cluster counts 1."""
-    labels, labeled = np.asarray(labels), np.asarray(labeled, dtype=bool)
+    times fewer holds about m classes (a new class merged into a known one). Each known class's
+    cluster (the one holding most of its labeled samples) counts its size x the median labeled
+    share of those clusters / its labeled count, rounded, at least 1; each other cluster counts 1
+    (also one holding a few strays of a known class, as clusters do before any refinement)."""
+    labels, known = np.asarray(labels), np.asarray(known)
     sizes = np.bincount(labels)
-    marked = np.bincount(labels[labeled], minlength=len(sizes))
-    holds = marked > 0
+    marked = np.bincount(labels[known >= 0], minlength=len(sizes))
+    holds = np.zeros(len(sizes), dtype=bool)
+    for label in np.unique(known[known >= 0]):
+        holds[np.bincount(labels[known == label]).argmax()] = True
     if holds.sum() < 2:
         return None
     share = np.median(marked[holds] / sizes[holds])
