@@ -37,6 +37,8 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from sklearn.neighbors import NearestNeighbors
 
+from cluster.refine import pinned_clusters
+
 GRAPH_NEIGHBOURS = 10               # links of each sample in the modularity graph
 GRAPH_SAMPLES = 5000                # the graph is built on at most this many samples
 
@@ -106,15 +108,15 @@ def labeled_share_count(labels: np.ndarray, known: np.ndarray) -> int | None:
     The labeled samples are a random draw from the known classes, so a cluster that is one
     known class holds about the same share of labeled samples as the others; a cluster with m
     times fewer holds about m classes (a new class merged into a known one). Each known class's
-    cluster (the one holding most of its labeled samples) counts its size x the median labeled
-    share of those clusters / its labeled count, rounded, at least 1; each other cluster counts 1
-    (also one holding a few strays of a known class, as clusters do before any refinement)."""
+    cluster (the one holding most of its labeled samples, :func:`pinned_clusters`) counts its
+    size x the median labeled share of those clusters / its labeled count, rounded, at least 1;
+    each other cluster counts 1 (also one holding a few strays of a known class, as clusters do
+    before any refinement)."""
     labels, known = np.asarray(labels), np.asarray(known)
     sizes = np.bincount(labels)
     marked = np.bincount(labels[known >= 0], minlength=len(sizes))
     holds = np.zeros(len(sizes), dtype=bool)
-    for label in np.unique(known[known >= 0]):
-        holds[np.bincount(labels[known == label]).argmax()] = True
+    holds[pinned_clusters(labels, known)[known >= 0]] = True
     if holds.sum() < 2:
         return None
     share = np.median(marked[holds] / sizes[holds])
