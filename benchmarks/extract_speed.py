@@ -102,7 +102,9 @@ def main() -> None:
                                  "features", batch, show_progress=False)
 
             def two_network_pass(key, attempt: int) -> None:
-                extractor = LocalExtractor([predict[key], predict[key]], size, args.threads)
+                second = predict[key]                  # the same network as another function:
+                extractor = LocalExtractor([predict[key], lambda pixels: second(pixels)], size,
+                                           args.threads)      # (one function runs once a batch)
                 extract_feature_files(extractor, files, paths,
                                       Path(tmp) / f"{config}{key}{attempt}two",
                                       {"features": "", "features_pretrained": ""}, batch,
