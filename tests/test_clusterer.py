@@ -39,20 +39,26 @@ def test_modularity_k_takes_the_best_k_and_the_larger_on_a_tie():
 
 
 def test_labeled_share_count_reads_merged_classes_from_the_labeled_shares():
-    # known classes 0-2 in clusters 0-2 with 10 % labeled; class 3's cluster holds 30 samples,
-    # 1 labeled (3 classes); cluster 4 holds none (1 class)
-    sizes, marked = [20, 30, 10, 30, 15], [2, 3, 1, 1, 0]
+    # known classes 0-2 in clusters 0-2 with 10 % labeled; class 3's cluster holds 300 samples,
+    # 10 labeled (3 classes); cluster 4 holds none (1 class)
+    sizes, marked = [200, 300, 100, 300, 150], [20, 30, 10, 10, 0]
     labels = np.repeat(np.arange(5), sizes)
     known = np.concatenate([np.where(np.arange(n) < m, c, -1)
                             for c, (n, m) in enumerate(zip(sizes, marked))])
     assert labeled_share_count(labels, known) == 1 + 1 + 1 + 3 + 1
     assert labeled_share_count(labels, np.where(labels == 0, known, -1)) is None   # one class
     assert labeled_share_count(labels, np.full(len(labels), -1)) is None
-    assert labeled_share_count(np.array([0, 0, 3, 3]), np.array([0, -1, 1, -1])) == 2
     # a stray labeled sample of class 0 in cluster 4 does not make it a known class's cluster
     strays = known.copy()
-    strays[labels == 4] = [0] + [-1] * 14
+    strays[labels == 4] = [0] + [-1] * 149
     assert labeled_share_count(labels, strays) == 1 + 1 + 1 + 3 + 1
+    # 1 labeled of 30 where 3 are expected: a third of the share, but as often by chance as
+    # 1 draw in 6 (binomial), so one class
+    few = np.repeat([0, 1, 2], [100, 100, 30])
+    few_known = np.concatenate([np.where(np.arange(100) < 10, 0, -1),
+                                np.where(np.arange(100) < 10, 1, -1),
+                                np.where(np.arange(30) < 1, 2, -1)])
+    assert labeled_share_count(few, few_known) == 3
 
 
 def test_nearest_k_prefers_the_higher_modularity_between_two_as_near():
