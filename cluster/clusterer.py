@@ -5,7 +5,7 @@ the anchored clusterings: k >= the number of known classes); k is that of the gr
 highest modularity on the samples' nearest-neighbour graph (:mod:`cluster.criteria`), with labels
 or without. With labels, that clustering (refined and voted, as below) is read once more: where
 its clusters' labeled shares say it holds more classes
-(:func:`cluster.criteria.labeled_share_count`: a new class merged into a known one halves that
+(:func:`cluster.criteria.labeled_share_count`: a new class merged into a known one lowers that
 cluster's share), the grouping at that count is refined and voted instead.
 
 Refinement (``refine_iter`` > 0): the chosen clustering is refined on the samples by
