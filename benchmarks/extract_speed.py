@@ -102,9 +102,10 @@ def main() -> None:
                                  "features", batch, show_progress=False)
 
             def two_network_pass(key, attempt: int) -> None:
-                second = predict[key]                  # the same network as another function:
+                # the same network as a second function: one function given twice runs once
+                second = predict[key]
                 extractor = LocalExtractor([predict[key], lambda pixels: second(pixels)], size,
-                                           args.threads)      # (one function runs once a batch)
+                                           args.threads)
                 extract_feature_files(extractor, files, paths,
                                       Path(tmp) / f"{config}{key}{attempt}two",
                                       {"features": "", "features_pretrained": ""}, batch,
