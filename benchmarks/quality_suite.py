@@ -19,11 +19,15 @@ baseline's (within 0.01). Stage 04's seeds do not average stage 02's luck: each 
 fine-tuning draw, and the fine-tuning seed moves single cells by up to 0.12 NMI. With
 ``--ft-seeds N`` every cell is fine-tuned N times (SEED, SEED + 1, ...; the same labeled
 images), stage 04 re-run on each; the table shows means over the fine-tuning seeds, and one line
-the suite mean per fine-tuning seed and the cells that move most between them.
+the suite mean per fine-tuning seed and the cells that move most between them. The budget
+labels exactly that share of every known class; ``--label-draw per-image`` labels each image
+with that probability instead, as a real labeler's uneven shares, to judge what reads the
+labeled shares.
 
 Work folder layout: ``<work>/<set>/raw_img`` (built once), ``<set>/img_<background key>`` +
-``masks_...`` (shared by the budgets), ``<set>/b<budget>/`` (labels CSV, stage records) and its
-run folders ``<set>/b<budget>/<model key>/`` (model, features, clusters), so images and features
+``masks_...`` (shared by the budgets), ``<set>/b<budget>/`` (labels CSV, stage records; with
+``--label-draw per-image`` ``b<budget>_per-image/``) and its run folders
+``<set>/b<budget>/<model key>/`` (model, features, clusters), so images and features
 are cached per set, budget, background removal, model and image size; a re-run only clusters
 again. The table is also written to ``<work>/results/<label>.{csv,md}`` (``--label``).
 """
@@ -47,6 +51,7 @@ from common.atomic_io import atomic_write_bytes, atomic_write_csv, read_csv_rows
 from config import ConfigError, load_config  # noqa: E402
 
 BUDGETS = (0.1, 0.3, 0.5)
+LABEL_DRAWS = ("exact", "per-image")
 QUICK_PER_CLASS = 40
 # the keys that decide the fine-tuned model and its features: one run folder per combination
 MODEL_KEYS = ("BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "FT_EPOCHS", "FT_BATCH_SIZE",
@@ -81,16 +86,25 @@ def write_set(folder: Path, name: str, per_class: int, seed: int) -> list[dict[s
     return rows
 
 
-def labeled_draw(rows: list[dict[str, str]], budget: float, seed: int) -> set[str]:
-    """Files labeled at ``budget``: that share (at least 2) of each known class - every other
-    class in sorted order; none at budget 0 (a folder without labels)."""
+def labeled_draw(rows: list[dict[str, str]], budget: float, seed: int,
+                 draw: str = "exact") -> set[str]:
+    """Files labeled at ``budget`` in every other class (sorted): ``exact`` labels that share
+    of each known class's images (at least 2); ``per-image`` labels each of its images with
+    probability ``budget`` (at least 2 a class), so the known classes' labeled shares vary as
+    a real labeler's do. None at budget 0 (a folder without labels)."""
     classes = sorted({r["label"] for r in rows})
     rng = np.random.default_rng(seed)
     labeled = set()
     for label in classes[::2]:
         members = sorted(r["file"] for r in rows if r["label"] == label)
-        count = max(2, int(round(budget * len(members)))) if budget > 0 else 0
-        labeled.update(members[i] for i in rng.permutation(len(members))[:count])
+        order = rng.permutation(len(members))
+        if budget <= 0:
+            count = 0
+        elif draw == "per-image":
+            count = max(2, int((rng.random(len(members)) < budget).sum()))
+        else:
+            count = max(2, int(round(budget * len(members))))
+        labeled.update(members[i] for i in order[:count])
     return labeled
 
 
@@ -152,8 +166,15 @@ def seed_scores(config, views: dict[str, tuple[np.ndarray, list[str]]], truth: d
     return scores
 
 
+def cell_folder(budget: float, draw: str = "exact") -> str:
+    """The folder of a set's cell at ``budget`` (its labels, stage records, run folders): the
+    per-image draw labels other images, so its fine-tunings are kept apart."""
+    return f"b{int(round(budget * 100)):02d}" + ("" if draw == "exact" else f"_{draw}")
+
+
 def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides: dict,
-             seed: int, pixel_clusters: dict[str, int], cluster_seeds: int = 1) -> dict:
+             seed: int, pixel_clusters: dict[str, int], cluster_seeds: int = 1,
+             draw: str = "exact") -> dict:
     """The pipeline and its baselines on one set at one budget: {row name: scores}; with
     ``cluster_seeds`` > 1 also "seeds": the pipeline's run and baselines, then stage 04 and the
     baselines again with that many seeds in all (:func:`seed_scores`)."""
@@ -161,8 +182,8 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     from evaluate.run import read_clusters
     from extract.features import load_feature_set
 
-    work = set_dir / f"b{int(round(budget * 100)):02d}"
-    labeled = labeled_draw(rows, budget, seed)
+    work = set_dir / cell_folder(budget, draw)
+    labeled = labeled_draw(rows, budget, seed, draw)
     atomic_write_csv(work / "labels.csv", ("file", "label", "trainable"),
                      [(r["file"], r["label"], int(r["file"] in labeled)) for r in rows])
     settings = {"RAW_DIR": str(set_dir / "raw_img"), "WORK_DIR": str(work),
@@ -384,6 +405,10 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", type=labeled_share, default=list(BUDGETS),
                         help="shares of the known classes' images that are labeled, e.g. 0.1 "
                              "(0: none, a folder without labels)")
+    parser.add_argument("--label-draw", choices=LABEL_DRAWS, default="exact",
+                        help="exact: the budget's share of every known class is labeled; "
+                             "per-image: each of their images with that probability (the "
+                             "classes' shares vary; own cell folders, fine-tuned anew)")
     parser.add_argument("--per-class", type=int, default=0,
                         help="images per class (0 = each set's default)")
     parser.add_argument("--quick", action="store_true",
@@ -429,7 +454,7 @@ def main() -> None:
                                                                 first_seed + args.ft_seeds)):
             began = time.perf_counter()
             cell = run_cell(set_dir, rows, budget, {**overrides, "SEED": str(ft_seed)},
-                            args.seed, pixels, args.cluster_seeds)
+                            args.seed, pixels, args.cluster_seeds, args.label_draw)
             results.append({**flatten(name, budget, cell), "ft_seed": ft_seed})
             r = results[-1]
             print(f"{name} {budget:.0%} SEED={ft_seed}: NMI {r['NMI']:.3f} "

@@ -137,6 +137,8 @@ def test_suite_protocol_labels_a_share_of_every_other_class(tmp_path, monkeypatc
         assert Counter(label_of[f] for f in labeled) == {"a": per_class, "c": per_class}
         assert labeled == quality_suite.labeled_draw(rows, budget, seed=0)
     assert quality_suite.labeled_draw(rows, 0.0, seed=0) == set()      # a folder without labels
+    assert quality_suite.cell_folder(0.1) == "b10"
+    assert quality_suite.cell_folder(0.3, "per-image") == "b30_per-image"
     assert quality_suite.write_set(tmp_path / "toy", "toy", per_class=20, seed=0) == rows
     assert quality_suite.labeled_share("0.1") == 0.1
     for wrong in ("10", "1", "-0.1"):                   # "10" meant 10 %: all images labeled
@@ -263,3 +265,22 @@ def test_fine_tuning_seeds_are_pooled_per_cell_and_their_spread_reported():
     assert quality_suite.ft_seed_spread(results[::2]) == ""
     table = quality_suite.text_table(quality_suite.with_means(pooled, (0.3,)))
     assert "7.5/6" in table and "5/8" in table
+
+
+def test_per_image_draw_labels_each_known_image_with_the_budget_as_probability():
+    """Each known class's labeled count varies around budget x size (at least 2); the unknown
+    classes get none; the same seed draws the same files."""
+    from benchmarks import quality_suite
+
+    rows = [{"file": f"{label}_{i:03d}.png", "label": label}
+            for label in "abcdefghij" for i in range(100)]
+    label_of = {r["file"]: r["label"] for r in rows}
+    counts = Counter(label_of[f] for f in quality_suite.labeled_draw(rows, 0.3, 0, "per-image"))
+    assert set(counts) == set("acegi")
+    assert len(set(counts.values())) > 1 and all(15 <= n <= 45 for n in counts.values())
+    assert quality_suite.labeled_draw(rows, 0.3, 0, "per-image") == \
+        quality_suite.labeled_draw(rows, 0.3, 0, "per-image")
+    assert min(Counter(label_of[f] for f in
+                       quality_suite.labeled_draw(rows, 0.001, 0, "per-image")).values()) == 2
+    exact = Counter(label_of[f] for f in quality_suite.labeled_draw(rows, 0.3, 0))
+    assert set(exact.values()) == {30}
