@@ -210,9 +210,6 @@ class SOMClusterer(ClusterMixin, BaseEstimator):
             self.refiner_ = OpenSetRefiner(self.anchor_share, self.refine_iter).fit(
                 X, fitted, known)
             fitted, self.cluster_centers_ = self.refiner_.labels_, self.refiner_.cluster_centers_
-            LOG.info("open-set refinement: %d unlabeled images assigned to a known class, %d "
-                     "to the others", self.refiner_.known_like_.sum(),
-                     ((known < 0) & ~self.refiner_.known_like_).sum())
             self.unit_clusters_ = self.refiner_.predict(self.som_.weights_)
         elif self.refine_iter:
             fitted, self.cluster_centers_ = pinned_kmeans(X, fitted, known, self.refine_iter)

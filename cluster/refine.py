@@ -122,7 +122,8 @@ class OpenSetRefiner:
 
     Attributes: ``labels_``, ``cluster_centers_`` (each cluster's mean; an emptied cluster keeps
     its starting mean), ``known_like_`` (unlabeled samples assigned by the classifier),
-    ``class_clusters_`` (cluster of each known class), ``classifier_``, ``neighbors_``.
+    ``moving_`` (the other unlabeled samples, moved by k-means), ``class_clusters_`` (cluster of
+    each known class), ``classifier_``, ``neighbors_``.
     """
 
     def __init__(self, min_share: float = 0.5, max_iter: int = 30):
@@ -147,7 +148,7 @@ class OpenSetRefiner:
                                                                  known[self._labeled])
         current = np.where(self._labeled, pinned, labels)
         current[self.known_like_] = self._classify(X[self.known_like_])
-        moving = ~self._labeled & ~self.known_like_
+        self.moving_ = moving = ~self._labeled & ~self.known_like_
         self.cluster_centers_ = cluster_means(X, labels, n_clusters)[0]
         for _ in range(self.max_iter + 1):
             means, counts = cluster_means(X, current, n_clusters)

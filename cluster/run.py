@@ -119,8 +119,11 @@ def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarra
                      [(k, f"{value:.6g}") for k, value in zip(model.k_range_, model.modularity_)])
     atomic_write_bytes(out_dir / f"{name}_model.pkl",
                        pickle.dumps({"preparer": result.preparer, "clusterer": model}))
+    refiner = model.refiner_
+    open_set = {} if refiner is None else {"open_set": [int(refiner.known_like_.sum()),
+                                                        int(refiner.moving_.sum())]}
     return {"images": len(files), "n_clusters": model.n_clusters_,
-            "modularity_k": model.modularity_k_, "grouping_k": model.grouping_k_,
+            "modularity_k": model.modularity_k_, "grouping_k": model.grouping_k_, **open_set,
             "quantization_error": float(getattr(model.som_, "quantization_error_", np.nan)),
             **review}
 

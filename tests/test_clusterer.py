@@ -295,3 +295,24 @@ def test_stage_04_says_how_k_was_chosen():
     assert count_reason({"n_clusters": 11, "modularity_k": 8, "grouping_k": 11}) == \
         "labeled shares; the highest modularity gave 8"
     assert count_reason({"n_clusters": 9}) == "highest modularity"       # a record from before
+
+
+def test_stage_04_says_what_the_open_set_refinement_did(tmp_path):
+    """The record of each clustering holds the refinement's two counts (unlabeled images given
+    to a known class, and to the others), and stage 04 prints them on that clustering's line."""
+    from cluster.run import ClusterSettings, cluster_feature_set
+    from somclust.stages.cluster_features import open_set_note
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 200)
+    X = (rng.normal(scale=5.0, size=(4, 8))[y] + rng.normal(size=(800, 8))).astype(np.float32)
+    known = np.where((y < 2) & (np.arange(800) % 2 == 0), y, -1)     # half of classes 0 and 1
+    settings = ClusterSettings(som_rows=4, som_cols=4, som_epochs=10, feature_pca=0, k_min=2,
+                               k_max=8, anchor_share=0.5, refine_iter=10, seed=0)
+    part = cluster_feature_set(np.abs(X), [f"{i}.png" for i in range(800)], known, tmp_path,
+                               "clusters", settings)
+    known_like, others = part["open_set"]                  # 200 unlabeled of known classes
+    assert known_like + others == (known < 0).sum() and 160 <= known_like <= 240
+    assert open_set_note(part) == (f"; open-set refinement: {known_like} unlabeled images to "
+                                   f"a known class, {others} to the others")
+    assert open_set_note({"n_clusters": 3}) == ""          # not run, or a record from before

@@ -27,6 +27,15 @@ def count_reason(part: Mapping[str, Any]) -> str:
     return f"labeled shares; the highest modularity gave {by_modularity}"
 
 
+def open_set_note(part: Mapping[str, Any]) -> str:
+    """What the open-set refinement did, from stage 04's record ("" where it did not run)."""
+    if "open_set" not in part:
+        return ""
+    known_like, others = part["open_set"]
+    return (f"; open-set refinement: {known_like} unlabeled images to a known class, "
+            f"{others} to the others")
+
+
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
          prog: str | None = None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS, prog), argv, overrides)
@@ -71,7 +80,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
         print(f"{name}: {part['images']} images ({used} features) -> "
               f"k={part['n_clusters']} ({count_reason(part)}); "
               f"SOM {config.SOM_ROWS}x{config.SOM_COLS}, "
-              f"QE {part['quantization_error']:.4f}")
+              f"QE {part['quantization_error']:.4f}{open_set_note(part)}")
         if "duplicate_groups" in part:
             print(f"{part['duplicate_groups']} groups of near-duplicate or identical images "
                   f"({part['duplicate_images']} beyond one per group) -> "
