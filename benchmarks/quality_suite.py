@@ -59,7 +59,7 @@ MODEL_KEYS = ("BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "FT_EPOCHS",
               "EXTRACT_PRECISION", "SEED", "FT_HEAD_INIT")
 # keys added to MODEL_KEYS later, with the value that held before: left out of the digest at
 # that value, so the run folders made before stay valid
-ADDED_KEYS = {"FT_HEAD_INIT": "random"}
+ADDED_KEYS = {"FT_HEAD_INIT": "random", "SELF_TRAIN_SHARE": 0.0}
 # the keys that decide the background-removed images: one image folder per combination
 BACKGROUND_KEYS = ("BG_METHOD", "BG_WORK_SIZE", "BG_ITERATIONS", "BG_RECT_MARGIN")
 METRICS = ("NMI", "purity", "ARI", "ACC")
@@ -106,6 +106,13 @@ def labeled_draw(rows: list[dict[str, str]], budget: float, seed: int,
             count = max(2, int(round(budget * len(members))))
         labeled.update(members[i] for i in order[:count])
     return labeled
+
+
+def model_keys(config) -> tuple[str, ...]:
+    """The keys a cell's network depends on: with self-training also the draft round's."""
+    from somclust.self_training import self_training_keys
+
+    return MODEL_KEYS + self_training_keys(config)
 
 
 def settings_key(config, keys: tuple[str, ...]) -> str:
@@ -193,7 +200,7 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     settings.update(IMG_DIR=str(set_dir / f"img_{background}"),
                     MASK_DIR=str(set_dir / f"masks_{background}"),
                     RUN_DIR=str(work / f"{config.BACKBONE}_{config.IMAGE_SIZE}_"
-                                       f"{background}_{settings_key(config, MODEL_KEYS)}"))
+                                       f"{background}_{settings_key(config, model_keys(config))}"))
     pipeline = somclust.Pipeline(**settings)
     pipeline.run(stages=somclust.api.STAGES[:5])
     config = pipeline.config

@@ -37,6 +37,7 @@ def test_feature_set_needs_the_baseline_features():
     ({"IMAGE_SIZE": "32"}, "IMAGE_SIZE"),
     ({"SOM_ROWS": "ten"}, "SOM_ROWS"),
     ({"ANCHOR_SHARE": "-0.5"}, "ANCHOR_SHARE"),
+    ({"SELF_TRAIN_SHARE": "1.5"}, "SELF_TRAIN_SHARE"),
 ])
 def test_invalid_values_name_the_key(overrides, key):
     with pytest.raises(ConfigError, match=key):

@@ -284,3 +284,21 @@ def test_per_image_draw_labels_each_known_image_with_the_budget_as_probability()
                        quality_suite.labeled_draw(rows, 0.001, 0, "per-image")).values()) == 2
     exact = Counter(label_of[f] for f in quality_suite.labeled_draw(rows, 0.3, 0))
     assert set(exact.values()) == {30}
+
+
+def test_a_cells_run_folder_is_keyed_by_what_its_network_depends_on():
+    """Without self-training the folders made before the key existed stay valid; with it, a
+    setting of the draft's clustering is another network (stage 02 would fine-tune anew)."""
+    from benchmarks import quality_suite
+    from config import load_config
+
+    def key(**overrides):
+        config = load_config(overrides)
+        return quality_suite.settings_key(config, quality_suite.model_keys(config))
+
+    one_round = load_config({"SELF_TRAIN_SHARE": "0"})
+    assert key(SELF_TRAIN_SHARE="0") == quality_suite.settings_key(one_round,
+                                                                   quality_suite.MODEL_KEYS)
+    assert key(SELF_TRAIN_SHARE="0.5") != key(SELF_TRAIN_SHARE="0")
+    assert key(SELF_TRAIN_SHARE="0.5", ANCHOR_SHARE="0") != key(SELF_TRAIN_SHARE="0.5")
+    assert key(SELF_TRAIN_SHARE="0", ANCHOR_SHARE="0") == key(SELF_TRAIN_SHARE="0")

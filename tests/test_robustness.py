@@ -169,8 +169,8 @@ def test_killed_stages_resume_to_the_uninterrupted_result(tiny_run, tmp_path):
     _kill_when("01_remove_background.py", killed,
                lambda: len(list((killed / "masks").rglob("*.png"))) >= 20, **settings)
     run_script("01_remove_background.py", killed, **settings)
-    _kill_when("02_finetune.py", killed, lambda: (run_dir / "model" / "state.json").exists(),
-               **settings)
+    _kill_when("02_finetune.py", killed,            # in the draft round (SELF_TRAIN_SHARE)
+               lambda: (run_dir / "draft" / "model" / "state.json").exists(), **settings)
     resumed = run_script("02_finetune.py", killed, **settings)
     assert "resuming fine-tuning after epoch 1" in resumed.stderr
     progress = run_dir / "features" / ".features+features_pretrained.progress.json"

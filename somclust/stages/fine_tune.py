@@ -1,7 +1,10 @@
 """Stage 02: fine-tune the backbone on the labeled classes, with albumentations (with fewer than
 2 labeled classes, or FT_EPOCHS=0, the pretrained backbone is kept as the run's model). With
 FT_FROM_REVIEW, the images of the clusters named in a saved review (08_review.py) are trained
-on too, labeled with their cluster's name."""
+on too, labeled with their cluster's name. With SELF_TRAIN_SHARE > 0 (the default) a draft network
+is fine-tuned first, its features clustered as stage 04 does, and the run's network fine-tuned
+on the labeled images plus the core of each draft cluster without labeled images, as a class of
+its own (the draft is kept in RUN_DIR/draft)."""
 from __future__ import annotations
 
 import shutil
@@ -13,23 +16,27 @@ from common.run_index import load_run_index
 from common.stage import input_signatures, run_once
 from evaluate.review import REVIEWED_CSV, reviewed_labels
 from finetune.image_source import choose_run_image_source, with_source
+from somclust.self_training import (draft_config, fine_tune_run, self_training_keys,
+                                    self_training_note)
 
 KEYS = ("IMG_DIR", "RAW_DIR", "RAW_COPY_DIR", "WORK_MAX_SIDE", "BG_METHOD", "RUN_DIR", "BACKBONE", "WEIGHTS",
         "IMAGE_SIZE",
         "FT_EPOCHS", "FT_BATCH_SIZE",
         "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS",
-        "FT_HEAD_INIT", "FT_FROM_REVIEW")
+        "FT_HEAD_INIT", "FT_FROM_REVIEW", "SELF_TRAIN_SHARE")
 
 
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
          prog: str | None = None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS, prog), argv, overrides)
     model_dir = config.run_dir / "model"
-    if args.force and model_dir.exists():
-        shutil.rmtree(model_dir)
+    if args.force:                       # the draft round's network is redone too
+        for folder in (model_dir, draft_config(config).run_dir):
+            if folder.exists():
+                shutil.rmtree(folder)
 
     def work() -> dict:
-        from finetune.train import FineTuneSettings, fine_tune   # TensorFlow loads only now
+        from finetune.train import FineTuneSettings   # TensorFlow loads only now
 
         settings = FineTuneSettings.from_config(config)
         records = load_run_index(config.work_dir, config.IMG_DIR, config.RAW_DIR,
@@ -40,14 +47,15 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
             named = reviewed_labels(config.run_dir)
             labeled += [replace(r, label=named[r.file], trainable=True) for r in records
                         if r.file in named and not r.trainable]
-        labeled = with_source(labeled, choice["source"])
-        paths, labels = [r.image_path for r in labeled], [r.label for r in labeled]
-        return {**fine_tune(paths, labels, model_dir, settings), "image_source": choice}
+        return {**fine_tune_run(config, settings, with_source(records, choice["source"]),
+                                with_source(labeled, choice["source"])),
+                "image_source": choice}
 
     inputs = input_signatures(config.work_dir, ("labels_true.csv", "processed.csv"))
     if config.FT_FROM_REVIEW:
         inputs.update(input_signatures(config.run_dir, (REVIEWED_CSV,)))
-    summary = run_once(config.run_dir, "02_finetune", {**config.fingerprint(KEYS + ("SEED",)),
+    keys = KEYS + ("SEED",) + self_training_keys(config)
+    summary = run_once(config.run_dir, "02_finetune", {**config.fingerprint(keys),
                                                        "inputs": inputs},
                        args.force, work, outputs=("model/finetuned.keras",
                                                   "model/image_source.json"))
@@ -62,5 +70,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
         print(f"fine-tuned {config.BACKBONE} on {summary['train_images']} images of "
               f"{summary['classes']} classes ({summary['epochs_done']} epochs, best epoch "
               f"{summary['best_epoch']}) -> {model_dir}/finetuned.keras")
+    if summary and "self_training" in summary:
+        print(self_training_note(summary["self_training"], config.SELF_TRAIN_SHARE))
     return 0
 

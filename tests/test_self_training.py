@@ -1,0 +1,76 @@
+"""Stage 02's self-training round: which draft clusters become classes, and on which images."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from config import load_config
+from somclust.self_training import (DRAFT_KEYS, class_names, new_cluster_cores,
+                                    self_training_keys, self_training_note)
+
+
+def unit_rows(rng: np.random.Generator, centre: np.ndarray, n: int, spread: float) -> np.ndarray:
+    rows = centre + spread * rng.standard_normal((n, len(centre)))
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_only_clusters_without_labeled_images_become_classes_with_their_core_nearest_first():
+    rng = np.random.default_rng(0)
+    centres = np.eye(3, 8)
+    features = np.vstack([unit_rows(rng, c, 10, 0.1) for c in centres])
+    clusters = np.repeat([0, 1, 2], 10)
+    labeled = np.zeros(30, bool)
+    labeled[3] = True                                    # cluster 0 holds a labeled image
+    cores = new_cluster_cores(features, clusters, labeled, share=0.5)
+    assert sorted(cores) == [1, 2]
+    for cluster, rows in cores.items():
+        members = np.flatnonzero(clusters == cluster)
+        assert len(rows) == 5 and set(rows) <= set(members)
+        closeness = features[rows] @ features[members].mean(axis=0)
+        assert np.all(np.diff(closeness) <= 0)           # nearest the centre first
+        others = np.setdiff1d(members, rows)
+        assert closeness.min() >= (features[others] @ features[members].mean(axis=0)).max()
+
+
+def test_an_outlier_of_a_new_cluster_is_not_in_its_core():
+    rng = np.random.default_rng(1)
+    features = unit_rows(rng, np.eye(1, 8)[0], 9, 0.05)
+    features = np.vstack([features, np.eye(8)[5]])       # far from the others
+    cores = new_cluster_cores(features, np.zeros(10, int), np.zeros(10, bool), share=0.9)
+    assert 9 not in cores[0] and len(cores[0]) == 9
+
+
+def test_small_clusters_are_skipped_and_a_core_has_at_least_two_images():
+    features = np.tile(np.eye(1, 4), (7, 1))
+    clusters = np.array([0, 0, 0, 1, 1, 1, 1])
+    cores = new_cluster_cores(features, clusters, np.zeros(7, bool), share=0.1)
+    assert list(cores) == [1] and len(cores[1]) == 2    # 3 images: too few; 4: 2 at least
+
+
+def test_invalid_inputs_are_refused():
+    with pytest.raises(ValueError, match="differ in length"):
+        new_cluster_cores(np.zeros((3, 2)), np.zeros(2), np.zeros(3, bool), 0.5)
+    with pytest.raises(ValueError, match="share"):
+        new_cluster_cores(np.zeros((3, 2)), np.zeros(3), np.zeros(3, bool), 0.0)
+
+
+def test_new_class_names_never_take_a_labeled_class_name():
+    names = class_names([2, 5], {"(new cluster 2)", "shoe"})
+    assert names[5] == "(new cluster 5)"
+    assert names[2] not in {"(new cluster 2)", "shoe"}
+    assert len(set(names.values())) == 2
+
+
+def test_the_draft_rounds_settings_are_fingerprinted_only_when_it_runs():
+    assert self_training_keys(load_config({"SELF_TRAIN_SHARE": "0"})) == ("SELF_TRAIN_SHARE",)
+    keys = self_training_keys(load_config({"SELF_TRAIN_SHARE": "0.5"}))
+    assert set(DRAFT_KEYS) <= set(keys) and "SOM_ROWS" in keys and "ANCHOR_SHARE" in keys
+    for key in DRAFT_KEYS:                               # every one is a real config key
+        assert hasattr(load_config(), key)
+
+
+def test_stage_02_says_what_the_draft_round_did():
+    text = self_training_note({"draft_clusters": 9, "new_classes": 4, "images": 210}, 0.5)
+    assert "4 of the draft's 9 clusters" in text and "210" in text and "50%" in text
+    text = self_training_note({"draft_clusters": 5, "new_classes": 0, "images": 0}, 0.5)
+    assert "no cluster without labeled images" in text
