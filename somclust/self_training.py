@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from common.atomic_io import atomic_write_bytes
 from common.run_index import ImageRecord
 from config import Config
 from finetune.image_source import SOURCE_FILE
+
+if TYPE_CHECKING:                       # TensorFlow loads only when stage 02 fine-tunes
+    from finetune.train import FineTuneSettings
 
 LOG = logging.getLogger(__name__)
 DRAFT_DIR = "draft"            # RUN_DIR sub-folder of the first round: model, features, clusters
@@ -91,11 +94,11 @@ def draft_config(config: Config) -> Config:
     return config.with_overrides({"RUN_DIR": str(config.run_dir / DRAFT_DIR)})
 
 
-def draft_pseudo_labels(config: Config, label_of: Mapping[str, str],
-                        trainable: set[str]) -> tuple[dict[str, str], dict]:
-    """The draft network (already fine-tuned in ``RUN_DIR/draft/model``): its features of every
-    image (stage 03, cached there) clustered as stage 04 does; returns {file: new class name} of
-    the new clusters' cores (:func:`new_cluster_cores`) and a summary."""
+def draft_pseudo_labels(config: Config, trained: Mapping[str, str]) -> tuple[dict[str, str], dict]:
+    """The draft network (already fine-tuned in ``RUN_DIR/draft/model`` on ``trained``: {file:
+    class}): its features of every image (stage 03, cached there) clustered as stage 04 does,
+    those files anchored to their classes; returns {file: new class name} of the new clusters'
+    cores (:func:`new_cluster_cores`) and a summary."""
     from cluster.run import ClusterSettings, fit_clustering, known_labels
     from extract.features import load_feature_set
     from extract.run import extract_run
@@ -103,11 +106,11 @@ def draft_pseudo_labels(config: Config, label_of: Mapping[str, str],
     draft = draft_config(config)
     extract_run(draft)
     features, files = load_feature_set(draft.run_dir / "features", config.FEATURE_SET)
-    known = known_labels(files, label_of, trainable)
+    known = known_labels(files, trained, set(trained))
     clustering = fit_clustering(features, files, known, ClusterSettings.from_config(config),
                                 config.RAW_DIR if config.DEDUPLICATE else None)
     cores = new_cluster_cores(features, clustering.labels, known >= 0, config.SELF_TRAIN_SHARE)
-    names = class_names(sorted(cores), set(label_of[f] for f in trainable))
+    names = class_names(sorted(cores), set(trained.values()))
     pseudo = {files[i]: names[c] for c, rows in cores.items() for i in rows}
     return pseudo, {"draft_clusters": int(clustering.model.n_clusters_),
                     "new_classes": len(cores), "images": len(pseudo)}
@@ -124,7 +127,7 @@ def keep_draft_model(config: Config) -> None:
     LOG.info("no draft cluster without labeled images: the draft network is the run's")
 
 
-def fine_tune_run(config: Config, settings, records: Sequence[ImageRecord],
+def fine_tune_run(config: Config, settings: FineTuneSettings, records: Sequence[ImageRecord],
                   labeled: Sequence[ImageRecord]) -> dict:
     """Stage 02's fine-tuning of ``labeled`` (records with ``image_path`` the version the network
     sees; ``records``: every image of the run, likewise) into ``RUN_DIR/model``: with
@@ -141,8 +144,7 @@ def fine_tune_run(config: Config, settings, records: Sequence[ImageRecord],
     draft_model.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_dir / SOURCE_FILE, draft_model / SOURCE_FILE)
     first = fine_tune(paths, labels, draft_model, settings)
-    pseudo, summary = draft_pseudo_labels(config, {r.file: r.label for r in records},
-                                          {r.file for r in labeled})
+    pseudo, summary = draft_pseudo_labels(config, {r.file: r.label for r in labeled})
     if not pseudo:
         keep_draft_model(config)
         return {**first, "self_training": summary}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import threading
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from common.errors import SomclustError
+from common.stage import read_record
 from evaluate.review import ReviewState
 from evaluate.review_app import create_app, make_review_server
 from helpers import run_script, tree_hash
@@ -292,3 +294,11 @@ def test_finetune_from_review_trains_on_the_named_clusters(tiny_run, tmp_path):
     assert new_classes == classes + 2 and trained + 0.7 * extra < images <= trained + extra
     assert "already done" in run_script("02_finetune.py", work, FT_FROM_REVIEW="true",
                                         **one_round).stderr
+    # with self-training the draft is anchored by the review's names too: every class of the
+    # run's network is a labeled class, a named cluster or one of the draft's new classes
+    run_script("02_finetune.py", work, FT_FROM_REVIEW="true")
+    drafted = read_record(run_dir, "02_finetune")["summary"]["self_training"]
+    names = json.loads((run_dir / "model" / "classes.json").read_text())
+    assert {"group one", "group two"} <= set(names)
+    assert len(names) == classes + 2 + drafted["new_classes"]
+    assert sum(n.startswith("(new cluster") for n in names) == drafted["new_classes"]
