@@ -132,14 +132,17 @@ def fine_tune_run(config: Config, settings: FineTuneSettings, records: Sequence[
     """Stage 02's fine-tuning of ``labeled`` (records with ``image_path`` the version the network
     sees; ``records``: every image of the run, likewise) into ``RUN_DIR/model``: with
     ``SELF_TRAIN_SHARE`` > 0 a draft round first, then the run's network on the labeled images
-    and the draft's new classes (module docstring). Returns fine_tune's summary, with
+    and the draft's new classes (module docstring); one round where no image is left out of the
+    training or the run has fewer than :data:`MIN_CLUSTER_SIZE` images. Returns fine_tune's summary, with
     ``self_training`` (the draft's clusters, new classes and their images) after two rounds."""
     from finetune.train import fine_tune
 
     model_dir = config.run_dir / "model"
     paths, labels = [r.image_path for r in labeled], [r.label for r in labeled]
-    if not (config.SELF_TRAIN_SHARE > 0 and settings.epochs > 0 and len(set(labels)) >= 2):
-        return fine_tune(paths, labels, model_dir, settings)
+    untrained = len({r.file for r in records} - {r.file for r in labeled})
+    if not (config.SELF_TRAIN_SHARE > 0 and settings.epochs > 0 and len(set(labels)) >= 2
+            and untrained and len(records) >= MIN_CLUSTER_SIZE):
+        return fine_tune(paths, labels, model_dir, settings)   # no image a new class could hold
     draft_model = draft_config(config).run_dir / "model"
     draft_model.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_dir / SOURCE_FILE, draft_model / SOURCE_FILE)

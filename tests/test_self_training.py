@@ -74,3 +74,26 @@ def test_stage_02_says_what_the_draft_round_did():
     assert "4 of the draft's 9 clusters" in text and "210" in text and "50%" in text
     text = self_training_note({"draft_clusters": 5, "new_classes": 0, "images": 0}, 0.5)
     assert "no cluster without labeled images" in text
+
+
+@pytest.mark.parametrize("unlabeled", [0, 1])
+def test_one_round_where_no_new_class_could_be_found(tmp_path, monkeypatch, unlabeled):
+    """Every image trained on, or too few images to cluster: stage 02 fine-tunes once, into the
+    run's model folder, and makes no draft."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import finetune.train
+    from common.run_index import ImageRecord
+    from somclust.self_training import fine_tune_run
+
+    calls = []
+    monkeypatch.setattr(finetune.train, "fine_tune", lambda paths, labels, model_dir, settings:
+                        calls.append((list(labels), Path(model_dir))) or {"epochs_done": 1})
+    config = load_config({"RUN_DIR": str(tmp_path / "run"), "SELF_TRAIN_SHARE": "0.5"})
+    labeled = [ImageRecord(f"{c}.png", tmp_path / f"{c}.png", c, True) for c in "ab"]
+    records = labeled + [ImageRecord(f"u{i}.png", tmp_path / f"u{i}.png", "", False)
+                         for i in range(unlabeled)]
+    summary = fine_tune_run(config, SimpleNamespace(epochs=4), records, labeled)
+    assert calls == [(["a", "b"], tmp_path / "run" / "model")]
+    assert "self_training" not in summary and not (tmp_path / "run" / "draft").exists()
