@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
 from pathlib import Path
@@ -154,6 +155,20 @@ def _cached_rows(out_dir: Path, name: str,
     rows = {(r["file"], r["signature"]): int(r["row"]) for r in read_csv_rows(index_path)
             if r["valid"] == "1"}
     return rows, np.load(features_path, mmap_mode="r")
+
+
+def share_finished_output(source_dir: str | Path, target_dir: str | Path, name: str) -> None:
+    """Copy the finished output ``name`` (features, index, meta) from ``source_dir`` into
+    ``target_dir``, so that an extraction there reuses its rows where its model key matches
+    (stage 02's draft round hands stage 03 the un-fine-tuned features this way). The meta goes
+    last: a copy killed midway leaves nothing that could be reused."""
+    source_dir, target_dir = Path(source_dir), Path(target_dir)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    (target_dir / f"{name}_meta.json").unlink(missing_ok=True)
+    for suffix in (".npy", "_index.csv", "_meta.json"):
+        temporary = target_dir / f".{name}{suffix}.copy"
+        shutil.copyfile(source_dir / f"{name}{suffix}", temporary)
+        os.replace(temporary, target_dir / f"{name}{suffix}")
 
 
 def extract_features(extractor: BatchExtractor, files: Sequence[str], paths: Sequence[Path],

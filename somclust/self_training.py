@@ -100,11 +100,14 @@ def draft_pseudo_labels(config: Config, trained: Mapping[str, str]) -> tuple[dic
     those files anchored to their classes; returns {file: new class name} of the new clusters'
     cores (:func:`new_cluster_cores`) and a summary."""
     from cluster.run import ClusterSettings, fit_clustering, known_labels
-    from extract.features import load_feature_set
+    from extract.features import load_feature_set, share_finished_output
     from extract.run import extract_run
 
     draft = draft_config(config)
     extract_run(draft)
+    if config.EXTRACT_BASELINE:            # the same network as stage 03's: its rows reused there
+        share_finished_output(draft.run_dir / "features", config.run_dir / "features",
+                              "features_pretrained")
     features, files = load_feature_set(draft.run_dir / "features", config.FEATURE_SET)
     known = known_labels(files, trained, set(trained))
     clustering = fit_clustering(features, files, known, ClusterSettings.from_config(config),

@@ -18,15 +18,18 @@ def test_pipeline_end_to_end(tiny_run):
     fine_tuning = tiny_run.logs["02_finetune.py"]
     assert "classifier head to the frozen network's features of 35 training images" in fine_tuning
     assert re.search(r"^epoch 1/1: accuracy [0-9.]+, loss [0-9.]+, val_accuracy", fine_tuning, re.M)
+    n_images = len((work / "img_paths.txt").read_text().splitlines())
+    assert n_images == 8 * 5 + 4 * 10
     drafted = read_record(run_dir, "02_finetune")["summary"]["self_training"]  # SELF_TRAIN_SHARE
     assert (run_dir / "draft" / "model" / "finetuned.keras").is_file()
     assert f"{drafted['new_classes']} of the draft's {drafted['draft_clusters']} clusters" in (
         outputs["02_finetune.py"])
+    # the draft's un-fine-tuned features are stage 03's: reused there, not extracted again
+    assert f"features_pretrained: {n_images} images x 1280 dims (0 extracted, {n_images} reused" \
+        in outputs["03_extract_features.py"]
     if drafted["new_classes"]:        # the run's network learned the draft's new classes too
         classes = (run_dir / "model" / "classes.json").read_text()
         assert classes.count("(new cluster") == drafted["new_classes"]
-    n_images = len((work / "img_paths.txt").read_text().splitlines())
-    assert n_images == 8 * 5 + 4 * 10
     clusters = (run_dir / "clusters.csv").read_text().splitlines()
     assert len(clusters) == n_images + 1
     assert len((run_dir / "labels_pred.txt").read_text().splitlines()) == n_images
