@@ -57,9 +57,9 @@ QUICK_PER_CLASS = 40
 MODEL_KEYS = ("BACKBONE", "WEIGHTS", "IMAGE_SIZE", "FEATURE_LAYER", "FT_EPOCHS", "FT_BATCH_SIZE",
               "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS",
               "EXTRACT_PRECISION", "SEED", "FT_HEAD_INIT")
-# keys added to MODEL_KEYS later, with the value that held before: left out of the digest at
+# keys added to the digest later, with the value that held before: left out of the digest at
 # that value, so the run folders made before stay valid
-ADDED_KEYS = {"FT_HEAD_INIT": "random", "SELF_TRAIN_SHARE": 0.0}
+ADDED_KEYS = {"FT_HEAD_INIT": "random", "SELF_TRAIN_SHARE": 0.0, "EXTRACT_BATCH_SIZE": 64}
 # the keys that decide the background-removed images: one image folder per combination
 BACKGROUND_KEYS = ("BG_METHOD", "BG_WORK_SIZE", "BG_ITERATIONS", "BG_RECT_MARGIN")
 METRICS = ("NMI", "purity", "ARI", "ACC")
@@ -110,7 +110,7 @@ def labeled_draw(rows: list[dict[str, str]], budget: float, seed: int,
 
 def model_keys(config) -> tuple[str, ...]:
     """The keys a cell's network depends on: with self-training also the draft round's."""
-    from somclust.self_training import self_training_keys
+    from somclust.stages.fine_tune import self_training_keys
 
     return MODEL_KEYS + self_training_keys(config)
 

@@ -8,9 +8,11 @@ import csv
 import io
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator, Sequence
 
 
 def _umask() -> int:
@@ -21,6 +23,7 @@ def _umask() -> int:
 
 FILE_MODE = 0o666 & ~_umask()   # what an ordinary new file gets; mkstemp's are owner-only
 TEMP_NAME_KEPT = 200            # bytes of the final name kept in a temporary file's name
+COPY_CHUNK = 1 << 20            # bytes read at a time by atomic_copy_file
 
 
 def _holds(path: Path, data: bytes) -> bool:
@@ -31,15 +34,10 @@ def _holds(path: Path, data: bytes) -> bool:
         return False
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (parents are created). Returns the path.
-
-    A file that already holds exactly ``data`` is left untouched: its modification time - part
-    of the next stages' fingerprints - stays, so re-running a stage that produces the same
-    output does not make every later stage run again."""
-    path = Path(path)
-    if _holds(path, data):
-        return path
+@contextmanager
+def _replacing(path: Path) -> Iterator[BinaryIO]:
+    """A handle on a temporary file beside ``path`` (parents created) that replaces ``path``
+    once written; on an error the temporary file is removed and ``path`` left as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # the name is cut so that the temporary one fits wherever the final one does (255 bytes)
     kept = path.name.encode("utf-8", "surrogateescape")[:TEMP_NAME_KEPT]
@@ -47,7 +45,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, FILE_MODE)
@@ -55,6 +53,26 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (parents are created). Returns the path.
+
+    A file that already holds exactly ``data`` is left untouched: its modification time - part
+    of the next stages' fingerprints - stays, so re-running a stage that produces the same
+    output does not make every later stage run again."""
+    path = Path(path)
+    if not _holds(path, data):
+        with _replacing(path) as handle:
+            handle.write(data)
+    return path
+
+
+def atomic_copy_file(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Copy the file ``source`` to ``path`` atomically (parents are created). Returns the path."""
+    path = Path(path)
+    with open(source, "rb") as original, _replacing(path) as handle:
+        shutil.copyfileobj(original, handle, COPY_CHUNK)
     return path
 
 

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, Iterator, Mapping, Protocol, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from common.atomic_io import atomic_write_csv, atomic_write_json, read_csv_rows
+from common.atomic_io import atomic_copy_file, atomic_write_csv, atomic_write_json, read_csv_rows
 from common.disk import require_free_space
 from common.parallel import submitted_ahead
 from common.errors import ImageReadError, SomclustError
@@ -166,9 +165,7 @@ def share_finished_output(source_dir: str | Path, target_dir: str | Path, name: 
     target_dir.mkdir(parents=True, exist_ok=True)
     (target_dir / f"{name}_meta.json").unlink(missing_ok=True)
     for suffix in (".npy", "_index.csv", "_meta.json"):
-        temporary = target_dir / f".{name}{suffix}.copy"
-        shutil.copyfile(source_dir / f"{name}{suffix}", temporary)
-        os.replace(temporary, target_dir / f"{name}{suffix}")
+        atomic_copy_file(source_dir / f"{name}{suffix}", target_dir / f"{name}{suffix}")
 
 
 def extract_features(extractor: BatchExtractor, files: Sequence[str], paths: Sequence[Path],

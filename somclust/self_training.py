@@ -13,12 +13,11 @@ known ones; GNOME icons -0.005) and put k̂ within 1 of k on 74 % of the runs in
 from __future__ import annotations
 
 import logging
-import shutil
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from common.atomic_io import atomic_write_bytes
+from common.atomic_io import atomic_copy_file, atomic_write_bytes
 from common.run_index import ImageRecord
 from config import Config
 from finetune.image_source import SOURCE_FILE
@@ -32,16 +31,6 @@ MIN_CLUSTER_SIZE = 4           # smaller draft clusters are not taken for a clas
 MIN_CORE_SIZE = 2              # images a new class is trained on at least
 # the draft network's files the run keeps when no new class is found (its model is the run's)
 DRAFT_MODEL_FILES = ("finetuned.keras", "classes.json", "training_log.csv")
-# what the draft round depends on besides stage 02's own keys: stage 03's and stage 04's
-DRAFT_KEYS = ("FEATURE_LAYER", "EXTRACT_BASELINE", "EXTRACT_RUNTIME", "EXTRACT_PRECISION",
-              "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS", "FEATURE_PCA",
-              "NEIGHBOUR_AVERAGING", "K_MIN", "K_MAX", "ANCHOR_SHARE", "REFINE_ITER",
-              "VOTE_ROUNDS", "CLUSTER_LABELED_PER_CLASS", "DEDUPLICATE", "DUPLICATE_SIMILARITY")
-
-
-def self_training_keys(config: Config) -> tuple[str, ...]:
-    """The config keys stage 02's network depends on through the draft round."""
-    return ("SELF_TRAIN_SHARE",) + (DRAFT_KEYS if config.SELF_TRAIN_SHARE > 0 else ())
 
 
 def new_cluster_cores(features: np.ndarray, clusters: np.ndarray, labeled: np.ndarray,
@@ -148,7 +137,7 @@ def fine_tune_run(config: Config, settings: FineTuneSettings, records: Sequence[
         return fine_tune(paths, labels, model_dir, settings)   # no image a new class could hold
     draft_model = draft_config(config).run_dir / "model"
     draft_model.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(model_dir / SOURCE_FILE, draft_model / SOURCE_FILE)
+    atomic_copy_file(model_dir / SOURCE_FILE, draft_model / SOURCE_FILE)
     first = fine_tune(paths, labels, draft_model, settings)
     pseudo, summary = draft_pseudo_labels(config, {r.file: r.label for r in labeled})
     if not pseudo:

@@ -53,3 +53,26 @@ def test_a_long_file_name_gets_a_temporary_name_that_fits(tmp_path):
     path = tmp_path / f"{'x' * 246}.png"            # 250 characters: legal, no room for more
     atomic_write_bytes(path, b"data")
     assert path.read_bytes() == b"data" and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_copy_replaces_its_target_whole_or_not_at_all(tmp_path, monkeypatch):
+    import shutil
+
+    import pytest
+
+    from common.atomic_io import atomic_copy_file, remove_stale_temporaries
+
+    source, target = tmp_path / "features.npy", tmp_path / "shared" / "features.npy"
+    source.write_bytes(b"new rows" * 1000)
+    atomic_copy_file(source, target)
+    assert target.read_bytes() == source.read_bytes()
+    target.write_bytes(b"old rows")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copyfileobj", killed)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_copy_file(source, target)
+    assert target.read_bytes() == b"old rows" and remove_stale_temporaries(tmp_path) == 0
+    assert sorted(p.name for p in target.parent.iterdir()) == ["features.npy"]

@@ -14,16 +14,25 @@ from typing import Any, Mapping, Sequence
 from common.cli import parse_config, stage_parser
 from common.run_index import load_run_index
 from common.stage import input_signatures, run_once
+from config import Config
 from evaluate.review import REVIEWED_CSV, reviewed_labels
 from finetune.image_source import choose_run_image_source, with_source
-from somclust.self_training import (draft_config, fine_tune_run, self_training_keys,
-                                    self_training_note)
+from somclust.self_training import draft_config, fine_tune_run, self_training_note
+from somclust.stages import cluster_features, extract_features
 
 KEYS = ("IMG_DIR", "RAW_DIR", "RAW_COPY_DIR", "WORK_MAX_SIDE", "BG_METHOD", "RUN_DIR", "BACKBONE", "WEIGHTS",
         "IMAGE_SIZE",
         "FT_EPOCHS", "FT_BATCH_SIZE",
         "FT_LEARNING_RATE", "FT_VALIDATION_SPLIT", "FT_PATIENCE", "AUGMENTATIONS",
         "FT_HEAD_INIT", "FT_FROM_REVIEW", "SELF_TRAIN_SHARE")
+# what the draft round depends on besides stage 02's own keys: stage 03's and stage 04's
+DRAFT_KEYS = tuple(dict.fromkeys(key for key in (*extract_features.KEYS, *cluster_features.KEYS)
+                                 if key not in KEYS))
+
+
+def self_training_keys(config: Config) -> tuple[str, ...]:
+    """The config keys stage 02's network depends on through the draft round."""
+    return ("SELF_TRAIN_SHARE",) + (DRAFT_KEYS if config.SELF_TRAIN_SHARE > 0 else ())
 
 
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
