@@ -141,8 +141,11 @@ def _json_settings(settings: FineTuneSettings) -> dict:
 
 def training_data_digest(paths: Sequence[str], labels: Sequence[str]) -> str:
     """Digest of the (image, label) pairs trained on: a checkpoint made from other images or
-    labels (a changed labels file, a review's classes) is not resumed."""
-    text = "\n".join(f"{path}\t{label}" for path, label in sorted(zip(map(str, paths), labels)))
+    labels (a changed labels file, a review's classes) is not resumed. Paths count as absolute:
+    the same images named from another folder, or under a relative WORK_DIR in one run and an
+    absolute one in the next, are the same training data."""
+    absolute = (os.path.abspath(path) for path in paths)
+    text = "\n".join(f"{path}\t{label}" for path, label in sorted(zip(absolute, labels)))
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 

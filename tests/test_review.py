@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import threading
@@ -268,6 +269,8 @@ def test_training_data_digest_follows_images_and_labels():
     assert digest == training_data_digest(["b.png", "a.png"], ["y", "x"])    # order-free
     assert digest != training_data_digest(["a.png", "b.png"], ["x", "x"])
     assert digest != training_data_digest(["a.png", "c.png"], ["x", "y"])
+    # the same images named relatively or absolutely (a WORK_DIR spelled either way): resumed
+    assert digest == training_data_digest([os.path.abspath("a.png"), Path("b.png")], ["x", "y"])
 
 
 def test_finetune_from_review_trains_on_the_named_clusters(tiny_run, tmp_path):
