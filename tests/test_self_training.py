@@ -15,14 +15,14 @@ def unit_rows(rng: np.random.Generator, centre: np.ndarray, n: int, spread: floa
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-def test_only_clusters_without_labeled_images_become_classes_with_their_core_nearest_first():
+def test_only_clusters_of_no_known_class_become_classes_with_their_core_nearest_first():
     rng = np.random.default_rng(0)
     centres = np.eye(3, 8)
     features = np.vstack([unit_rows(rng, c, 10, 0.1) for c in centres])
     clusters = np.repeat([0, 1, 2], 10)
-    labeled = np.zeros(30, bool)
-    labeled[3] = True                                    # cluster 0 holds a labeled image
-    cores = new_cluster_cores(features, clusters, labeled, share=0.5)
+    known = np.full(30, -1)
+    known[3] = 0                                         # cluster 0 holds class 0's label
+    cores = new_cluster_cores(features, clusters, known, share=0.5)
     assert sorted(cores) == [1, 2]
     for cluster, rows in cores.items():
         members = np.flatnonzero(clusters == cluster)
@@ -33,26 +33,39 @@ def test_only_clusters_without_labeled_images_become_classes_with_their_core_nea
         assert closeness.min() >= (features[others] @ features[members].mean(axis=0)).max()
 
 
+def test_labeled_strays_do_not_make_a_cluster_known_nor_join_its_core():
+    # thousands of labels a class: a few left-out labeled images land in a new class's cluster
+    rng = np.random.default_rng(2)
+    features = np.vstack([unit_rows(rng, c, 20, 0.1) for c in np.eye(3, 8)])
+    clusters = np.repeat([0, 1, 2], 20)
+    known = np.full(60, -1)
+    known[:15], known[20:35] = 0, 1                      # classes 0 and 1: clusters 0 and 1
+    known[[41, 42]] = 0                                  # two strays of class 0 in cluster 2
+    cores = new_cluster_cores(features, clusters, known, share=1.0)
+    assert list(cores) == [2]
+    assert set(cores[2]) == set(range(40, 60)) - {41, 42}
+
+
 def test_an_outlier_of_a_new_cluster_is_not_in_its_core():
     rng = np.random.default_rng(1)
     features = unit_rows(rng, np.eye(1, 8)[0], 9, 0.05)
     features = np.vstack([features, np.eye(8)[5]])       # far from the others
-    cores = new_cluster_cores(features, np.zeros(10, int), np.zeros(10, bool), share=0.9)
+    cores = new_cluster_cores(features, np.zeros(10, int), np.full(10, -1), share=0.9)
     assert 9 not in cores[0] and len(cores[0]) == 9
 
 
 def test_small_clusters_are_skipped_and_a_core_has_at_least_two_images():
     features = np.tile(np.eye(1, 4), (7, 1))
     clusters = np.array([0, 0, 0, 1, 1, 1, 1])
-    cores = new_cluster_cores(features, clusters, np.zeros(7, bool), share=0.1)
+    cores = new_cluster_cores(features, clusters, np.full(7, -1), share=0.1)
     assert list(cores) == [1] and len(cores[1]) == 2    # 3 images: too few; 4: 2 at least
 
 
 def test_invalid_inputs_are_refused():
     with pytest.raises(ValueError, match="differ in length"):
-        new_cluster_cores(np.zeros((3, 2)), np.zeros(2), np.zeros(3, bool), 0.5)
+        new_cluster_cores(np.zeros((3, 2)), np.zeros(2), np.full(3, -1), 0.5)
     with pytest.raises(ValueError, match="share"):
-        new_cluster_cores(np.zeros((3, 2)), np.zeros(3), np.zeros(3, bool), 0.0)
+        new_cluster_cores(np.zeros((3, 2)), np.zeros(3), np.full(3, -1), 0.0)
 
 
 def test_new_class_names_never_take_a_labeled_class_name():
@@ -72,9 +85,9 @@ def test_the_draft_rounds_settings_are_fingerprinted_only_when_it_runs():
 
 def test_stage_02_says_what_the_draft_round_did():
     text = self_training_note({"draft_clusters": 9, "new_classes": 4, "images": 210}, 0.5)
-    assert "4 of the draft's 9 clusters" in text and "210" in text and "50%" in text
+    assert "4 of the draft's 9 clusters are no known class's" in text and "210" in text and "50%" in text
     text = self_training_note({"draft_clusters": 5, "new_classes": 0, "images": 0}, 0.5)
-    assert "no cluster without labeled images" in text
+    assert "each of the draft clustering's 5 clusters is a known class's" in text
 
 
 @pytest.mark.parametrize("unlabeled", [0, 1])

@@ -3,8 +3,8 @@
 FT_FROM_REVIEW, the images of the clusters named in a saved review (08_review.py) are trained
 on too, labeled with their cluster's name. With SELF_TRAIN_SHARE > 0 (the default) a draft network
 is fine-tuned first, its features clustered as stage 04 does, and the run's network fine-tuned
-on the labeled images plus the core of each draft cluster without labeled images, as a class of
-its own (the draft is kept in RUN_DIR/draft)."""
+on the labeled images plus the core of each draft cluster that is no known class's, as a class
+of its own (the draft is kept in RUN_DIR/draft)."""
 from __future__ import annotations
 
 import shutil
