@@ -103,9 +103,12 @@ def main() -> None:
                     BG_METHOD="none", FT_EPOCHS=args.epochs, SEED=args.seed,
                     IMAGE_SIZE=args.image_size)
     results, spreads, views = [], [], []
+    # one network, fine-tuned with the default FEATURE_SET (self-training clusters the draft's
+    # features of that set); each feature set is then clustered on its features
+    somclust.Pipeline(**settings).run(stages=somclust.api.STAGES[:4])
     for feature_set in ("finetuned", "pretrained", "both"):
         pipeline = somclust.Pipeline(**settings, FEATURE_SET=feature_set)
-        pipeline.run(stages=somclust.api.STAGES[:5])
+        pipeline.run(stages=somclust.api.STAGES[4:5])
         truth = {i.file: i.label for i in read_labels(work) if i.file.startswith("unlabeled/")}
         clusters = pipeline.clusters()
         test = [f for f in clusters if f in truth]
