@@ -135,6 +135,13 @@ def test_token_guards_every_request(run):
     assert client.get("/api/clusters", headers={"X-Somclust-Token": "s3cret"}).status_code == 200
 
 
+def click_clear_of_the_bar(browser, element) -> None:
+    """Click ``element`` scrolled to the middle of the window: at the top, the sticky bar can
+    cover it after the page re-renders, and the click would land on the bar."""
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
 def test_review_in_a_real_browser_then_scored_by_stage_05(tiny_run, browser, tmp_path):
     """Move two images, merge two clusters, rename one, save, reload: the page and
     clusters_reviewed.csv hold it; stage 05 scores the reviewed clusters beside the original."""
@@ -177,13 +184,13 @@ def test_review_in_a_real_browser_then_scored_by_stage_05(tiny_run, browser, tmp
 
         section = browser.find_element(By.ID, f"cluster-{merged}")
         Select(section.find_element(By.CLASS_NAME, "merge-target")).select_by_value(str(target))
-        section.find_element(By.CLASS_NAME, "merge").click()
+        click_clear_of_the_bar(browser, section.find_element(By.CLASS_NAME, "merge"))
         wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("merged"))
         assert not browser.find_elements(By.ID, f"cluster-{merged}")
 
         section = browser.find_element(By.ID, f"cluster-{target}")
         section.find_element(By.CLASS_NAME, "name").send_keys("reviewed group")
-        section.find_element(By.CLASS_NAME, "rename").click()
+        click_clear_of_the_bar(browser, section.find_element(By.CLASS_NAME, "rename"))
         wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("renamed"))
         browser.find_element(By.ID, "save").click()
         wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("saved"))
