@@ -118,10 +118,8 @@ def keep_draft_model(config: Config) -> None:
     """Make the draft network the run's (no new class to train on): its model files copied."""
     source, target = draft_config(config).run_dir / "model", config.run_dir / "model"
     for name in DRAFT_MODEL_FILES:
-        data = (source / name).read_bytes() if (source / name).exists() else None
-        if data is not None and not ((target / name).exists()
-                                     and (target / name).read_bytes() == data):
-            atomic_write_bytes(target / name, data)    # (unchanged: features made with it stay)
+        if (source / name).exists():      # a file already the same is left as it is (and so
+            atomic_write_bytes(target / name, (source / name).read_bytes())  # its features)
     LOG.info("every draft cluster is a known class's: the draft network is the run's")
 
 
@@ -142,7 +140,6 @@ def fine_tune_run(config: Config, settings: FineTuneSettings, records: Sequence[
             and untrained and len(records) >= MIN_CLUSTER_SIZE):
         return fine_tune(paths, labels, model_dir, settings)   # no image a new class could hold
     draft_model = draft_config(config).run_dir / "model"
-    draft_model.mkdir(parents=True, exist_ok=True)
     atomic_copy_file(model_dir / SOURCE_FILE, draft_model / SOURCE_FILE)
     first = fine_tune(paths, labels, draft_model, settings)
     pseudo, summary = draft_pseudo_labels(config, {r.file: r.label for r in labeled})

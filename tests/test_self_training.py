@@ -111,3 +111,22 @@ def test_one_round_where_no_new_class_could_be_found(tmp_path, monkeypatch, unla
     summary = fine_tune_run(config, SimpleNamespace(epochs=4), records, labeled)
     assert calls == [(["a", "b"], tmp_path / "run" / "model")]
     assert "self_training" not in summary and not (tmp_path / "run" / "draft").exists()
+
+
+def test_the_draft_model_becomes_the_runs_and_an_identical_file_keeps_its_time(tmp_path):
+    import os
+
+    from somclust.self_training import keep_draft_model
+
+    config = load_config({"RUN_DIR": str(tmp_path / "run")})
+    draft, model = tmp_path / "run" / "draft" / "model", tmp_path / "run" / "model"
+    draft.mkdir(parents=True)
+    model.mkdir(parents=True)
+    (draft / "finetuned.keras").write_bytes(b"draft weights")
+    (draft / "classes.json").write_text('["bag", "coat"]')
+    (model / "classes.json").write_text('["bag", "coat"]')
+    os.utime(model / "classes.json", ns=(1, 1))               # as if written long ago
+    keep_draft_model(config)
+    assert (model / "finetuned.keras").read_bytes() == b"draft weights"
+    assert (model / "classes.json").stat().st_mtime_ns == 1     # unchanged: left as it was
+    assert not (model / "training_log.csv").exists()            # none in the draft: none copied
