@@ -142,6 +142,20 @@ def click_clear_of_the_bar(browser, element) -> None:
     element.click()
 
 
+def assert_scrolls_land_below_the_bar(browser, element) -> None:
+    """Scroll ``element`` up to the top edge of the window, as an in-page jump or a browser
+    that brings keyboard focus to the edge does: the page's scroll padding leaves it below the
+    sticky bar, not under it."""
+    browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    above = browser.execute_script("return arguments[0].getBoundingClientRect().bottom", element)
+    assert above < 0, "the element must start above the window for the check to mean anything"
+    top, bar = browser.execute_script(
+        "arguments[0].scrollIntoView({block: 'start'}); return [arguments[0]"
+        ".getBoundingClientRect().top, document.getElementById('bar').getBoundingClientRect()"
+        ".bottom]", element)
+    assert top >= bar, f"the element's top {top} is under the bar (bottom {bar})"
+
+
 def test_review_in_a_real_browser_then_scored_by_stage_05(tiny_run, browser, tmp_path):
     """Move two images, merge two clusters, rename one, save, reload: the page and
     clusters_reviewed.csv hold it; stage 05 scores the reviewed clusters beside the original."""
@@ -168,6 +182,8 @@ def test_review_in_a_real_browser_then_scored_by_stage_05(tiny_run, browser, tmp
     try:
         browser.get(f"http://127.0.0.1:{server.server_port}/")
         wait.until(lambda d: d.find_element(By.ID, "status").text == "ready")
+        assert_scrolls_land_below_the_bar(
+            browser, browser.find_elements(By.CSS_SELECTOR, "section .rename")[1])
         thumbs = wait.until(lambda d: d.find_elements(
             By.CSS_SELECTOR, f"#cluster-{source} .thumb") or None)
         moved = [t.get_attribute("data-file") for t in thumbs[:2]]
