@@ -110,7 +110,7 @@ def extract_run(config: Config) -> dict:
     import keras
 
     from finetune.backbones import build_backbone
-    from finetune.train import save_model_atomically, set_determinism
+    from finetune.train import is_kept_backbone, save_model_atomically, set_determinism
 
     model_dir = config.run_dir / "model"
     model_path = model_dir / MODEL_FILES["features"]
@@ -130,10 +130,10 @@ def extract_run(config: Config) -> dict:
         set_determinism(config.SEED)
         untuned = build_backbone(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE)
         save_model_atomically(untuned, model_dir / MODEL_FILES["features_pretrained"])
-        # stage 02 kept the backbone as it is (no labels of two classes, or FT_EPOCHS=0): the
-        # network stage 03 builds here, so it runs once for both files
-        kept = record.get("summary", {}).get("epochs_done") == 0 and all(
-            trained.get(key) == getattr(config, key) for key in ("BACKBONE", "WEIGHTS", "SEED"))
+        # stage 02 kept the backbone as it is (FT_EPOCHS=0, or a draft round or run without
+        # labels of two classes): the network stage 03 builds here, so it runs once for both
+        kept = is_kept_backbone(model_dir, config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE,
+                                config.SEED)
         models["features_pretrained"] = models["features"] if kept else lambda: untuned
     extract = _extract_on_ray if config.RAY_ADDRESS else _extract_here
     summary, used = extract(config, models, files, paths, config.run_dir / "features")

@@ -151,12 +151,8 @@ def training_data_digest(paths: Sequence[str], labels: Sequence[str]) -> str:
 
 def keep_backbone(model_dir: Path, settings: FineTuneSettings, n_classes: int,
                   n_images: int) -> dict:
-    """Save the backbone as it is as the run's model (nothing to fine-tune on, or FT_EPOCHS=0);
-    returns the summary, with ``epochs_done`` 0."""
-    why = ("FT_EPOCHS=0" if settings.epochs == 0 else
-           f"labeled images of {n_classes} class{'es' if n_classes != 1 else ''}, need 2")
-    LOG.warning("not fine-tuning (%s): the %s network (%s weights) is used as it is",
-                why, settings.backbone, settings.weights)
+    """Save the backbone as it is as the model of ``model_dir`` (nothing to fine-tune on, or
+    FT_EPOCHS=0); returns the summary, with ``epochs_done`` 0."""
     if settings.weights == "none":
         LOG.warning("WEIGHTS=none gives a random network whose features carry little: use "
                     "pretrained weights, or fine-tune it on thousands of labeled images")
@@ -171,6 +167,19 @@ def keep_backbone(model_dir: Path, settings: FineTuneSettings, n_classes: int,
         atomic_write_json(state_path, kept)
     return {"classes": n_classes, "train_images": 0, "validation_images": 0, "epochs_done": 0,
             "best_epoch": 0, "labeled_images": n_images}
+
+
+def is_kept_backbone(model_dir: Path, backbone: str, weights: str, image_size: int,
+                     seed: int) -> bool:
+    """Whether ``model_dir``'s model is ``backbone`` with ``weights`` at ``image_size`` as
+    :func:`keep_backbone` saved it under ``seed`` (not fine-tuned): the network stage 03 builds
+    as the un-fine-tuned one."""
+    state_path = model_dir / "state.json"
+    if not state_path.exists():
+        return False
+    kept = json.loads(state_path.read_text()).get("kept_backbone") or {}
+    return [kept.get(key) for key in ("backbone", "weights", "image_size", "seed")] == [
+        backbone, weights, image_size, seed]
 
 
 def new_classifier(settings: FineTuneSettings, n_classes: int) -> keras.Model:
@@ -219,6 +228,11 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
     model_dir.mkdir(parents=True, exist_ok=True)
     classes = sorted(set(labels))
     if len(classes) < 2 or settings.epochs == 0:
+        why = ("FT_EPOCHS=0" if settings.epochs == 0 else
+               f"labeled images of {len(classes)} class{'es' if len(classes) != 1 else ''}, "
+               "need 2")
+        LOG.warning("not fine-tuning (%s): the %s network (%s weights) is used as it is",
+                    why, settings.backbone, settings.weights)
         return keep_backbone(model_dir, settings, len(classes), len(paths))
     y = np.array([classes.index(label) for label in labels], dtype=np.int32)
     train_idx, val_idx = split_train_validation(y, settings.validation_split, settings.seed)

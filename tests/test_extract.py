@@ -269,6 +269,10 @@ def test_stage_03_runs_a_kept_backbone_once_for_both_feature_files(tiny_run, tmp
                         EXTRACT_ACTOR_CPUS="1", EXTRACT_BATCH_SIZE="16")
     assert "extract features, features_pretrained" in result.stderr       # one pass on Ray too
     assert {f.name: f.read_bytes() for f in features.glob("*.*")} == local
+    model = work / "efficientnet_lite0" / "model" / "finetuned.keras"
+    saved = model.stat().st_mtime_ns
+    run_script("02_finetune.py", work, "--ft-patience", "5", FT_EPOCHS="0")       # runs again
+    assert model.stat().st_mtime_ns == saved                  # and keeps the saved backbone
 
 
 def test_stage_03_records_its_precision_and_recomputes_in_the_other(tiny_run, tmp_path):

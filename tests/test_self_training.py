@@ -113,6 +113,37 @@ def test_one_round_where_no_new_class_could_be_found(tmp_path, monkeypatch, unla
     assert "self_training" not in summary and not (tmp_path / "run" / "draft").exists()
 
 
+def test_a_folder_without_labels_trains_on_the_draft_clusters_alone(tmp_path, monkeypatch):
+    """No labeled image: the draft is the pretrained network (fine_tune keeps it), and the run's
+    network is fine-tuned on the cores of the draft's clusters alone."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import finetune.train
+    import somclust.self_training as self_training
+    from common.run_index import ImageRecord
+    from finetune.image_source import SOURCE_FILE
+
+    calls = []
+    monkeypatch.setattr(finetune.train, "fine_tune", lambda paths, labels, model_dir, settings:
+                        calls.append((list(labels), Path(model_dir))) or {"epochs_done": 1})
+    monkeypatch.setattr(finetune.train, "keep_backbone", lambda model_dir, *_: calls.append(
+        ("kept", Path(model_dir))) or {"epochs_done": 0})
+    pseudo = {"u0.png": "(new cluster 0)", "u3.png": "(new cluster 1)"}
+    summary = {"known_classes": 0, "draft_clusters": 2, "new_classes": 2, "images": 2}
+    monkeypatch.setattr(self_training, "draft_pseudo_labels",
+                        lambda config, trained: (pseudo, summary) if trained == {} else None)
+    config = load_config({"RUN_DIR": str(tmp_path / "run"), "SELF_TRAIN_SHARE": "0.5"})
+    records = [ImageRecord(f"u{i}.png", tmp_path / f"u{i}.png", "", False) for i in range(6)]
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / SOURCE_FILE).write_text('{"source": "removed"}')
+    result = self_training.fine_tune_run(config, SimpleNamespace(epochs=4), records, [])
+    assert calls == [("kept", tmp_path / "run" / "draft" / "model"),
+                     (["(new cluster 0)", "(new cluster 1)"], tmp_path / "run" / "model")]
+    assert result["self_training"] == summary
+    assert self_training_note(summary, 0.5).startswith("self-training without labels")
+
+
 def test_the_draft_model_becomes_the_runs_and_an_identical_file_keeps_its_time(tmp_path):
     import os
 

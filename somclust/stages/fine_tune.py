@@ -1,10 +1,11 @@
-"""Stage 02: fine-tune the backbone on the labeled classes, with albumentations (with fewer than
-2 labeled classes, or FT_EPOCHS=0, the pretrained backbone is kept as the run's model). With
+"""Stage 02: fine-tune the backbone on the labeled classes, with albumentations. With
 FT_FROM_REVIEW, the images of the clusters named in a saved review (08_review.py) are trained
 on too, labeled with their cluster's name. With SELF_TRAIN_SHARE > 0 (the default) a draft network
-is fine-tuned first, its features clustered as stage 04 does, and the run's network fine-tuned
-on the labeled images plus the core of each draft cluster that is no known class's, as a class
-of its own (the draft is kept in RUN_DIR/draft)."""
+is fine-tuned first (without labels of 2 classes: the pretrained network is the draft), its
+features clustered as stage 04 does, and the run's network fine-tuned on the labeled images plus
+the core of each draft cluster that is no known class's, as a class of its own (the draft is
+kept in RUN_DIR/draft). With SELF_TRAIN_SHARE=0 and fewer than 2 labeled classes, or with
+FT_EPOCHS=0, the pretrained backbone is kept as the run's model."""
 from __future__ import annotations
 
 import shutil
