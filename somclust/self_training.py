@@ -81,11 +81,15 @@ def class_names(clusters: list[int], taken: set[str]) -> dict[int, str]:
 
 def self_training_note(summary: Mapping[str, int], share: float) -> str:
     """Stage 02's line on the draft round, from its record's ``self_training``."""
-    if not summary.get("known_classes", 1) and summary["new_classes"]:
+    if not summary.get("known_classes", 1) and summary["new_classes"]:      # no labels
         return (f"self-training without labels: the pretrained features' draft clustering found "
                 f"{summary['draft_clusters']} clusters; {summary['images']} of their images "
                 f"(the {share:.0%} nearest each centre) were trained on as "
                 f"{summary['new_classes']} classes")
+    if not summary.get("known_classes", 1):
+        return (f"self-training without labels: the draft clustering's "
+                f"{summary['draft_clusters']} clusters give fewer than 2 classes of "
+                f"{MIN_CLUSTER_SIZE} images or more; the pretrained network is the run's")
     if not summary["new_classes"]:
         return (f"self-training: each of the draft clustering's {summary['draft_clusters']} "
                 "clusters is a known class's; the draft network is the run's")
@@ -132,7 +136,7 @@ def keep_draft_model(config: Config) -> None:
     for name in DRAFT_MODEL_FILES:
         if (source / name).exists():      # a file already the same is left as it is (and so
             atomic_write_bytes(target / name, (source / name).read_bytes())  # its features)
-    LOG.info("every draft cluster is a known class's: the draft network is the run's")
+    LOG.info("no new class to train on: the draft network is the run's")
 
 
 def fine_tune_run(config: Config, settings: FineTuneSettings, records: Sequence[ImageRecord],
@@ -159,9 +163,9 @@ def fine_tune_run(config: Config, settings: FineTuneSettings, records: Sequence[
     else:
         first = fine_tune(paths, labels, draft_model, settings)
     pseudo, summary = draft_pseudo_labels(config, {r.file: r.label for r in labeled})
-    if not pseudo:
+    if len(set(labels) | set(pseudo.values())) < 2:      # no class, or one, to train on
         keep_draft_model(config)
-        return {**first, "self_training": summary}
+        return {**first, "self_training": {**summary, "new_classes": 0, "images": 0}}
     extra = [r for r in records if r.file in pseudo]
     return {**fine_tune(paths + [r.image_path for r in extra],
                         labels + [pseudo[r.file] for r in extra], model_dir, settings),

@@ -144,6 +144,36 @@ def test_a_folder_without_labels_trains_on_the_draft_clusters_alone(tmp_path, mo
     assert self_training_note(summary, 0.5).startswith("self-training without labels")
 
 
+def test_a_folder_without_labels_whose_draft_gives_one_class_keeps_the_pretrained_network(
+        tmp_path, monkeypatch):
+    """One draft cluster big enough to train on is one class: nothing to fine-tune, so the draft
+    (the pretrained network) becomes the run's, and stage 02's line says why."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import finetune.train
+    import somclust.self_training as self_training
+    from common.run_index import ImageRecord
+
+    calls = []
+    monkeypatch.setattr(finetune.train, "fine_tune", lambda *args: calls.append("fine_tune"))
+    monkeypatch.setattr(finetune.train, "keep_backbone", lambda model_dir, *_: calls.append(
+        ("kept", Path(model_dir))) or {"epochs_done": 0})
+    monkeypatch.setattr(self_training, "keep_draft_model", lambda config: calls.append("draft"))
+    summary = {"known_classes": 0, "draft_clusters": 2, "new_classes": 1, "images": 3}
+    monkeypatch.setattr(self_training, "draft_pseudo_labels", lambda config, trained: (
+        {f"u{i}.png": "(new cluster 0)" for i in range(3)}, summary))
+    config = load_config({"RUN_DIR": str(tmp_path / "run"), "SELF_TRAIN_SHARE": "0.5"})
+    records = [ImageRecord(f"u{i}.png", tmp_path / f"u{i}.png", "", False) for i in range(7)]
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / "image_source.json").write_text('{"source": "removed"}')
+    result = self_training.fine_tune_run(config, SimpleNamespace(epochs=4), records, [])
+    assert calls == [("kept", tmp_path / "run" / "draft" / "model"), "draft"]
+    assert result["epochs_done"] == 0 and result["self_training"]["new_classes"] == 0
+    text = self_training_note(result["self_training"], 0.5)
+    assert "fewer than 2 classes" in text and "the pretrained network is the run's" in text
+
+
 def test_the_draft_model_becomes_the_runs_and_an_identical_file_keeps_its_time(tmp_path):
     import os
 
