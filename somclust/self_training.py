@@ -163,7 +163,7 @@ def fine_tune_run(config: Config, settings: FineTuneSettings, records: Sequence[
     else:
         first = fine_tune(paths, labels, draft_model, settings)
     pseudo, summary = draft_pseudo_labels(config, {r.file: r.label for r in labeled})
-    if len(set(labels) | set(pseudo.values())) < 2:      # no class, or one, to train on
+    if not pseudo or len(set(labels) | set(pseudo.values())) < 2:   # nothing new, or 1 class
         keep_draft_model(config)
         return {**first, "self_training": {**summary, "new_classes": 0, "images": 0}}
     extra = [r for r in records if r.file in pseudo]

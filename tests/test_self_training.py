@@ -113,9 +113,20 @@ def test_one_round_where_no_new_class_could_be_found(tmp_path, monkeypatch, unla
     assert "self_training" not in summary and not (tmp_path / "run" / "draft").exists()
 
 
-def test_a_folder_without_labels_trains_on_the_draft_clusters_alone(tmp_path, monkeypatch):
-    """No labeled image: the draft is the pretrained network (fine_tune keeps it), and the run's
-    network is fine-tuned on the cores of the draft's clusters alone."""
+NEW_0, NEW_1 = "(new cluster 0)", "(new cluster 1)"
+
+
+@pytest.mark.parametrize("known, pseudo, rounds, line", [
+    # no labels: the pretrained network is the draft, its clusters' cores the only classes
+    ("", {"u0.png": NEW_0, "u3.png": NEW_1},
+     [("kept", "draft"), ([NEW_0, NEW_1], "run")], "self-training without labels: the pretrained"),
+    # no labels, and one draft cluster big enough: one class, nothing to fine-tune on
+    ("", {"u0.png": NEW_0, "u1.png": NEW_0},
+     [("kept", "draft"), "draft kept"], "give fewer than 2 classes"),
+    # labels of two classes and no new cluster: the draft network is the run's, no second round
+    ("ab", {}, [(["a", "b"], "draft"), "draft kept"], "is a known class's"),
+])
+def test_the_rounds_stage_02_runs(tmp_path, monkeypatch, known, pseudo, rounds, line):
     from pathlib import Path
     from types import SimpleNamespace
 
@@ -124,54 +135,28 @@ def test_a_folder_without_labels_trains_on_the_draft_clusters_alone(tmp_path, mo
     from common.run_index import ImageRecord
     from finetune.image_source import SOURCE_FILE
 
-    calls = []
+    calls, folders = [], {tmp_path / "run" / "draft" / "model": "draft",
+                          tmp_path / "run" / "model": "run"}
     monkeypatch.setattr(finetune.train, "fine_tune", lambda paths, labels, model_dir, settings:
-                        calls.append((list(labels), Path(model_dir))) or {"epochs_done": 1})
+                        calls.append((list(labels), folders[Path(model_dir)]))
+                        or {"epochs_done": 1})
     monkeypatch.setattr(finetune.train, "keep_backbone", lambda model_dir, *_: calls.append(
-        ("kept", Path(model_dir))) or {"epochs_done": 0})
-    pseudo = {"u0.png": "(new cluster 0)", "u3.png": "(new cluster 1)"}
-    summary = {"known_classes": 0, "draft_clusters": 2, "new_classes": 2, "images": 2}
-    monkeypatch.setattr(self_training, "draft_pseudo_labels",
-                        lambda config, trained: (pseudo, summary) if trained == {} else None)
+        ("kept", folders[Path(model_dir)])) or {"epochs_done": 0})
+    monkeypatch.setattr(self_training, "keep_draft_model", lambda config: calls.append(
+        "draft kept"))
+    found = {"known_classes": len(known), "draft_clusters": 3,
+             "new_classes": len(set(pseudo.values())), "images": len(pseudo)}
+    monkeypatch.setattr(self_training, "draft_pseudo_labels", lambda config, trained: (
+        (pseudo, found) if trained == {f"{c}.png": c for c in known} else None))
     config = load_config({"RUN_DIR": str(tmp_path / "run"), "SELF_TRAIN_SHARE": "0.5"})
-    records = [ImageRecord(f"u{i}.png", tmp_path / f"u{i}.png", "", False) for i in range(6)]
+    labeled = [ImageRecord(f"{c}.png", tmp_path / f"{c}.png", c, True) for c in known]
+    records = labeled + [ImageRecord(f"u{i}.png", tmp_path / f"u{i}.png", "", False)
+                         for i in range(6)]
     (tmp_path / "run" / "model").mkdir(parents=True)
     (tmp_path / "run" / "model" / SOURCE_FILE).write_text('{"source": "removed"}')
-    result = self_training.fine_tune_run(config, SimpleNamespace(epochs=4), records, [])
-    assert calls == [("kept", tmp_path / "run" / "draft" / "model"),
-                     (["(new cluster 0)", "(new cluster 1)"], tmp_path / "run" / "model")]
-    assert result["self_training"] == summary
-    assert self_training_note(summary, 0.5).startswith("self-training without labels")
-
-
-def test_a_folder_without_labels_whose_draft_gives_one_class_keeps_the_pretrained_network(
-        tmp_path, monkeypatch):
-    """One draft cluster big enough to train on is one class: nothing to fine-tune, so the draft
-    (the pretrained network) becomes the run's, and stage 02's line says why."""
-    from pathlib import Path
-    from types import SimpleNamespace
-
-    import finetune.train
-    import somclust.self_training as self_training
-    from common.run_index import ImageRecord
-
-    calls = []
-    monkeypatch.setattr(finetune.train, "fine_tune", lambda *args: calls.append("fine_tune"))
-    monkeypatch.setattr(finetune.train, "keep_backbone", lambda model_dir, *_: calls.append(
-        ("kept", Path(model_dir))) or {"epochs_done": 0})
-    monkeypatch.setattr(self_training, "keep_draft_model", lambda config: calls.append("draft"))
-    summary = {"known_classes": 0, "draft_clusters": 2, "new_classes": 1, "images": 3}
-    monkeypatch.setattr(self_training, "draft_pseudo_labels", lambda config, trained: (
-        {f"u{i}.png": "(new cluster 0)" for i in range(3)}, summary))
-    config = load_config({"RUN_DIR": str(tmp_path / "run"), "SELF_TRAIN_SHARE": "0.5"})
-    records = [ImageRecord(f"u{i}.png", tmp_path / f"u{i}.png", "", False) for i in range(7)]
-    (tmp_path / "run" / "model").mkdir(parents=True)
-    (tmp_path / "run" / "model" / "image_source.json").write_text('{"source": "removed"}')
-    result = self_training.fine_tune_run(config, SimpleNamespace(epochs=4), records, [])
-    assert calls == [("kept", tmp_path / "run" / "draft" / "model"), "draft"]
-    assert result["epochs_done"] == 0 and result["self_training"]["new_classes"] == 0
-    text = self_training_note(result["self_training"], 0.5)
-    assert "fewer than 2 classes" in text and "the pretrained network is the run's" in text
+    result = self_training.fine_tune_run(config, SimpleNamespace(epochs=4), records, labeled)
+    assert calls == rounds
+    assert line in self_training_note(result["self_training"], 0.5)
 
 
 def test_the_draft_model_becomes_the_runs_and_an_identical_file_keeps_its_time(tmp_path):
