@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from common.atomic_io import atomic_write_json
+from common.atomic_io import atomic_copy_file, atomic_write_json
 from finetune.augment import build_augmentation
 from finetune.backbones import CORE_NAME, build_backbone, build_classifier
 from finetune.data import AugmentedImages, EpochSetter
@@ -99,12 +99,12 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         LOG.info("epoch %d/%d: %s%s", epoch + 1, self.params.get("epochs"),
                  ", ".join(f"{name} {value:.4f}" for name, value in logs.items()),
                  " (best so far)" if improved else "")
+        save_model_atomically(self.model, self.model_dir / "last.keras")
         if improved:
             self.state.update(best_loss=loss, best_epoch=epoch + 1, wait=0)
-            save_model_atomically(self.model, self.model_dir / "best.keras")
+            atomic_copy_file(self.model_dir / "last.keras", self.model_dir / "best.keras")
         else:
             self.state["wait"] = self.state.get("wait", 0) + 1
-        save_model_atomically(self.model, self.model_dir / "last.keras")
         self.state["epochs_done"] = epoch + 1
         if self.patience and self.state["wait"] >= self.patience:
             self.state["stopped_early"] = True
@@ -194,7 +194,11 @@ def new_classifier(settings: FineTuneSettings, n_classes: int) -> keras.Model:
                 layer.trainable = False
     learning_rate = settings.learning_rate or (1e-4 if pretrained else 1e-3)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss="sparse_categorical_crossentropy",
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    # Every variable exists before fit() traces the training step: a variable made while tracing
+    # (the optimizer's slots, a metric named by a string) makes TensorFlow trace it twice.
+    model.optimizer.build(model.trainable_variables)
     return model
 
 
@@ -281,8 +285,10 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
     best_path = model_dir / "best.keras"
     if trains or not (model_dir / FINAL_MODEL).exists():
         # (a finished fine-tuning resumed: the saved model stays, and so do features made with it)
-        final = keras.models.load_model(best_path) if best_path.exists() else model
-        save_model_atomically(final, model_dir / FINAL_MODEL)
+        if best_path.exists():
+            atomic_copy_file(best_path, model_dir / FINAL_MODEL)
+        else:
+            save_model_atomically(model, model_dir / FINAL_MODEL)
     return {"classes": len(classes), "train_images": len(train_idx),
             "validation_images": len(val_idx), "epochs_done": int(state.get("epochs_done", 0)),
             "best_epoch": int(state.get("best_epoch", 0)),

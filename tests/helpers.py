@@ -13,7 +13,7 @@ STAGES = ["make_demo_dataset.py", "00_make_labels.py", "01_remove_background.py"
           "02_finetune.py", "03_extract_features.py", "04_cluster.py", "05_evaluate.py",
           "06_report.py"]
 TINY = {"DEMO_LABELED_PER_CLASS": "8", "DEMO_UNLABELED_PER_CLASS": "4", "DEMO_IMAGE_SIZE": "64",
-        "IMAGE_SIZE": "75", "FT_EPOCHS": "1", "FT_BATCH_SIZE": "16", "EXTRACT_BATCH_SIZE": "32",
+        "IMAGE_SIZE": "75", "FT_EPOCHS": "2", "FT_BATCH_SIZE": "16", "EXTRACT_BATCH_SIZE": "8",
         "SOM_ROWS": "4", "SOM_COLS": "4", "SOM_EPOCHS": "5", "K_MAX": "8", "FEATURE_PCA": "16",
         "BG_WORKERS": "1"}
 

@@ -17,7 +17,7 @@ def test_pipeline_end_to_end(tiny_run):
     assert "mean mask IoU" in outputs["01_remove_background.py"]
     fine_tuning = tiny_run.logs["02_finetune.py"]
     assert "classifier head to the frozen network's features of 35 training images" in fine_tuning
-    assert re.search(r"^epoch 1/1: accuracy [0-9.]+, loss [0-9.]+, val_accuracy", fine_tuning, re.M)
+    assert re.search(r"^epoch 1/2: accuracy [0-9.]+, loss [0-9.]+, val_accuracy", fine_tuning, re.M)
     n_images = len((work / "img_paths.txt").read_text().splitlines())
     assert n_images == 8 * 5 + 4 * 10
     drafted = read_record(run_dir, "02_finetune")["summary"]["self_training"]  # SELF_TRAIN_SHARE
