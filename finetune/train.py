@@ -85,8 +85,10 @@ class BatchProgress(keras.callbacks.Callback):
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
-    """Each epoch: save the last model and the best (by monitored loss) atomically, track early
-    stopping, then record the state; a re-run continues from it."""
+    """Each epoch: save the model as ``epoch_<n>.keras``, track the best (by monitored loss) and
+    early stopping, then record the state naming the last and the best model; a re-run continues
+    from the state's last model, so a kill between the save and the state loses one epoch, never
+    pairs a model with another epoch's state. Other epochs' files are then removed."""
 
     def __init__(self, model_dir: Path, monitor: str, patience: int, state: dict):
         super().__init__()
@@ -99,17 +101,32 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         LOG.info("epoch %d/%d: %s%s", epoch + 1, self.params.get("epochs"),
                  ", ".join(f"{name} {value:.4f}" for name, value in logs.items()),
                  " (best so far)" if improved else "")
-        save_model_atomically(self.model, self.model_dir / "last.keras")
+        name = f"epoch_{epoch + 1}.keras"
+        save_model_atomically(self.model, self.model_dir / name)
         if improved:
-            self.state.update(best_loss=loss, best_epoch=epoch + 1, wait=0)
-            atomic_copy_file(self.model_dir / "last.keras", self.model_dir / "best.keras")
+            self.state.update(best_loss=loss, best_epoch=epoch + 1, best_model=name, wait=0)
         else:
             self.state["wait"] = self.state.get("wait", 0) + 1
-        self.state["epochs_done"] = epoch + 1
+        self.state.update(epochs_done=epoch + 1, last_model=name)
         if self.patience and self.state["wait"] >= self.patience:
             self.state["stopped_early"] = True
             self.model.stop_training = True
         atomic_write_json(self.model_dir / "state.json", self.state)
+        remove_checkpoints(self.model_dir, keep={name, self.state.get("best_model")})
+
+
+def remove_checkpoints(model_dir: Path, keep: set[str | None] = frozenset()) -> None:
+    """Delete ``model_dir``'s per-epoch models (``epoch_<n>.keras``) but those named in ``keep``."""
+    for path in model_dir.glob("epoch_*.keras"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
+def _named_model(model_dir: Path, state: dict, key: str) -> Path | None:
+    """The model file the fine-tuning state names under ``key`` (``last_model``,
+    ``best_model``), if it is there."""
+    name = state.get(key)
+    return model_dir / name if name and (model_dir / name).is_file() else None
 
 
 def split_train_validation(labels: np.ndarray, fraction: float,
@@ -159,8 +176,9 @@ def keep_backbone(model_dir: Path, settings: FineTuneSettings, n_classes: int,
     state_path, kept = model_dir / "state.json", {"kept_backbone": _json_settings(settings)}
     saved = state_path.exists() and json.loads(state_path.read_text()) == kept
     if not (saved and (model_dir / FINAL_MODEL).exists()):    # (else: features made with it stay)
-        for stale in ("training_log.csv", "best.keras", "last.keras", "state.json"):
+        for stale in ("training_log.csv", "state.json"):
             (model_dir / stale).unlink(missing_ok=True)
+        remove_checkpoints(model_dir)
         set_determinism(settings.seed)
         backbone = build_backbone(settings.backbone, settings.weights, settings.image_size)
         save_model_atomically(backbone, model_dir / FINAL_MODEL)
@@ -225,8 +243,9 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
               settings: FineTuneSettings) -> dict:
     """Fine-tune the backbone to classify ``labels``; returns a summary.
 
-    Writes ``best.keras``, ``last.keras``, ``state.json``, ``training_log.csv``, ``classes.json``
-    and finally ``finetuned.keras`` (the best model) into ``model_dir``.
+    Writes the best and the last epoch's model (``epoch_<n>.keras``), ``state.json``,
+    ``training_log.csv``, ``classes.json`` and finally ``finetuned.keras`` (a copy of the best
+    epoch's model) into ``model_dir``.
     """
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -246,13 +265,15 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     resumable = {**_json_settings(settings), "data": training_data_digest(paths, labels)}
     train_paths = [paths[i] for i in train_idx]
-    if state.get("settings") == resumable and (model_dir / "last.keras").exists():
-        model = keras.models.load_model(model_dir / "last.keras")
+    last = _named_model(model_dir, state, "last_model")
+    if state.get("settings") == resumable and last:
+        model = keras.models.load_model(last)
         LOG.info("resuming fine-tuning after epoch %d", state.get("epochs_done", 0))
     else:
         state = {"settings": resumable}
-        for stale in ("training_log.csv", "best.keras", "last.keras", FINAL_MODEL):
+        for stale in ("training_log.csv", FINAL_MODEL):
             (model_dir / stale).unlink(missing_ok=True)
+        remove_checkpoints(model_dir)
         model = new_classifier(settings, len(classes))
         if settings.head_init == "probe":
             probe_idx = train_idx[per_class_sample(y[train_idx], PROBE_PER_CLASS, settings.seed)]
@@ -282,10 +303,10 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
                              ResumableCheckpoint(model_dir, monitor, settings.patience, state),
                              keras.callbacks.CSVLogger(str(model_dir / "training_log.csv"),
                                                        append=True)])
-    best_path = model_dir / "best.keras"
+    best_path = _named_model(model_dir, state, "best_model")
     if trains or not (model_dir / FINAL_MODEL).exists():
         # (a finished fine-tuning resumed: the saved model stays, and so do features made with it)
-        if best_path.exists():
+        if best_path:
             atomic_copy_file(best_path, model_dir / FINAL_MODEL)
         else:
             save_model_atomically(model, model_dir / FINAL_MODEL)

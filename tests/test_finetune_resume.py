@@ -1,0 +1,79 @@
+"""Fine-tuning killed between an epoch's saved model and its recorded state resumes from the
+model of the epoch the state records (a small network stands in for the backbone: fast to
+trace). That a resumed run gives the uninterrupted run's weights byte for byte is checked with
+real processes in test_robustness.py."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from finetune import train
+from finetune.backbones import BACKBONES
+from finetune.train import FineTuneSettings, fine_tune
+
+
+class Killed(Exception):
+    """Stands for a SIGKILL at the point it is raised."""
+
+
+def _small_backbone(weights: str, image_size: int) -> keras.Model:
+    return keras.Sequential([keras.Input((image_size, image_size, 3)),
+                             keras.layers.Conv2D(4, 3, strides=2),
+                             keras.layers.GlobalAveragePooling2D()])
+
+
+def _images(folder: Path) -> tuple[list[Path], list[str]]:
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    paths, labels = [], []
+    for i in range(24):
+        path = folder / f"{i}.png"
+        cv2.imwrite(str(path), rng.integers(0, 100, (32, 32, 3), np.uint8) + 120 * (i % 2))
+        paths.append(path)
+        labels.append(f"class {i % 2}")
+    return paths, labels
+
+
+def test_a_kill_after_an_epochs_model_before_its_state_resumes_from_the_recorded_epoch(
+        tmp_path, monkeypatch, caplog):
+    monkeypatch.setitem(BACKBONES, "small", (_small_backbone, (1 / 255, 0.0)))
+    settings = FineTuneSettings(backbone="small", weights="none", image_size=32, epochs=3,
+                                batch_size=8, patience=0, head_init="random")
+    paths, labels = _images(tmp_path / "img")
+    model_dir = tmp_path / "model"
+    write_json, load_model = train.atomic_write_json, keras.models.load_model
+
+    def killed_before_epoch_2s_state(path, obj):
+        if Path(path).name == "state.json" and obj.get("epochs_done") == 2:
+            raise Killed
+        return write_json(path, obj)
+
+    monkeypatch.setattr(train, "atomic_write_json", killed_before_epoch_2s_state)
+    with pytest.raises(Killed):
+        fine_tune(paths, labels, model_dir, settings)
+    assert (model_dir / "epoch_2.keras").is_file()               # saved, but not recorded
+    assert json.loads((model_dir / "state.json").read_text())["epochs_done"] == 1
+    monkeypatch.setattr(train, "atomic_write_json", write_json)
+    loaded = []
+
+    def recorded_load(path, **kwargs):
+        loaded.append(Path(path).name)
+        return load_model(path, **kwargs)
+
+    monkeypatch.setattr(keras.models, "load_model", recorded_load)
+    with caplog.at_level(logging.INFO, logger=train.LOG.name):
+        summary = fine_tune(paths, labels, model_dir, settings)
+    assert "resuming fine-tuning after epoch 1" in caplog.text and loaded == ["epoch_1.keras"]
+    state = json.loads((model_dir / "state.json").read_text())
+    assert summary["epochs_done"] == state["epochs_done"] == 3 and state["last_model"] == (
+        "epoch_3.keras")
+    assert {path.name for path in model_dir.glob("epoch_*.keras")} == {
+        "epoch_3.keras", state["best_model"]}
+    assert (model_dir / train.FINAL_MODEL).read_bytes() == (
+        model_dir / state["best_model"]).read_bytes()
