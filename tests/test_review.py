@@ -308,17 +308,19 @@ def test_finetune_from_review_trains_on_the_named_clusters(tiny_run, tmp_path):
     state.rename(second["id"], "group two")
     state.save()
     one_round = {"SELF_TRAIN_SHARE": "0"}         # the named clusters alone, no draft's classes
+    # the fixture's draft round trained on the labeled images alone, as a run without the review
     classes = read_record(tiny_run.run_dir, "02_finetune")["summary"]["self_training"][
         "known_classes"]
+    trained = int(re.search(r"frozen network's features of (\d+) training images",
+                            tiny_run.logs["02_finetune.py"]).group(1))
     after = run_script("02_finetune.py", work, FT_FROM_REVIEW="true", **one_round).stdout
-    labeled = sum(1 for f in state.files if not f.startswith("unlabeled/"))
     extra = sum(1 for f in state.files if state.cluster_of[f] in (first["id"], second["id"])
                 and f.startswith("unlabeled/"))
-    # the named clusters' unlabeled images join the labeled ones under two new class names (the
-    # count is of training images: a share of every class is held out for validation)
+    # the named clusters' unlabeled images join under two new class names (the counts are of
+    # training images: a share of every class is held out for validation)
     images, new_classes = map(int, re.search(r"fine-tuned \S+ on (\d+) images of (\d+) classes",
                                              after).groups())
-    assert new_classes == classes + 2 and 0.7 * (labeled + extra) < images <= labeled + extra
+    assert new_classes == classes + 2 and trained + 0.7 * extra < images <= trained + extra
     assert "already done" in run_script("02_finetune.py", work, FT_FROM_REVIEW="true",
                                         **one_round).stderr
     # with self-training the draft is anchored by the review's names too: every class of the
