@@ -8,7 +8,7 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 import keras
 import numpy as np
@@ -115,7 +115,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         remove_checkpoints(self.model_dir, keep={name, self.state.get("best_model")})
 
 
-def remove_checkpoints(model_dir: Path, keep: set[str | None] = frozenset()) -> None:
+def remove_checkpoints(model_dir: Path, keep: Collection[str | None] = ()) -> None:
     """Delete ``model_dir``'s per-epoch models (``epoch_<n>.keras``) but those named in ``keep``."""
     for path in model_dir.glob("epoch_*.keras"):
         if path.name not in keep:
