@@ -14,13 +14,14 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from common.atomic_io import atomic_copy_file, atomic_write_json
+from common.atomic_io import atomic_copy_file, atomic_write_csv, atomic_write_json
 from finetune.augment import build_augmentation
 from finetune.backbones import CORE_NAME, build_backbone, build_classifier
 from finetune.data import AugmentedImages, EpochSetter
 
 LOG = logging.getLogger("somclust")
 FINAL_MODEL = "finetuned.keras"
+LOG_FILE = "training_log.csv"                    # one row per epoch, written from the state
 PROBE_PER_CLASS = 300   # images per class the head is fitted on (FT_HEAD_INIT=probe): a cost bound
                         # for large labeled sets (a forward pass each), above every suite cell
 
@@ -86,9 +87,11 @@ class BatchProgress(keras.callbacks.Callback):
 
 class ResumableCheckpoint(keras.callbacks.Callback):
     """Each epoch: save the model as ``epoch_<n>.keras``, track the best (by monitored loss) and
-    early stopping, then record the state naming the last and the best model; a re-run continues
-    from the state's last model, so a kill between the save and the state loses one epoch, never
-    pairs a model with another epoch's state. Other epochs' files are then removed."""
+    early stopping, write ``training_log.csv`` (one row per epoch, Keras's CSV log format) from
+    the state's history, then record the state naming the last and the best model; a re-run
+    continues from the state's last model, so a kill between the save and the state loses one
+    epoch, never pairs a model or a log row with another epoch's state. Other epochs' files are
+    then removed."""
 
     def __init__(self, model_dir: Path, monitor: str, patience: int, state: dict):
         super().__init__()
@@ -107,10 +110,15 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             self.state.update(best_loss=loss, best_epoch=epoch + 1, best_model=name, wait=0)
         else:
             self.state["wait"] = self.state.get("wait", 0) + 1
+        history = self.state.setdefault("history", [])
+        history[epoch:] = [{"epoch": epoch, **{key: float(value) for key, value in logs.items()}}]
         self.state.update(epochs_done=epoch + 1, last_model=name)
         if self.patience and self.state["wait"] >= self.patience:
             self.state["stopped_early"] = True
             self.model.stop_training = True
+        header = sorted({key for row in history for key in row} - {"epoch"})
+        atomic_write_csv(self.model_dir / LOG_FILE, ("epoch", *header),
+                         [[row["epoch"], *(row.get(key, "") for key in header)] for row in history])
         atomic_write_json(self.model_dir / "state.json", self.state)
         remove_checkpoints(self.model_dir, keep={name, self.state.get("best_model")})
 
@@ -176,7 +184,7 @@ def keep_backbone(model_dir: Path, settings: FineTuneSettings, n_classes: int,
     state_path, kept = model_dir / "state.json", {"kept_backbone": _json_settings(settings)}
     saved = state_path.exists() and json.loads(state_path.read_text()) == kept
     if not (saved and (model_dir / FINAL_MODEL).exists()):    # (else: features made with it stay)
-        for stale in ("training_log.csv", "state.json"):
+        for stale in (LOG_FILE, "state.json"):
             (model_dir / stale).unlink(missing_ok=True)
         remove_checkpoints(model_dir)
         set_determinism(settings.seed)
@@ -271,7 +279,7 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
         LOG.info("resuming fine-tuning after epoch %d", state.get("epochs_done", 0))
     else:
         state = {"settings": resumable}
-        for stale in ("training_log.csv", FINAL_MODEL):
+        for stale in (LOG_FILE, FINAL_MODEL):
             (model_dir / stale).unlink(missing_ok=True)
         remove_checkpoints(model_dir)
         model = new_classifier(settings, len(classes))
@@ -300,9 +308,7 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
                   initial_epoch=start, verbose=0,
                   callbacks=[EpochSetter(train_data),
                              BatchProgress(),
-                             ResumableCheckpoint(model_dir, monitor, settings.patience, state),
-                             keras.callbacks.CSVLogger(str(model_dir / "training_log.csv"),
-                                                       append=True)])
+                             ResumableCheckpoint(model_dir, monitor, settings.patience, state)])
     best_path = _named_model(model_dir, state, "best_model")
     if trains or not (model_dir / FINAL_MODEL).exists():
         # (a finished fine-tuning resumed: the saved model stays, and so do features made with it)

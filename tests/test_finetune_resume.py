@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 
+from common.atomic_io import read_csv_rows
 from finetune import train
 from finetune.backbones import BACKBONES
 from finetune.train import FineTuneSettings, fine_tune
@@ -40,6 +41,10 @@ def _images(folder: Path) -> tuple[list[Path], list[str]]:
     return paths, labels
 
 
+def _logged_epochs(model_dir: Path) -> list[str]:
+    return [row["epoch"] for row in read_csv_rows(model_dir / train.LOG_FILE)]
+
+
 def test_a_kill_after_an_epochs_model_before_its_state_resumes_from_the_recorded_epoch(
         tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(BACKBONES, "small", (_small_backbone, (1 / 255, 0.0)))
@@ -59,6 +64,7 @@ def test_a_kill_after_an_epochs_model_before_its_state_resumes_from_the_recorded
         fine_tune(paths, labels, model_dir, settings)
     assert (model_dir / "epoch_2.keras").is_file()               # saved, but not recorded
     assert json.loads((model_dir / "state.json").read_text())["epochs_done"] == 1
+    assert _logged_epochs(model_dir) == ["0", "1"]               # the log's row written too
     monkeypatch.setattr(train, "atomic_write_json", write_json)
     loaded = []
 
@@ -77,3 +83,6 @@ def test_a_kill_after_an_epochs_model_before_its_state_resumes_from_the_recorded
         "epoch_3.keras", state["best_model"]}
     assert (model_dir / train.FINAL_MODEL).read_bytes() == (
         model_dir / state["best_model"]).read_bytes()
+    assert _logged_epochs(model_dir) == ["0", "1", "2"]          # epoch 2 once: the re-run's
+    assert [row["loss"] for row in read_csv_rows(model_dir / train.LOG_FILE)] == [
+        str(row["loss"]) for row in state["history"]]
