@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
@@ -140,6 +141,7 @@ def training_curves_figure(log_rows: Sequence[Mapping[str, str]]) -> bytes:
             if log_rows and name in log_rows[0]:
                 ax.plot(epochs, [float(r[name]) for r in log_rows], marker="o", label=name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.legend()
     figure.tight_layout()
