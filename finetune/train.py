@@ -304,8 +304,10 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
     start = int(state.get("epochs_done", 0))
     trains = start < settings.epochs and not state.get("stopped_early")
     if trains:
+        # shuffle=False: train_data shuffles by (seed, epoch); Keras's own batch shuffling draws
+        # from Python's global random state, which a resumed run starts afresh
         model.fit(train_data, validation_data=validation_data, epochs=settings.epochs,
-                  initial_epoch=start, verbose=0,
+                  initial_epoch=start, shuffle=False, verbose=0,
                   callbacks=[EpochSetter(train_data),
                              BatchProgress(),
                              ResumableCheckpoint(model_dir, monitor, settings.patience, state)])

@@ -86,3 +86,33 @@ def test_a_kill_after_an_epochs_model_before_its_state_resumes_from_the_recorded
     assert _logged_epochs(model_dir) == ["0", "1", "2"]          # epoch 2 once: the re-run's
     assert [row["loss"] for row in read_csv_rows(model_dir / train.LOG_FILE)] == [
         str(row["loss"]) for row in state["history"]]
+
+
+def test_a_run_resumed_after_a_kill_trains_to_the_uninterrupted_runs_weights(tmp_path,
+                                                                             monkeypatch):
+    """The batches of an epoch come in the order (SEED, epoch) gives, whatever ran before in
+    the process: Keras's own shuffling of a PyDataset's batches draws from Python's global
+    random state, which a resumed run starts afresh."""
+    monkeypatch.setitem(BACKBONES, "small", (_small_backbone, (1 / 255, 0.0)))
+    settings = FineTuneSettings(backbone="small", weights="none", image_size=32, epochs=3,
+                                batch_size=4, patience=0, head_init="random")
+    paths, labels = _images(tmp_path / "img")
+    fine_tune(paths, labels, tmp_path / "uninterrupted", settings)
+    write_json = train.atomic_write_json
+
+    def killed_before_epoch_3s_state(path, obj):
+        if Path(path).name == "state.json" and obj.get("epochs_done") == 3:
+            raise Killed
+        return write_json(path, obj)
+
+    monkeypatch.setattr(train, "atomic_write_json", killed_before_epoch_3s_state)
+    with pytest.raises(Killed):
+        fine_tune(paths, labels, tmp_path / "resumed", settings)
+    monkeypatch.setattr(train, "atomic_write_json", write_json)
+    fine_tune(paths, labels, tmp_path / "resumed", settings)
+    for run in ("uninterrupted", "resumed"):
+        assert json.loads((tmp_path / run / "state.json").read_text())["epochs_done"] == 3
+    weights = [keras.models.load_model(tmp_path / run / train.FINAL_MODEL).get_weights()
+               for run in ("uninterrupted", "resumed")]
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
