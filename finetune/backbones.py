@@ -138,15 +138,21 @@ def network_features(make_network: Callable[[], keras.Model], image_size: int,
                      batch_size: int = 64,
                      max_side: int = 0) -> Callable[[Sequence[str | Path]], np.ndarray]:
     """A function giving the features (N, D) of image files by the network ``make_network()``
-    returns (called at the first use only; images read as ``load_batch`` reads them)."""
+    returns (called at the first use only; images read as ``load_batch`` reads them), each
+    file's computed once: a later call reuses the rows of the files it already saw."""
     networks: list[keras.Model] = []
+    rows: dict[str, np.ndarray] = {}
 
     def features_of(paths: Sequence[str | Path]) -> np.ndarray:
-        if not networks:
+        names = [str(path) for path in paths]
+        new = list(dict.fromkeys(name for name in names if name not in rows))
+        if new and not networks:
             networks.append(make_network())
-        return np.concatenate([np.asarray(networks[0].predict_on_batch(
-            load_batch(paths[start:start + batch_size], image_size, max_side)), np.float32)
-            for start in range(0, len(paths), batch_size)])
+        for start in range(0, len(new), batch_size):
+            chunk = new[start:start + batch_size]
+            rows.update(zip(chunk, np.asarray(networks[0].predict_on_batch(
+                load_batch(chunk, image_size, max_side)), np.float32)))
+        return np.stack([rows[name] for name in names])
 
     return features_of
 

@@ -107,15 +107,13 @@ def with_source(records: Sequence[ImageRecord], source: str) -> list[ImageRecord
     return [replace(r, image_path=r.raw_path) for r in records]
 
 
-def choose_run_image_source(config, labeled: Sequence[ImageRecord]) -> dict:
+def choose_run_image_source(config, labeled: Sequence[ImageRecord],
+                            features_of: Callable[[list[Path]], np.ndarray]) -> dict:
     """Stage 02's choice for a run (``config``: its Config), saved in RUN_DIR/model: by the
-    labels with BG_METHOD=auto (see the module docstring), else the images stage 01 wrote."""
+    labels with BG_METHOD=auto (see the module docstring; ``features_of``: the pretrained
+    network's features of image files), else the images stage 01 wrote."""
     choice = {"source": "removed", "accuracy": {}}
     if config.BG_METHOD == "auto":
-        from finetune.backbones import pretrained_features
-
-        features_of = pretrained_features(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE,
-                                          config.SEED, max_side=config.WORK_MAX_SIDE)
         choice = choose_image_source(labeled, features_of, config.SEED)
     save_image_source(config.run_dir / "model", choice)
     return choice

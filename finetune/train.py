@@ -8,7 +8,7 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Callable, Collection, Sequence
 
 import keras
 import numpy as np
@@ -228,18 +228,23 @@ def new_classifier(settings: FineTuneSettings, n_classes: int) -> keras.Model:
     return model
 
 
-def fit_head_to_features(model: keras.Model, images: AugmentedImages) -> None:
+def frozen_features(model: keras.Model, images: AugmentedImages) -> np.ndarray:
+    """The features the head of a :func:`new_classifier` reads (its backbone's pooled output)
+    of ``images``."""
+    return keras.Model(model.input, model.get_layer("head_dropout").input).predict(images,
+                                                                                   verbose=0)
+
+
+def fit_head_to_features(model: keras.Model, features: np.ndarray, labels: np.ndarray) -> None:
     """Linear probe before fine-tuning (LP-FT, Kumar et al., ICLR 2022): set the softmax head of
     a :func:`new_classifier` to a multinomial logistic regression on the frozen backbone's
-    features of ``images``, so the first gradients into the backbone come from a fitted head
-    instead of a random one, which distorts the features less."""
+    ``features`` of images of class indices ``labels``, so the first gradients into the backbone
+    come from a fitted head instead of a random one, which distorts the features less."""
     from sklearn.linear_model import LogisticRegression
 
-    features = keras.Model(model.input, model.get_layer("head_dropout").input)
-    X = features.predict(images, verbose=0)
     head = model.get_layer("classes")
-    probe = LogisticRegression(max_iter=1000).fit(X, images.labels)
-    kernel = np.zeros((X.shape[1], head.units), np.float32)
+    probe = LogisticRegression(max_iter=1000).fit(features, labels)
+    kernel = np.zeros((features.shape[1], head.units), np.float32)
     bias = np.zeros(head.units, np.float32)
     columns = probe.classes_ if len(probe.classes_) > 2 else probe.classes_[1:]
     kernel[:, columns] = probe.coef_.T      # two classes: softmax([0, z]) = sigmoid(z)
@@ -248,8 +253,12 @@ def fit_head_to_features(model: keras.Model, images: AugmentedImages) -> None:
 
 
 def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str | Path,
-              settings: FineTuneSettings) -> dict:
-    """Fine-tune the backbone to classify ``labels``; returns a summary.
+              settings: FineTuneSettings,
+              probe_features: Callable[[Sequence[str]], np.ndarray] | None = None) -> dict:
+    """Fine-tune the backbone to classify ``labels``; returns a summary. ``probe_features(paths)``
+    gives the un-fine-tuned backbone's features of image files for the head's probe
+    (``FT_HEAD_INIT=probe``; stage 02 passes one that keeps them between its rounds); without
+    it they are computed here.
 
     Writes the best and the last epoch's model (``epoch_<n>.keras``), ``state.json``,
     ``training_log.csv``, ``classes.json`` and finally ``finetuned.keras`` (a copy of the best
@@ -287,10 +296,12 @@ def fine_tune(paths: Sequence[str | Path], labels: Sequence[str], model_dir: str
             probe_idx = train_idx[per_class_sample(y[train_idx], PROBE_PER_CLASS, settings.seed)]
             LOG.info("fitting the classifier head to the frozen network's features of %d "
                      "training images", len(probe_idx))
-            fit_head_to_features(model, AugmentedImages(
-                [paths[i] for i in probe_idx], y[probe_idx], settings.image_size,
-                settings.batch_size, None, settings.seed, shuffle=False,
-                max_side=settings.max_side))
+            probe_paths = [paths[i] for i in probe_idx]
+            features = (probe_features(probe_paths) if probe_features else frozen_features(
+                model, AugmentedImages(probe_paths, y[probe_idx], settings.image_size,
+                                       settings.batch_size, None, settings.seed, shuffle=False,
+                                       max_side=settings.max_side)))
+            fit_head_to_features(model, features, y[probe_idx])
     atomic_write_json(model_dir / "classes.json", classes)
     train_data = AugmentedImages(train_paths, y[train_idx], settings.image_size,
                                  settings.batch_size,

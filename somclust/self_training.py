@@ -20,7 +20,7 @@ of k on 44 of 72 runs instead of 50; docs/experiments.md, 2026-12-03 late night)
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -140,14 +140,16 @@ def keep_draft_model(config: Config) -> None:
 
 
 def fine_tune_run(config: Config, settings: FineTuneSettings, records: Sequence[ImageRecord],
-                  labeled: Sequence[ImageRecord]) -> dict:
+                  labeled: Sequence[ImageRecord],
+                  probe_features: Callable[[Sequence[str]], np.ndarray] | None = None) -> dict:
     """Stage 02's fine-tuning of ``labeled`` (records with ``image_path`` the version the network
     sees; ``records``: every image of the run, likewise) into ``RUN_DIR/model``: with
     ``SELF_TRAIN_SHARE`` > 0 a draft round first, then the run's network on the labeled images
     and the draft's new classes (module docstring; without labels of two classes the draft is
     the pretrained network); one round where no image is left out of the training or the run
     has fewer than :data:`MIN_CLUSTER_SIZE` images. Returns fine_tune's summary, with
-    ``self_training`` (the draft's clusters, new classes and their images) after two rounds."""
+    ``self_training`` (the draft's clusters, new classes and their images) after two rounds.
+    ``probe_features``: passed on to each round's ``fine_tune``."""
     from finetune.train import fine_tune, keep_backbone
 
     model_dir = config.run_dir / "model"
@@ -155,18 +157,20 @@ def fine_tune_run(config: Config, settings: FineTuneSettings, records: Sequence[
     untrained = len({r.file for r in records} - {r.file for r in labeled})
     if not (config.SELF_TRAIN_SHARE > 0 and settings.epochs > 0
             and untrained and len(records) >= MIN_CLUSTER_SIZE):
-        return fine_tune(paths, labels, model_dir, settings)   # no image a new class could hold
+        return fine_tune(paths, labels, model_dir, settings,   # no image a new class could hold
+                         probe_features=probe_features)
     draft_model = draft_config(config).run_dir / "model"
     atomic_copy_file(model_dir / SOURCE_FILE, draft_model / SOURCE_FILE)
     if len(set(labels)) < 2:             # no labels of two classes: the pretrained network
         first = keep_backbone(draft_model, settings, len(set(labels)), len(paths))
     else:
-        first = fine_tune(paths, labels, draft_model, settings)
+        first = fine_tune(paths, labels, draft_model, settings, probe_features=probe_features)
     pseudo, summary = draft_pseudo_labels(config, {r.file: r.label for r in labeled})
     if not pseudo or len(set(labels) | set(pseudo.values())) < 2:   # nothing new, or 1 class
         keep_draft_model(config)
         return {**first, "self_training": {**summary, "new_classes": 0, "images": 0}}
     extra = [r for r in records if r.file in pseudo]
     return {**fine_tune(paths + [r.image_path for r in extra],
-                        labels + [pseudo[r.file] for r in extra], model_dir, settings),
+                        labels + [pseudo[r.file] for r in extra], model_dir, settings,
+                        probe_features=probe_features),
             "self_training": summary}

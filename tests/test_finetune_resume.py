@@ -116,3 +116,26 @@ def test_a_run_resumed_after_a_kill_trains_to_the_uninterrupted_runs_weights(tmp
                for run in ("uninterrupted", "resumed")]
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_probe_on_features_passed_in_trains_as_the_probe_on_its_own(tmp_path, monkeypatch):
+    """Stage 02 hands fine_tune the pretrained network's features (kept between its rounds):
+    the probe reads them for the training images and the run trains as with the features
+    computed inside."""
+    from finetune.backbones import pretrained_features
+
+    monkeypatch.setitem(BACKBONES, "small", (_small_backbone, (1 / 255, 0.0)))
+    settings = FineTuneSettings(backbone="small", weights="none", image_size=32, epochs=2,
+                                batch_size=8, patience=0, head_init="probe")
+    paths, labels = _images(tmp_path / "img")
+    fine_tune(paths, labels, tmp_path / "inside", settings)
+    features_of, asked = pretrained_features("small", "none", 32, seed=0), []
+    fine_tune(paths, labels, tmp_path / "passed", settings,
+              probe_features=lambda files: asked.append(list(files)) or features_of(files))
+    train_rows, _ = train.split_train_validation(
+        np.array([int(label[-1]) for label in labels]), settings.validation_split, seed=0)
+    assert asked == [[str(paths[i]) for i in train_rows]]
+    weights = [keras.models.load_model(tmp_path / run / train.FINAL_MODEL).get_weights()
+               for run in ("inside", "passed")]
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -54,7 +54,7 @@ def test_probe_head_classifies_the_training_images_before_any_fine_tuning(tmp_pa
 
     from finetune.backbones import build_classifier
     from finetune.data import AugmentedImages
-    from finetune.train import fit_head_to_features
+    from finetune.train import fit_head_to_features, frozen_features
 
     assert FineTuneSettings.from_config(load_config({"FT_HEAD_INIT": "probe"},
                                                     environ={})).head_init == "probe"
@@ -67,6 +67,6 @@ def test_probe_head_classifies_the_training_images_before_any_fine_tuning(tmp_pa
         model = build_classifier(backbone, n_classes)
         images = AugmentedImages(paths, y, 16, 8, None, seed=0, shuffle=False)
         assert np.mean(model.predict(images, verbose=0).argmax(axis=1) == y) < 0.9   # random
-        fit_head_to_features(model, images)
+        fit_head_to_features(model, frozen_features(model, images), y)
         predicted = model.predict(images, verbose=0).argmax(axis=1)
         assert np.mean(predicted == y) == 1.0

@@ -80,3 +80,30 @@ def test_the_choice_is_saved_and_applied(tmp_path):
     moved = with_source(records, "raw")
     assert [r.image_path for r in moved] == [tmp_path / "raw" / r.file for r in records]
     assert with_source(records, "removed") == records
+
+
+def test_network_features_computes_each_files_features_once(tmp_path):
+    """The pretrained network's features are read by the choice of images and by each round's
+    probe: a file seen before is not run through the network again, and rows come back in the
+    order asked."""
+    import cv2
+
+    from finetune.backbones import network_features
+
+    paths = []
+    for value in range(5):
+        paths.append(tmp_path / f"{value}.png")
+        cv2.imwrite(str(paths[-1]), np.full((8, 8, 3), value * 40, np.uint8))
+    batches = []
+
+    class MeanPixel:
+        def predict_on_batch(self, pixels):
+            batches.append(len(pixels))
+            return pixels.mean(axis=(1, 2))
+
+    features_of = network_features(MeanPixel, image_size=8, batch_size=2)
+    first = features_of(paths[:3])
+    again = features_of([paths[4], paths[1], paths[4], paths[3]])
+    assert batches == [2, 1, 2]                      # 3 files, then the 2 new ones
+    np.testing.assert_array_equal(first[:, 0], [0, 40, 80])
+    np.testing.assert_array_equal(again[:, 0], [160, 40, 160, 120])

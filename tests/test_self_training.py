@@ -102,7 +102,8 @@ def test_one_round_where_no_new_class_could_be_found(tmp_path, monkeypatch, unla
     from somclust.self_training import fine_tune_run
 
     calls = []
-    monkeypatch.setattr(finetune.train, "fine_tune", lambda paths, labels, model_dir, settings:
+    monkeypatch.setattr(finetune.train, "fine_tune",
+                        lambda paths, labels, model_dir, settings, **_:
                         calls.append((list(labels), Path(model_dir))) or {"epochs_done": 1})
     config = load_config({"RUN_DIR": str(tmp_path / "run"), "SELF_TRAIN_SHARE": "0.5"})
     labeled = [ImageRecord(f"{c}.png", tmp_path / f"{c}.png", c, True) for c in "ab"]
@@ -137,7 +138,8 @@ def test_the_rounds_stage_02_runs(tmp_path, monkeypatch, known, pseudo, rounds, 
 
     calls, folders = [], {tmp_path / "run" / "draft" / "model": "draft",
                           tmp_path / "run" / "model": "run"}
-    monkeypatch.setattr(finetune.train, "fine_tune", lambda paths, labels, model_dir, settings:
+    monkeypatch.setattr(finetune.train, "fine_tune",
+                        lambda paths, labels, model_dir, settings, **_:
                         calls.append((list(labels), folders[Path(model_dir)]))
                         or {"epochs_done": 1})
     monkeypatch.setattr(finetune.train, "keep_backbone", lambda model_dir, *_: calls.append(

@@ -46,19 +46,24 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
                 shutil.rmtree(folder)
 
     def work() -> dict:
-        from finetune.train import FineTuneSettings   # TensorFlow loads only now
+        from finetune.backbones import pretrained_features   # TensorFlow loads only now
+        from finetune.train import FineTuneSettings
 
         settings = FineTuneSettings.from_config(config)
         records = load_run_index(config.work_dir, config.IMG_DIR, config.RAW_DIR,
                                  config.RAW_COPY_DIR)
         labeled = [r for r in records if r.trainable]
-        choice = choose_run_image_source(config, labeled)
+        # the pretrained network's features, each image's computed once: the choice of images
+        # and every round's probe read them
+        features_of = pretrained_features(config.BACKBONE, config.WEIGHTS, config.IMAGE_SIZE,
+                                          config.SEED, max_side=config.WORK_MAX_SIDE)
+        choice = choose_run_image_source(config, labeled, features_of)
         if config.FT_FROM_REVIEW:
             named = reviewed_labels(config.run_dir)
             labeled += [replace(r, label=named[r.file], trainable=True) for r in records
                         if r.file in named and not r.trainable]
         return {**fine_tune_run(config, settings, with_source(records, choice["source"]),
-                                with_source(labeled, choice["source"])),
+                                with_source(labeled, choice["source"]), features_of),
                 "image_source": choice}
 
     inputs = input_signatures(config.work_dir, ("labels_true.csv", "processed.csv"))
