@@ -19,7 +19,6 @@ NMI from 0.586 to 0.616 (p = 0.019; digits +0.08, glyphs +0.10, GNOME icons -0.0
 of k on 44 of 72 runs instead of 50; docs/experiments.md, 2026-12-03 late night)."""
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
@@ -33,7 +32,6 @@ from finetune.image_source import SOURCE_FILE
 if TYPE_CHECKING:                       # TensorFlow loads only when stage 02 fine-tunes
     from finetune.train import FineTuneSettings
 
-LOG = logging.getLogger(__name__)
 DRAFT_DIR = "draft"            # RUN_DIR sub-folder of the first round: model, features, clusters
 MIN_CLUSTER_SIZE = 4           # smaller draft clusters are not taken for a class
 MIN_CORE_SIZE = 2              # images a new class is trained on at least
@@ -136,7 +134,6 @@ def keep_draft_model(config: Config) -> None:
     for name in DRAFT_MODEL_FILES:
         if (source / name).exists():      # a file already the same is left as it is (and so
             atomic_write_bytes(target / name, (source / name).read_bytes())  # its features)
-    LOG.info("no new class to train on: the draft network is the run's")
 
 
 def fine_tune_run(config: Config, settings: FineTuneSettings, records: Sequence[ImageRecord],
