@@ -45,27 +45,33 @@ def _logged_epochs(model_dir: Path) -> list[str]:
     return [row["epoch"] for row in read_csv_rows(model_dir / train.LOG_FILE)]
 
 
+def _killed_before_states_epoch(epoch: int, paths, labels, model_dir: Path,
+                                settings: FineTuneSettings, monkeypatch) -> None:
+    """Run fine_tune and kill it as its state is about to record ``epoch``."""
+    write_json = train.atomic_write_json
+
+    def killed(path, obj):
+        if Path(path).name == "state.json" and obj.get("epochs_done") == epoch:
+            raise Killed
+        return write_json(path, obj)
+
+    monkeypatch.setattr(train, "atomic_write_json", killed)
+    with pytest.raises(Killed):
+        fine_tune(paths, labels, model_dir, settings)
+    monkeypatch.setattr(train, "atomic_write_json", write_json)
+
+
 def test_a_kill_after_an_epochs_model_before_its_state_resumes_from_the_recorded_epoch(
         tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(BACKBONES, "small", (_small_backbone, (1 / 255, 0.0)))
     settings = FineTuneSettings(backbone="small", weights="none", image_size=32, epochs=3,
                                 batch_size=8, patience=0, head_init="random")
     paths, labels = _images(tmp_path / "img")
-    model_dir = tmp_path / "model"
-    write_json, load_model = train.atomic_write_json, keras.models.load_model
-
-    def killed_before_epoch_2s_state(path, obj):
-        if Path(path).name == "state.json" and obj.get("epochs_done") == 2:
-            raise Killed
-        return write_json(path, obj)
-
-    monkeypatch.setattr(train, "atomic_write_json", killed_before_epoch_2s_state)
-    with pytest.raises(Killed):
-        fine_tune(paths, labels, model_dir, settings)
+    model_dir, load_model = tmp_path / "model", keras.models.load_model
+    _killed_before_states_epoch(2, paths, labels, model_dir, settings, monkeypatch)
     assert (model_dir / "epoch_2.keras").is_file()               # saved, but not recorded
     assert json.loads((model_dir / "state.json").read_text())["epochs_done"] == 1
     assert _logged_epochs(model_dir) == ["0", "1"]               # the log's row written too
-    monkeypatch.setattr(train, "atomic_write_json", write_json)
     loaded = []
 
     def recorded_load(path, **kwargs):
@@ -98,17 +104,7 @@ def test_a_run_resumed_after_a_kill_trains_to_the_uninterrupted_runs_weights(tmp
                                 batch_size=4, patience=0, head_init="random")
     paths, labels = _images(tmp_path / "img")
     fine_tune(paths, labels, tmp_path / "uninterrupted", settings)
-    write_json = train.atomic_write_json
-
-    def killed_before_epoch_3s_state(path, obj):
-        if Path(path).name == "state.json" and obj.get("epochs_done") == 3:
-            raise Killed
-        return write_json(path, obj)
-
-    monkeypatch.setattr(train, "atomic_write_json", killed_before_epoch_3s_state)
-    with pytest.raises(Killed):
-        fine_tune(paths, labels, tmp_path / "resumed", settings)
-    monkeypatch.setattr(train, "atomic_write_json", write_json)
+    _killed_before_states_epoch(3, paths, labels, tmp_path / "resumed", settings, monkeypatch)
     fine_tune(paths, labels, tmp_path / "resumed", settings)
     for run in ("uninterrupted", "resumed"):
         assert json.loads((tmp_path / run / "state.json").read_text())["epochs_done"] == 3
