@@ -433,8 +433,17 @@ def main() -> None:
     parser.add_argument("--compare", metavar="BASE",
                         help="at the end, compare with this earlier result (a label under "
                              "results/, a+b for several; benchmarks/compare_suite.py)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the set builders' draws and of which images are labeled "
+                             "(the fine-tuning and clustering seed is SEED: --set SEED=N)")
+    parser.add_argument("--summarise", metavar="RESULTS",
+                        help="run nothing: print the tables of earlier results (labels under "
+                             "results/, a+b to pool runs of other fine-tuning seeds)")
     args = parser.parse_args()
+    if args.summarise:
+        work = args.work_dir / ("quick" if args.quick else "full")
+        print(summary(saved_results(args.summarise, work))[0])
+        return
     if args.cluster_seeds < 1 or args.ft_seeds < 1:
         parser.error("--cluster-seeds and --ft-seeds must be >= 1")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -474,22 +483,45 @@ def main() -> None:
         raise SystemExit("no set could be built; see the lines above")
     print(f"\nquality suite ({len(results)} cells, overrides {overrides or 'none'}): "
           f"{time.perf_counter() - start:.0f} s")
-    pooled = pool_ft_seeds(results)
-    rows = with_means(pooled, budgets)
-    print(text_table(rows))
-    mean_nmi = np.mean([r["NMI"] for r in results])
-    verdict, spread = baseline_verdict(pooled), ft_seed_spread(results)
-    print(f"{hit_rate(results)}; mean NMI over all cells {mean_nmi:.3f}\n{verdict}")
-    if spread:
-        print(spread)
+    text, markdown = summary(results)
+    print(text)
     label = args.label or "_".join(f"{k}-{v}" for k, v in overrides.items()) or "default"
     columns = list(results[0])
     atomic_write_csv(labeled_result(work, label), columns,
                      [[r[c] for c in columns] for r in results])
-    summary = [markdown_table(rows), hit_rate(results), verdict] + ([spread] if spread else [])
-    atomic_write_bytes(labeled_result(work, label, ".md"), ("\n\n".join(summary) + "\n").encode())
+    atomic_write_bytes(labeled_result(work, label, ".md"), markdown.encode())
     if base is not None:
         print("\n" + report(compare(base, load_cells(label, work)), args.compare, label))
+
+
+def summary(results: list[dict]) -> tuple[str, str]:
+    """The tables of result rows (one per cell and fine-tuning seed) as printed and as the
+    markdown file: pooled over the fine-tuning seeds, the mean per budget, the k̂ hit rate, the
+    baseline verdict and the spread over the fine-tuning seeds."""
+    pooled = pool_ft_seeds(results)
+    rows = with_means(pooled, tuple(sorted({r["budget"] for r in results})))
+    mean_nmi = np.mean([r["NMI"] for r in results])
+    verdict, spread = baseline_verdict(pooled), ft_seed_spread(results)
+    lines = [hit_rate(results), verdict] + ([spread] if spread else [])
+    text = "\n".join([text_table(rows), f"{lines[0]}; mean NMI over all cells {mean_nmi:.3f}",
+                      *lines[1:]])
+    return text, "\n\n".join([markdown_table(rows), *lines]) + "\n"
+
+
+RESULT_TYPES = {"set": str, "budget": float, "k_true": int, "k_hits_seeds": int, "n_seeds": int,
+                "ft_seed": int}
+
+
+def saved_results(spec: str, work_dir: Path) -> list[dict]:
+    """The result rows of earlier runs (``a+b`` joins several, e.g. runs of other fine-tuning
+    seeds), typed as a run makes them."""
+    def typed(key: str, text: str):
+        if key == "k_pred":
+            return int(float(text)) if float(text).is_integer() else float(text)
+        return RESULT_TYPES.get(key, float)(text)
+
+    return [{key: typed(key, text) for key, text in row.items()}
+            for row in load_cells(spec, work_dir).values()]
 
 
 def write_set_default(set_dir: Path, name: str, seed: int) -> list[dict[str, str]]:

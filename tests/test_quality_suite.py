@@ -267,6 +267,32 @@ def test_fine_tuning_seeds_are_pooled_per_cell_and_their_spread_reported():
     assert "7.5/6" in table and "5/8" in table
 
 
+def test_saved_runs_of_other_fine_tuning_seeds_summarise_as_one_run(tmp_path):
+    from benchmarks import quality_suite
+    from common.atomic_io import atomic_write_csv
+
+    def row(ft_seed, nmi, k):
+        return {"set": "toy", "budget": 0.3, "NMI": nmi, "purity": 0.5, "ARI": 0.4, "ACC": 0.5,
+                "k_pred": k, "k_true": 6, "NMI_all": nmi, "NMI_untuned": float("nan"),
+                "NMI_kmeans": 0.5, "NMI_pixels": 0.2, "NMI_seeds": nmi,
+                "NMI_untuned_seeds": float("nan"), "NMI_kmeans_seeds": 0.5, "k_hits_seeds": 3,
+                "n_seeds": 4, "ft_seed": ft_seed}
+
+    runs = {"first": [row(0, 0.6, 6)], "later": [row(1, 0.4, 9), row(2, 0.5, 7)]}
+    for label, rows in runs.items():
+        columns = list(rows[0])
+        atomic_write_csv(quality_suite.labeled_result(tmp_path, label), columns,
+                         [[r[c] for c in columns] for r in rows])
+    saved = quality_suite.saved_results("first+later", tmp_path)
+    assert [r["ft_seed"] for r in saved] == [0, 1, 2]
+    assert saved[1] == {**runs["later"][0], "NMI_untuned": pytest.approx(float("nan"),
+                                                                         nan_ok=True),
+                        "NMI_untuned_seeds": pytest.approx(float("nan"), nan_ok=True)}
+    assert quality_suite.summary(saved) == quality_suite.summary(runs["first"] + runs["later"])
+    text = quality_suite.summary(saved)[0]
+    assert "7.3/6" in text and "9/12" in text and "fine-tuning seeds 0, 1, 2" in text
+
+
 def test_per_image_draw_labels_each_known_image_with_the_budget_as_probability():
     """Each known class's labeled count varies around budget x size (at least 2); the unknown
     classes get none; the same seed draws the same files."""
