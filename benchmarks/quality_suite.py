@@ -514,14 +514,14 @@ RESULT_TYPES = {"set": str, "budget": float, "k_true": int, "k_hits_seeds": int,
 
 def saved_results(spec: str, work_dir: Path) -> list[dict]:
     """The result rows of earlier runs (``a+b`` joins several, e.g. runs of other fine-tuning
-    seeds), typed as a run makes them."""
+    seeds), typed as a run makes them (results saved before ``ft_seed`` existed: seed 0)."""
     def typed(key: str, text: str):
         if key == "k_pred":
             return int(float(text)) if float(text).is_integer() else float(text)
         return RESULT_TYPES.get(key, float)(text)
 
-    return [{key: typed(key, text) for key, text in row.items()}
-            for row in load_cells(spec, work_dir).values()]
+    return [{**{key: typed(key, text) for key, text in row.items()}, "ft_seed": cell[2]}
+            for cell, row in load_cells(spec, work_dir).items()]
 
 
 def write_set_default(set_dir: Path, name: str, seed: int) -> list[dict[str, str]]:

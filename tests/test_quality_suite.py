@@ -278,7 +278,9 @@ def test_saved_runs_of_other_fine_tuning_seeds_summarise_as_one_run(tmp_path):
                 "NMI_untuned_seeds": float("nan"), "NMI_kmeans_seeds": 0.5, "k_hits_seeds": 3,
                 "n_seeds": 4, "ft_seed": ft_seed}
 
-    runs = {"first": [row(0, 0.6, 6)], "later": [row(1, 0.4, 9), row(2, 0.5, 7)]}
+    before_ft_seeds = {key: value for key, value in row(0, 0.6, 6).items() if key != "ft_seed"}
+    runs = {"first": [row(0, 0.6, 6)], "later": [row(1, 0.4, 9), row(2, 0.5, 7)],
+            "old": [before_ft_seeds]}
     for label, rows in runs.items():
         columns = list(rows[0])
         atomic_write_csv(quality_suite.labeled_result(tmp_path, label), columns,
@@ -289,6 +291,8 @@ def test_saved_runs_of_other_fine_tuning_seeds_summarise_as_one_run(tmp_path):
                                                                          nan_ok=True),
                         "NMI_untuned_seeds": pytest.approx(float("nan"), nan_ok=True)}
     assert quality_suite.summary(saved) == quality_suite.summary(runs["first"] + runs["later"])
+    assert quality_suite.summary(quality_suite.saved_results("old", tmp_path)) == \
+        quality_suite.summary(runs["first"])                     # saved before ft_seed: seed 0
     text = quality_suite.summary(saved)[0]
     assert "7.3/6" in text and "9/12" in text and "fine-tuning seeds 0, 1, 2" in text
 
