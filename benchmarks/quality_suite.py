@@ -486,9 +486,7 @@ def main() -> None:
     text, markdown = summary(results)
     print(text)
     label = args.label or "_".join(f"{k}-{v}" for k, v in overrides.items()) or "default"
-    columns = list(results[0])
-    atomic_write_csv(labeled_result(work, label), columns,
-                     [[r[c] for c in columns] for r in results])
+    save_results(work, label, results)
     atomic_write_bytes(labeled_result(work, label, ".md"), markdown.encode())
     if base is not None:
         print("\n" + report(compare(base, load_cells(label, work)), args.compare, label))
@@ -506,6 +504,13 @@ def summary(results: list[dict]) -> tuple[str, str]:
     text = "\n".join([text_table(rows), f"{lines[0]}; mean NMI over all cells {mean_nmi:.3f}",
                       *lines[1:]])
     return text, "\n\n".join([markdown_table(rows), *lines]) + "\n"
+
+
+def save_results(work_dir: Path, label: str, results: list[dict]) -> None:
+    """The result rows as ``work_dir/results/<label>.csv`` (what :func:`saved_results` reads)."""
+    columns = list(results[0])
+    atomic_write_csv(labeled_result(work_dir, label), columns,
+                     [[r[c] for c in columns] for r in results])
 
 
 RESULT_TYPES = {"set": str, "budget": float, "k_true": int, "k_hits_seeds": int, "n_seeds": int,

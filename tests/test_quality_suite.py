@@ -269,7 +269,6 @@ def test_fine_tuning_seeds_are_pooled_per_cell_and_their_spread_reported():
 
 def test_saved_runs_of_other_fine_tuning_seeds_summarise_as_one_run(tmp_path):
     from benchmarks import quality_suite
-    from common.atomic_io import atomic_write_csv
 
     def row(ft_seed, nmi, k):
         return {"set": "toy", "budget": 0.3, "NMI": nmi, "purity": 0.5, "ARI": 0.4, "ACC": 0.5,
@@ -282,9 +281,7 @@ def test_saved_runs_of_other_fine_tuning_seeds_summarise_as_one_run(tmp_path):
     runs = {"first": [row(0, 0.6, 6)], "later": [row(1, 0.4, 9), row(2, 0.5, 7)],
             "old": [before_ft_seeds]}
     for label, rows in runs.items():
-        columns = list(rows[0])
-        atomic_write_csv(quality_suite.labeled_result(tmp_path, label), columns,
-                         [[r[c] for c in columns] for r in rows])
+        quality_suite.save_results(tmp_path, label, rows)
     saved = quality_suite.saved_results("first+later", tmp_path)
     assert [r["ft_seed"] for r in saved] == [0, 1, 2]
     assert saved[1] == {**runs["later"][0], "NMI_untuned": pytest.approx(float("nan"),
