@@ -73,7 +73,7 @@ SOM_IMPL = "batch"                                # batch (fast, default) | mini
 SOM_ROWS = 12
 SOM_COLS = 12
 SOM_EPOCHS = 20
-FEATURE_SET = "both"                              # both (fine-tuned and un-fine-tuned, each L2-normalised, side by side) | finetuned | pretrained
+FEATURE_SET = "finetuned"                         # finetuned | pretrained | both (fine-tuned and un-fine-tuned, each L2-normalised, side by side); quality suite, finetuned against both through the product code: glyphs and GNOME icons +0.041 NMI (p = 0.025), the other four sets +0.004, no labels -0.000; k̂ within 1 on more runs everywhere (docs/experiments.md, 2026-12-04)
 FEATURE_PCA = 64                                  # PCA components before the SOM (quality suite: 32 and 128 both ~0.006 NMI lower); 0 = keep all
 NEIGHBOUR_AVERAGING = 5                           # before the SOM each image's features are averaged with the mean of its this many nearest images' (the count reads them as given); 0 = off
 K_MIN = 2

@@ -24,7 +24,8 @@ def test_tuple_and_bool_parsing():
 def test_feature_set_needs_the_baseline_features():
     with pytest.raises(ConfigError, match="FEATURE_SET=both uses the un-fine-tuned .* "
                                           "EXTRACT_BASELINE=true or FEATURE_SET=finetuned"):
-        load_config({"EXTRACT_BASELINE": "no"}, environ={})
+        load_config({"EXTRACT_BASELINE": "no", "FEATURE_SET": "both"}, environ={})
+    assert load_config({"EXTRACT_BASELINE": "no"}, environ={}).FEATURE_SET == "finetuned"
 
 
 @pytest.mark.parametrize("overrides, key", [

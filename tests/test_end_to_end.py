@@ -8,7 +8,9 @@ import sys
 
 from helpers import ROOT, STAGES, run_script, script_env, tree_hash
 from common.stage import read_record
+from config import SELF_TRAIN_SHARE
 from extract.runtime import precision_on
+from somclust.self_training import self_training_note
 
 
 def test_pipeline_end_to_end(tiny_run):
@@ -22,8 +24,7 @@ def test_pipeline_end_to_end(tiny_run):
     assert n_images == 8 * 5 + 4 * 10
     drafted = read_record(run_dir, "02_finetune")["summary"]["self_training"]  # SELF_TRAIN_SHARE
     assert (run_dir / "draft" / "model" / "finetuned.keras").is_file()
-    assert f"{drafted['new_classes']} of the draft's {drafted['draft_clusters']} clusters" in (
-        outputs["02_finetune.py"])
+    assert self_training_note(drafted, SELF_TRAIN_SHARE) in outputs["02_finetune.py"]
     # the draft's un-fine-tuned features are stage 03's: reused there, not extracted again
     assert f"features_pretrained: {n_images} images x 1280 dims (0 extracted, {n_images} reused" \
         in outputs["03_extract_features.py"]

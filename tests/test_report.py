@@ -20,10 +20,12 @@ def _model_clusters(run_dir: Path) -> dict[str, int]:
     """What the saved model predicts from the run's stored features: a new image's cluster. For
     the unlabeled images it is their cluster in clusters.csv (checked); a labeled image there is
     pinned to its class's cluster, which its features alone may not give."""
-    from extract.features import load_feature_set
+    from common.stage import read_record
+    from extract.features import clustered_feature_set, load_feature_set
 
     model = pickle.loads((run_dir / "clusters_model.pkl").read_bytes())
-    features, files = load_feature_set(run_dir / "features", "both")
+    feature_set = clustered_feature_set(read_record(run_dir, "04_cluster"))
+    features, files = load_feature_set(run_dir / "features", feature_set)
     clusters = model["clusterer"].predict(model["preparer"].transform(features))
     predicted = dict(zip(files, clusters.tolist()))
     stored = _clusters(run_dir)
