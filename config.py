@@ -73,7 +73,7 @@ SOM_IMPL = "batch"                                # batch (fast, default) | mini
 SOM_ROWS = 12
 SOM_COLS = 12
 SOM_EPOCHS = 20
-FEATURE_SET = "finetuned"                         # finetuned | pretrained | both (fine-tuned and un-fine-tuned, each L2-normalised, side by side); quality suite, finetuned against both through the product code: glyphs and GNOME icons +0.041 NMI (p = 0.025), the other four sets +0.004, no labels -0.000; k̂ within 1 on more runs everywhere (docs/experiments.md, 2026-12-04)
+FEATURE_SET = "auto"                              # auto: the fine-tuned or the un-fine-tuned features, whichever clustering has the higher modularity (cluster/view_choice.py; the draft round of self-training clusters the fine-tuned ones; quality suite over 2 fine-tuning draws against finetuned: +0.004 NMI, GNOME icons 10 % and 50 % +0.02 to +0.04, no other cell down by more than 0.017, k̂ within 1 on 231/288 runs against 229; without labels +0.003) | finetuned (the default until 2026-12-04 night) | pretrained | both (fine-tuned and un-fine-tuned, each L2-normalised, side by side; finetuned against both through the product code: glyphs and GNOME icons +0.041 NMI, p = 0.025; docs/experiments.md)
 FEATURE_PCA = 64                                  # PCA components before the SOM (quality suite: 32 and 128 both ~0.006 NMI lower); 0 = keep all
 NEIGHBOUR_AVERAGING = 5                           # before the SOM each image's features are averaged with the mean of its this many nearest images' (the count reads them as given); 0 = off
 K_MIN = 2
@@ -97,7 +97,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "BG_METHOD": ("auto", "grabcut", "none"),
     "BACKBONE": ("inception_v3", "efficientnet_lite0"),
     "SOM_IMPL": ("batch", "minisom"),
-    "FEATURE_SET": ("finetuned", "pretrained", "both"),
+    "FEATURE_SET": ("auto", "finetuned", "pretrained", "both"),
     "EXTRACT_PRECISION": ("auto", "float32", "bfloat16"),
     "EXTRACT_RUNTIME": ("openvino", "keras"),
     "FT_HEAD_INIT": ("random", "probe"),
@@ -247,7 +247,7 @@ class Config:
             raise ConfigError(f"WEIGHTS={weights!r}: no such file. Use 'imagenet' (Keras cache), "
                               "'none' (random init), the path of a .h5/.keras/.weights.h5 file, or "
                               "BACKBONE=efficientnet_lite0 with WEIGHTS=imagenet (works offline)")
-        if self.FEATURE_SET != "finetuned" and not self.EXTRACT_BASELINE:
+        if self.FEATURE_SET in ("pretrained", "both") and not self.EXTRACT_BASELINE:
             raise ConfigError(f"FEATURE_SET={self.FEATURE_SET} uses the un-fine-tuned network's "
                               "features: set EXTRACT_BASELINE=true or FEATURE_SET=finetuned")
         return self

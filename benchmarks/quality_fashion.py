@@ -4,14 +4,17 @@
 
 Runs the real pipeline (stages 00-05 through the Python API, BG_METHOD=none: the items are on
 black) in --work-dir, then prints NMI, purity, ARI, Hungarian accuracy and k̂ on the test images
-for: the pipeline (SOM, k predicted) on fine-tuned, un-fine-tuned and both feature sets; the same
+for: the pipeline (SOM, k predicted) with FEATURE_SET=auto (the clustering of the fine-tuned or
+the un-fine-tuned features, whichever has the higher modularity) and on fine-tuned, un-fine-tuned
+and both feature sets; the same
 features with KMeans / agglomerative (Ward) at the SOM's k̂,
 HDBSCAN (its own k, noise counted as one cluster) and KMeans at the true k; a co-association
 ensemble of KMeans partitions of the three feature sets (at the default SOM's k̂); and pixels
 PCA-50 + KMeans (true k).
 Then the SOM clustering again with --cluster-seeds SOM seeds, with the configured label
 anchoring and without it (ANCHOR_SHARE=0), each with the configured refinement of the clusters
-on the images and without it (REFINE_ITER=0): mean ± sd of the scores and each k̂.
+on the images and without it (REFINE_ITER=0), and FEATURE_SET=auto's choice on each seed: mean ±
+sd of the scores and each k̂.
 """
 from __future__ import annotations
 
@@ -90,6 +93,8 @@ def main() -> None:
     from evaluate.baselines import pca_kmeans, pixel_matrix
     from evaluate.metrics import score_all
     from cluster.run import ClusterSettings, known_labels
+    from cluster.view_choice import choose_view, highest_modularity, view_choice_note
+    from common.stage import read_record
     from extract.features import load_feature_set
     from preprocess.labels import read_labels
     from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
@@ -103,6 +108,7 @@ def main() -> None:
                     BG_METHOD="none", FT_EPOCHS=args.epochs, SEED=args.seed,
                     IMAGE_SIZE=args.image_size)
     results, spreads, views = [], [], []
+    seed_fits = {}          # feature set -> (clusterer, test rows) of each SOM seed, as configured
     # one network, fine-tuned with the default FEATURE_SET (self-training clusters the draft's
     # features of that set); each feature set is then clustered on its features
     somclust.Pipeline(**settings).run(stages=somclust.api.STAGES[:4])
@@ -125,10 +131,12 @@ def main() -> None:
         test_rows = [row_of[f] for f in test]
         for share in sorted({config.ANCHOR_SHARE, 0.0}, reverse=True):
             for refine in sorted({config.REFINE_ITER, 0}, reverse=True):
-                scores = [score_all(y, replace(
-                    cluster_settings, anchor_share=share, refine_iter=refine, seed=10 * som_seed,
-                ).clusterer().fit(prepared, known).labels_[test_rows])
-                    for som_seed in range(args.cluster_seeds)]
+                fits = [replace(cluster_settings, anchor_share=share, refine_iter=refine,
+                                seed=10 * som_seed).clusterer().fit(prepared, known)
+                        for som_seed in range(args.cluster_seeds)]
+                scores = [score_all(y, model.labels_[test_rows]) for model in fits]
+                if (share, refine) == (config.ANCHOR_SHARE, config.REFINE_ITER):
+                    seed_fits[feature_set] = [(model, test_rows) for model in fits]
                 if scores:
                     spreads.append((f"{feature_set} + SOM, ANCHOR_SHARE={share:g}, "
                                     f"REFINE_ITER={refine}", scores))
@@ -142,6 +150,19 @@ def main() -> None:
                             score_all(y, model.fit_predict(reduced))))
         results.append((f"{feature_set} features + KMeans, true k",
                         score_all(y, KMeans(10, n_init=10, random_state=args.seed).fit_predict(reduced))))
+    pipeline = somclust.Pipeline(**settings, FEATURE_SET="auto")    # both views, one kept
+    pipeline.run(stages=somclust.api.STAGES[4:5])
+    kept = read_record(pipeline.config.run_dir, "04_cluster")["summary"]["clusters"]
+    clusters = pipeline.clusters()
+    results.insert(0, (f"auto ({kept['feature_set']} kept) + SOM, k predicted",
+                       score_all(y, [clusters[f] for f in test])))
+    if seed_fits.get("pretrained"):          # the same choice on each seed's two clusterings
+        pairs = zip(seed_fits["finetuned"], seed_fits["pretrained"])
+        chosen = [{"finetuned": tuned, "pretrained": untuned}[choose_view(
+            {"finetuned": highest_modularity(tuned[0]),
+             "pretrained": highest_modularity(untuned[0])})] for tuned, untuned in pairs]
+        spreads.insert(0, ("auto + SOM (the higher modularity of each seed's two)",
+                           [score_all(y, model.labels_[rows]) for model, rows in chosen]))
     results.append((f"co-association ensemble, k = SOM's k̂ ({k})",
                     score_all(y, co_association(views, k, args.seed))))
     image_of = {r: work / "raw_img" / r for r in test}
@@ -150,6 +171,8 @@ def main() -> None:
     print(f"\nFashion-MNIST test split ({len(test)} images, 10 classes); fine-tuned on "
           f"{args.per_class} train images x classes {LABELED}, {args.epochs} epochs; "
           f"EfficientNet-Lite0 ImageNet, {args.image_size} px; {time.perf_counter() - start:.0f} s")
+    if "view_modularity" in kept:
+        print(view_choice_note(kept))
     print(f"{'method':<58} {'NMI':>6} {'purity':>6} {'ARI':>6} {'ACC':>6} {'k':>5}")
     for name, s in results:
         print(f"{name:<58} {s['NMI']:6.3f} {s['purity']:6.3f} {s['ARI']:6.3f} {s['ACC']:6.3f} "

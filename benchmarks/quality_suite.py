@@ -108,18 +108,20 @@ def labeled_draw(rows: list[dict[str, str]], budget: float, seed: int,
     return labeled
 
 
-def model_keys(config) -> tuple[str, ...]:
-    """The keys a cell's network depends on: with self-training also the draft round's."""
-    from somclust.stages.fine_tune import self_training_keys
+def model_fingerprint(config) -> dict:
+    """The values a cell's network depends on: with self-training also the draft round's, as
+    the draft sees them (stage 02's fingerprint)."""
+    from somclust.stages.fine_tune import draft_fingerprint
 
-    return MODEL_KEYS + self_training_keys(config)
+    return {**config.fingerprint(MODEL_KEYS), **draft_fingerprint(config)}
 
 
-def settings_key(config, keys: tuple[str, ...]) -> str:
-    """Short digest of the values of ``keys`` (EXTRACT_PRECISION as it runs on this machine)."""
+def settings_key(config, fingerprint: dict) -> str:
+    """Short digest of a ``fingerprint`` of ``config`` (EXTRACT_PRECISION as it runs on this
+    machine)."""
     from extract.runtime import precision_on
 
-    values = {key: value for key, value in config.fingerprint(keys).items()
+    values = {key: value for key, value in fingerprint.items()
               if ADDED_KEYS.get(key, object()) != value}
     if "EXTRACT_PRECISION" in values:
         values["EXTRACT_PRECISION"] = precision_on(config.EXTRACT_RUNTIME, config.EXTRACT_PRECISION)
@@ -147,27 +149,35 @@ def kmeans_true_k(features: np.ndarray, k: int, n_components: int, seed: int) ->
 def seed_scores(config, views: dict[str, tuple[np.ndarray, list[str]]], truth: dict[str, str],
                 labeled: set[str], unlabeled: list[str], seed: int) -> dict:
     """One stage-04 seed on the cell's cached features (fine-tuning unchanged): NMI on the
-    unlabeled images and k̂ of the pipeline's clustering (``views["pipeline"]``; with
-    DEDUPLICATE fitted on one image per duplicate group, as stage 04), NMI of the un-fine-tuned
-    pipeline (``views["untuned"]``, NaN without it) and of KMeans at the true k on the pipeline's
-    features, all with ``seed``. One seed's k̂ can miss by 2 where the next one's does not:
-    judging a default - or comparing it with a baseline - on one seed judges that seed."""
+    unlabeled images and k̂ of the pipeline's clustering (``views["pipeline"]``, the fine-tuned
+    features with FEATURE_SET=auto, which then keeps the clustering of ``views["untuned"]``
+    instead where its modularity is higher; with DEDUPLICATE fitted on one image per duplicate
+    group, as stage 04), NMI of the un-fine-tuned pipeline (``views["untuned"]``, NaN without
+    it) and of KMeans at the true k on the pipeline's features, all with ``seed``. One seed's k̂
+    can miss by 2 where the next one's does not: judging a default - or comparing it with a
+    baseline - on one seed judges that seed."""
     from dataclasses import replace
 
     from cluster.run import ClusterSettings, fit_clustering, known_labels
+    from cluster.view_choice import choose_view, highest_modularity
 
     settings = replace(ClusterSettings.from_config(config), seed=seed)
     raw_dir = config.RAW_DIR if config.DEDUPLICATE else None     # the groups only matter then
-    scores = {"NMI_untuned": float("nan")}
-    for view, (features, files) in views.items():
-        clustering = fit_clustering(features, files, known_labels(files, truth, labeled), settings,
-                                    raw_dir if view == "pipeline" else None)
-        nmi = score_subset(truth, dict(zip(files, clustering.labels.tolist())), unlabeled)["NMI"]
-        if view == "pipeline":
-            scores.update(NMI=nmi, k=clustering.model.n_clusters_)
-        else:
-            scores["NMI_untuned"] = nmi
-    features, files = views["pipeline"]
+    fits = {view: fit_clustering(features, files, known_labels(files, truth, labeled), settings,
+                                 raw_dir if view == "pipeline" else None)
+            for view, (features, files) in views.items()}
+    used = "pipeline"
+    if config.FEATURE_SET == "auto" and "untuned" in fits:
+        used = choose_view({view: highest_modularity(fits[view].model)
+                            for view in ("pipeline", "untuned")})
+
+    def nmi(view: str) -> float:
+        files = views[view][1]
+        return score_subset(truth, dict(zip(files, fits[view].labels.tolist())), unlabeled)["NMI"]
+
+    scores = {"NMI": nmi(used), "k": fits[used].model.n_clusters_,
+              "NMI_untuned": nmi("untuned") if "untuned" in fits else float("nan")}
+    features, files = views[used]
     assigned = kmeans_true_k(features, len(set(truth.values())), config.FEATURE_PCA, seed)
     scores["NMI_kmeans"] = score_subset(truth, dict(zip(files, assigned.tolist())), unlabeled)["NMI"]
     return scores
@@ -186,8 +196,9 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     ``cluster_seeds`` > 1 also "seeds": the pipeline's run and baselines, then stage 04 and the
     baselines again with that many seeds in all (:func:`seed_scores`)."""
     import somclust
+    from common.stage import read_record
     from evaluate.run import read_clusters
-    from extract.features import load_feature_set
+    from extract.features import clustered_feature_set, load_feature_set
 
     work = set_dir / cell_folder(budget, draw)
     labeled = labeled_draw(rows, budget, seed, draw)
@@ -196,11 +207,13 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     settings = {"RAW_DIR": str(set_dir / "raw_img"), "WORK_DIR": str(work),
                 "LABELS_CSV": str(work / "labels.csv"), "LABEL_SOURCE": "csv", **overrides}
     config = load_config(settings)
-    background = f"{config.BG_METHOD}_{settings_key(config, BACKGROUND_KEYS)}"
+    background_values = config.fingerprint(BACKGROUND_KEYS)
+    background = f"{config.BG_METHOD}_{settings_key(config, background_values)}"
     settings.update(IMG_DIR=str(set_dir / f"img_{background}"),
                     MASK_DIR=str(set_dir / f"masks_{background}"),
                     RUN_DIR=str(work / f"{config.BACKBONE}_{config.IMAGE_SIZE}_"
-                                       f"{background}_{settings_key(config, model_keys(config))}"))
+                                       f"{background}_"
+                                       f"{settings_key(config, model_fingerprint(config))}"))
     pipeline = somclust.Pipeline(**settings)
     pipeline.run(stages=somclust.api.STAGES[:5])
     config = pipeline.config
@@ -211,12 +224,14 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     cell = {"pipeline": score_subset(truth, clusters, unlabeled),
             "pipeline (all images)": score_subset(truth, clusters, everyone)}
     cell["pipeline"]["k_pred"] = len(set(clusters.values()))
-    views = {"pipeline": load_feature_set(config.run_dir / "features", config.FEATURE_SET)}
+    pipeline_view = "finetuned" if config.FEATURE_SET == "auto" else config.FEATURE_SET
+    views = {"pipeline": load_feature_set(config.run_dir / "features", pipeline_view)}
     untuned = config.run_dir / "clusters_pretrained.csv"
     if untuned.exists():
         cell["un-fine-tuned pipeline"] = score_subset(truth, read_clusters(untuned), unlabeled)
         views["untuned"] = load_feature_set(config.run_dir / "features", "pretrained")
-    features, files = views["pipeline"]
+    features, files = load_feature_set(config.run_dir / "features", clustered_feature_set(
+        read_record(config.run_dir, "04_cluster")))
     k_true = len(set(truth.values()))
     assigned = kmeans_true_k(features, k_true, config.FEATURE_PCA, seed)
     cell["KMeans, true k"] = score_subset(truth, dict(zip(files, assigned.tolist())), unlabeled)

@@ -4,14 +4,19 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from cluster.clusterer import SOMClusterer
 from cluster.duplicates import distance_ratios, duplicate_groups
 from cluster.features import FeaturePreparer
+from cluster.view_choice import CANDIDATE_VIEWS, choose_view, highest_modularity
 from common.atomic_io import atomic_write_bytes, atomic_write_csv
+from common.errors import SomclustError
+
+BASELINE = "clusters_pretrained"          # the un-fine-tuned network's clustering
+BASELINE_FILES = (f"{BASELINE}.csv", f"{BASELINE}_k_scores.csv", f"{BASELINE}_model.pkl")
 
 
 @dataclass(frozen=True)
@@ -102,17 +107,16 @@ def fit_clustering(features: np.ndarray, files: list[str], known: np.ndarray,
                       identical)
 
 
-def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarray,
-                        out_dir: str | Path, name: str, settings: ClusterSettings,
-                        raw_dir: str | Path | None = None) -> dict:
-    """Cluster ``features`` (:func:`fit_clustering`); write ``<name>.csv`` (file, som_node,
-    cluster), ``<name>_k_scores.csv`` and ``<name>_model.pkl`` (preparer + clusterer) into
-    ``out_dir``, and with ``raw_dir`` the review lists (:func:`write_review_lists`)."""
+def write_clustering(result: Clustering, files: list[str], out_dir: str | Path, name: str,
+                     review: bool = False) -> dict:
+    """Write a fitted clustering (:func:`fit_clustering`) of ``files``: ``<name>.csv`` (file,
+    som_node, cluster), ``<name>_k_scores.csv`` and ``<name>_model.pkl`` (preparer + clusterer)
+    into ``out_dir``, with ``review`` also the review lists (:func:`write_review_lists`).
+    Returns stage 04's summary of it."""
     out_dir = Path(out_dir)
-    result = fit_clustering(features, files, known, settings, raw_dir)
     model = result.model
-    review = {} if raw_dir is None else write_review_lists(
-        files, result.prepared, result.labels, result.groups, result.identical, out_dir)
+    counts = write_review_lists(files, result.prepared, result.labels, result.groups,
+                                result.identical, out_dir) if review else {}
     atomic_write_csv(out_dir / f"{name}.csv", ("file", "som_node", "cluster"),
                      zip(files, result.units.tolist(), result.labels.tolist()))
     atomic_write_csv(out_dir / f"{name}_k_scores.csv", ("k", "modularity"),
@@ -125,7 +129,59 @@ def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarra
     return {"images": len(files), "n_clusters": model.n_clusters_,
             "modularity_k": model.modularity_k_, "grouping_k": model.grouping_k_, **open_set,
             "quantization_error": float(getattr(model.som_, "quantization_error_", np.nan)),
-            **review}
+            **counts}
+
+
+def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarray,
+                        out_dir: str | Path, name: str, settings: ClusterSettings,
+                        raw_dir: str | Path | None = None) -> dict:
+    """Cluster ``features`` (:func:`fit_clustering`) and write it (:func:`write_clustering`;
+    with ``raw_dir`` the review lists too)."""
+    return write_clustering(fit_clustering(features, files, known, settings, raw_dir), files,
+                            out_dir, name, review=raw_dir is not None)
+
+
+def cluster_run(feature_dir: Path, run_dir: Path, feature_set: str,
+                known_of: Callable[[list[str]], np.ndarray], settings: ClusterSettings,
+                raw_dir: str | Path | None = None) -> dict:
+    """Stage 04's work: cluster the run's ``feature_set`` (with ``auto`` the fine-tuned and the
+    un-fine-tuned features both, the one of the higher modularity kept: :mod:`cluster.view_choice`)
+    into ``clusters``, and the un-fine-tuned features alone into :data:`BASELINE` where the run
+    has them and was fine-tuned. ``known_of``: the known class of each file (-1: unlabeled).
+    Returns {name: summary}; ``clusters`` says which ``feature_set`` it used, and where ``auto``
+    chose (a fine-tuned run with the baseline's features) each candidate's ``view_modularity``."""
+    from extract.features import load_feature_set, same_features
+
+    fits: dict[str, tuple[Clustering, list[str]]] = {}
+
+    def fitted(view: str, images: str | Path | None = raw_dir) -> tuple[Clustering, list[str]]:
+        """(clustering, files) of one view, fitted once (``images``: its near-duplicates found,
+        for the review lists and DEDUPLICATE)."""
+        if view not in fits:
+            features, files = load_feature_set(feature_dir, view)
+            if len(files) < 3:
+                raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
+            fits[view] = fit_clustering(features, files, known_of(files), settings, images), files
+        return fits[view]
+
+    baseline = feature_set != "pretrained" and (feature_dir / "features_pretrained.npy").exists()
+    if baseline and same_features(feature_dir):     # not fine-tuned: no baseline to compare
+        baseline = False                             # (and none left from an earlier run)
+        for name in BASELINE_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+    used, choice = feature_set, {}
+    if used == "auto":               # without the baseline's features: the fine-tuned ones
+        choice = {view: highest_modularity(fitted(view)[0].model)
+                  for view in (CANDIDATE_VIEWS if baseline else ())}
+        used = choose_view(choice) if choice else CANDIDATE_VIEWS[0]
+    summary = {"clusters": {**write_clustering(*fitted(used), run_dir, "clusters", review=True),
+                            "feature_set": used, "baseline": baseline}}
+    if choice:
+        summary["clusters"]["view_modularity"] = choice
+    if baseline:
+        summary[BASELINE] = {**write_clustering(*fitted("pretrained", None), run_dir, BASELINE),
+                             "feature_set": "pretrained"}
+    return summary
 
 
 def write_review_lists(files: list[str], prepared: np.ndarray, labels: np.ndarray,

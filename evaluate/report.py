@@ -23,6 +23,7 @@ from common.errors import ImageReadError, SomclustError
 from common.images import encode_png, read_mask, read_rgb
 from common.stage import read_record
 from cluster.som import umatrix
+from cluster.view_choice import view_choice_note
 from evaluate import figures
 from evaluate.leaderboard import COLUMNS
 from evaluate.montage import montage
@@ -147,9 +148,11 @@ def _scores_section(report: ReportBuilder, paths: RunPaths) -> None:
                        "leaderboard", [r["run"] in runs for r in board])
     clustering = paths.stage_record("04_cluster").get("clusters", {})
     if clustering:
+        choice = (f" {html.escape(view_choice_note(clustering))}."
+                  if "view_modularity" in clustering else "")
         body = (f"<p>{clustering['images']} images in <b>{clustering['n_clusters']} clusters</b> "
                 "(k: the grouping with the highest modularity on the images' nearest-neighbour "
-                "graph).</p>") + body
+                f"graph).{choice}</p>") + body
     report.section("scores", "Scores", body)
 
 

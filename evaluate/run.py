@@ -10,15 +10,14 @@ import numpy as np
 from common.atomic_io import atomic_write_text, read_csv_rows
 from common.errors import SomclustError
 from common.run_index import load_run_index
+from common.stage import read_record
 from evaluate.baselines import pca_kmeans, pixel_matrix
 from evaluate.leaderboard import update_leaderboard
 from evaluate.metrics import score_all
-from extract.features import load_features
+from extract.features import FEATURE_SET_NAMES, clustered_feature_set, load_features
 from preprocess.labels import read_labels
 
 LOG = logging.getLogger("somclust")
-FEATURE_SET_NAMES = {"finetuned": "fine-tuned", "pretrained": "not fine-tuned",
-                     "both": "fine-tuned + not fine-tuned features"}
 
 
 def read_clusters(path: Path) -> dict[str, int]:
@@ -33,8 +32,17 @@ def write_predictions(work_dir: Path, run_dir: Path, clusters: dict[str, int]) -
                              "".join(f"{clusters.get(f, -1)}\n" for f in order))
 
 
+def main_method(record: dict) -> str:
+    """The leaderboard's name of stage 04's clustering, from its record: the features it
+    clustered, prefixed with ``auto:`` where FEATURE_SET=auto kept them (so a kept un-fine-tuned
+    view is told from the baseline)."""
+    chosen = "view_modularity" in record.get("summary", {}).get("clusters", {})
+    return (f"{'auto: ' if chosen else ''}{FEATURE_SET_NAMES[clustered_feature_set(record)]} "
+            "+ SOM, k predicted")
+
+
 def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path, run_key: str,
-                 feature_set: str, seed: int) -> dict:
+                 seed: int) -> dict:
     """Score the run's clusterings and baselines on images with a true label; the leaderboard
     is shared by every run of ``work_dir``."""
     work_dir, run_dir, img_dir = Path(work_dir), Path(run_dir), Path(img_dir)
@@ -65,10 +73,10 @@ def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path,
     unseen = [f for f in scored if f not in trainable]     # the score without the labeled images
     if len(unseen) == len(scored) or len({truth[f] for f in unseen}) < 2:
         unseen = None
-    main_method = f"{FEATURE_SET_NAMES[feature_set]} + SOM, k predicted"
-    clusterings = {"clusters": main_method,
+    clustered = main_method(read_record(run_dir, "04_cluster"))
+    clusterings = {"clusters": clustered,
                    "clusters_pretrained": "not fine-tuned + SOM, k predicted",
-                   "clusters_reviewed": f"{main_method}, reviewed (08_review.py)"}
+                   "clusters_reviewed": f"{clustered}, reviewed (08_review.py)"}
     for name, method in clusterings.items():
         path = run_dir / f"{name}.csv"
         if path.exists():

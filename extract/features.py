@@ -307,11 +307,13 @@ MODEL_FILES = {"features": "finetuned.keras", "features_pretrained": "untuned.ke
 # FEATURE_SET -> the extracted feature files it puts side by side
 FEATURE_SETS = {"finetuned": ("features",), "pretrained": ("features_pretrained",),
                 "both": ("features", "features_pretrained")}
+FEATURE_SET_NAMES = {"finetuned": "fine-tuned", "pretrained": "not fine-tuned",
+                     "both": "fine-tuned + not fine-tuned features"}
 
 
 def clustered_feature_set(record: Mapping[str, Any]) -> str:
     """The FEATURE_SET a finished stage 04 clustered with, from its record (``read_record``): the
-    one its summary names (runs of the former ``FEATURE_SET=auto`` included), else its config's,
+    one its summary names (``FEATURE_SET=auto``: the view it kept), else its config's,
     else ``finetuned`` (runs made before the key existed)."""
     used = record.get("summary", {}).get("clusters", {}).get("feature_set")
     return used or record.get("fingerprint", {}).get("FEATURE_SET", "finetuned")

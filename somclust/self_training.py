@@ -98,8 +98,13 @@ def self_training_note(summary: Mapping[str, int], share: float) -> str:
 
 
 def draft_config(config: Config) -> Config:
-    """The config of the draft round: everything as the run's, in ``RUN_DIR/draft``."""
-    return config.with_overrides({"RUN_DIR": str(config.run_dir / DRAFT_DIR)})
+    """The config of the draft round: everything as the run's, in ``RUN_DIR/draft``, but
+    ``FEATURE_SET=auto`` clusters the fine-tuned features there (its new classes are those the
+    network being trained separates; the choice between views was measured in stage 04 only)."""
+    overrides = {"RUN_DIR": str(config.run_dir / DRAFT_DIR)}
+    if config.FEATURE_SET == "auto":
+        overrides["FEATURE_SET"] = "finetuned"
+    return config.with_overrides(overrides)
 
 
 def draft_pseudo_labels(config: Config, trained: Mapping[str, str]) -> tuple[dict[str, str], dict]:
@@ -116,7 +121,7 @@ def draft_pseudo_labels(config: Config, trained: Mapping[str, str]) -> tuple[dic
     if config.EXTRACT_BASELINE:            # the same network as stage 03's: its rows reused there
         share_finished_output(draft.run_dir / "features", config.run_dir / "features",
                               "features_pretrained")
-    features, files = load_feature_set(draft.run_dir / "features", config.FEATURE_SET)
+    features, files = load_feature_set(draft.run_dir / "features", draft.FEATURE_SET)
     known = known_labels(files, trained, set(trained))
     clustering = fit_clustering(features, files, known, ClusterSettings.from_config(config),
                                 config.RAW_DIR if config.DEDUPLICATE else None)

@@ -25,7 +25,8 @@ def test_feature_set_needs_the_baseline_features():
     with pytest.raises(ConfigError, match="FEATURE_SET=both uses the un-fine-tuned .* "
                                           "EXTRACT_BASELINE=true or FEATURE_SET=finetuned"):
         load_config({"EXTRACT_BASELINE": "no", "FEATURE_SET": "both"}, environ={})
-    assert load_config({"EXTRACT_BASELINE": "no"}, environ={}).FEATURE_SET == "finetuned"
+    # auto chooses between the two views where both are extracted, else keeps the fine-tuned one
+    assert load_config({"EXTRACT_BASELINE": "no"}, environ={}).FEATURE_SET == "auto"
 
 
 @pytest.mark.parametrize("overrides, key", [

@@ -7,8 +7,11 @@ import subprocess
 import sys
 
 from helpers import ROOT, STAGES, run_script, script_env, tree_hash
+from cluster.view_choice import view_choice_note
 from common.stage import read_record
 from config import SELF_TRAIN_SHARE
+from evaluate.run import main_method
+from extract.features import FEATURE_SET_NAMES
 from extract.runtime import precision_on
 from somclust.self_training import self_training_note
 
@@ -31,6 +34,15 @@ def test_pipeline_end_to_end(tiny_run):
     if drafted["new_classes"]:        # the run's network learned the draft's new classes too
         classes = (run_dir / "model" / "classes.json").read_text()
         assert classes.count("(new cluster") == drafted["new_classes"]
+    # FEATURE_SET=auto: both views clustered, the one of the higher modularity kept, and said so
+    part = read_record(run_dir, "04_cluster")["summary"]["clusters"]
+    assert set(part["view_modularity"]) == {"finetuned", "pretrained"}
+    assert part["feature_set"] == max(part["view_modularity"], key=part["view_modularity"].get)
+    assert view_choice_note(part) in outputs["04_cluster.py"]
+    assert re.search(rf"^{re.escape(main_method(read_record(run_dir, '04_cluster')))} ",
+                     outputs["05_evaluate.py"], re.M)
+    assert main_method(read_record(run_dir, "04_cluster")).startswith(
+        f"auto: {FEATURE_SET_NAMES[part['feature_set']]} + SOM")
     clusters = (run_dir / "clusters.csv").read_text().splitlines()
     assert len(clusters) == n_images + 1
     assert len((run_dir / "labels_pred.txt").read_text().splitlines()) == n_images
@@ -69,6 +81,11 @@ def test_rerun_is_noop_and_force_reproduces(tiny_run):
     files = [line.split(",")[0] for line in before.decode().splitlines()]
     capped = (run_dir / "clusters.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in capped] == files and capped != before.decode().splitlines()
+    # another feature set is a config change: that view alone, no choice to report
+    single = run_script("04_cluster.py", work, "--feature-set", "pretrained").stdout
+    part = read_record(run_dir, "04_cluster")["summary"]["clusters"]
+    assert part["feature_set"] == "pretrained" and "view_modularity" not in part
+    assert "FEATURE_SET=auto" not in single
     run_script("04_cluster.py", work)          # back to the fixture's defaults, same clusters
     assert (run_dir / "clusters.csv").read_bytes() == before
     run_script("05_evaluate.py", work)

@@ -321,11 +321,13 @@ def test_a_cells_run_folder_is_keyed_by_what_its_network_depends_on():
 
     def key(**overrides):
         config = load_config(overrides)
-        return quality_suite.settings_key(config, quality_suite.model_keys(config))
+        return quality_suite.settings_key(config, quality_suite.model_fingerprint(config))
 
     one_round = load_config({"SELF_TRAIN_SHARE": "0"})
-    assert key(SELF_TRAIN_SHARE="0") == quality_suite.settings_key(one_round,
-                                                                   quality_suite.MODEL_KEYS)
+    assert key(SELF_TRAIN_SHARE="0") == quality_suite.settings_key(
+        one_round, one_round.fingerprint(quality_suite.MODEL_KEYS))
     assert key(SELF_TRAIN_SHARE="0.5") != key(SELF_TRAIN_SHARE="0")
     assert key(SELF_TRAIN_SHARE="0.5", ANCHOR_SHARE="0") != key(SELF_TRAIN_SHARE="0.5")
     assert key(SELF_TRAIN_SHARE="0", ANCHOR_SHARE="0") == key(SELF_TRAIN_SHARE="0")
+    # FEATURE_SET=auto's draft clusters the fine-tuned features: the same network as finetuned's
+    assert key(FEATURE_SET="auto") == key(FEATURE_SET="finetuned") != key(FEATURE_SET="both")

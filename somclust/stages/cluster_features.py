@@ -1,21 +1,20 @@
-"""Stage 04: Self-Organizing Map clustering of the features, with the number of clusters predicted."""
+"""Stage 04: Self-Organizing Map clustering of the features, with the number of clusters predicted.
+With FEATURE_SET=auto the fine-tuned and the un-fine-tuned network's features are both clustered
+and the clustering of the higher modularity is kept (cluster.view_choice)."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
 from common.cli import parse_config, stage_parser
-from common.errors import SomclustError
 from common.stage import input_signatures, run_once
-from cluster.run import ClusterSettings, cluster_feature_set, known_labels
-from extract.features import load_feature_set, same_features
+from cluster.run import BASELINE, ClusterSettings, cluster_run, known_labels
+from cluster.view_choice import view_choice_note
 from preprocess.labels import read_labels
 
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
         "FEATURE_PCA", "NEIGHBOUR_AVERAGING", "K_MIN", "K_MAX",
         "ANCHOR_SHARE", "REFINE_ITER", "VOTE_ROUNDS", "CLUSTER_LABELED_PER_CLASS",
         "DUPLICATE_SIMILARITY", "DEDUPLICATE", "RAW_DIR")
-BASELINE = "clusters_pretrained"          # the un-fine-tuned network's clustering
-BASELINE_FILES = (f"{BASELINE}.csv", f"{BASELINE}_k_scores.csv", f"{BASELINE}_model.pkl")
 
 
 def count_reason(part: Mapping[str, Any]) -> str:
@@ -46,25 +45,9 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
         labels = read_labels(config.work_dir)
         label_of = {i.file: i.label for i in labels}
         trainable = {i.file for i in labels if i.trainable}
-        summary = {}
-        clusterings = {"clusters": config.FEATURE_SET}
-        baseline = (config.FEATURE_SET != "pretrained"
-                    and (feature_dir / "features_pretrained.npy").exists())
-        if baseline and same_features(feature_dir):     # not fine-tuned: no baseline to compare
-            for name in BASELINE_FILES:                  # (and none left from an earlier run)
-                (config.run_dir / name).unlink(missing_ok=True)
-        elif baseline:
-            clusterings[BASELINE] = "pretrained"
-        for out_name, used in clusterings.items():
-            features, files = load_feature_set(feature_dir, used)
-            if len(files) < 3:
-                raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
-            summary[out_name] = cluster_feature_set(
-                features, files, known_labels(files, label_of, trainable), config.run_dir,
-                out_name, settings, config.RAW_DIR if out_name == "clusters" else None)
-            summary[out_name]["feature_set"] = used
-        summary["clusters"]["baseline"] = BASELINE in clusterings
-        return summary
+        return cluster_run(feature_dir, config.run_dir, config.FEATURE_SET,
+                           known_of=lambda files: known_labels(files, label_of, trainable),
+                           settings=settings, raw_dir=config.RAW_DIR)
 
     fingerprint = {**config.fingerprint(KEYS + ("SEED",)),
                    "inputs": input_signatures(feature_dir, ("features.npy",
@@ -75,6 +58,8 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     if summary and not summary["clusters"].get("baseline", True):
         print("the network was not fine-tuned: its features are the un-fine-tuned baseline's, "
               f"so {BASELINE}.csv is not made")
+    if summary and "view_modularity" in summary["clusters"]:
+        print(view_choice_note(summary["clusters"]))
     for name, part in (summary or {}).items():
         used = part.get("feature_set", config.FEATURE_SET)
         print(f"{name}: {part['images']} images ({used} features) -> "

@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
 
     def work() -> dict:
         result = evaluate_run(config.work_dir, config.run_dir, config.IMG_DIR, run_key(config),
-                              config.FEATURE_SET, config.SEED)
+                              config.SEED)
         if result["rows"]:
             save_summary_figure(config.run_dir / "report.png", result["y_true"],
                                 result["y_pred"],

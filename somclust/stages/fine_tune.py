@@ -36,6 +36,12 @@ def self_training_keys(config: Config) -> tuple[str, ...]:
     return ("SELF_TRAIN_SHARE",) + (DRAFT_KEYS if config.SELF_TRAIN_SHARE > 0 else ())
 
 
+def draft_fingerprint(config: Config) -> dict[str, Any]:
+    """The values of :func:`self_training_keys` as the draft round sees them (its FEATURE_SET:
+    :func:`~somclust.self_training.draft_config`)."""
+    return draft_config(config).fingerprint(self_training_keys(config))
+
+
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
          prog: str | None = None) -> int:
     args, config = parse_config(stage_parser(__doc__, KEYS, prog), argv, overrides)
@@ -69,8 +75,8 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     inputs = input_signatures(config.work_dir, ("labels_true.csv", "processed.csv"))
     if config.FT_FROM_REVIEW:
         inputs.update(input_signatures(config.run_dir, (REVIEWED_CSV,)))
-    keys = KEYS + ("SEED",) + self_training_keys(config)
-    summary = run_once(config.run_dir, "02_finetune", {**config.fingerprint(keys),
+    summary = run_once(config.run_dir, "02_finetune", {**config.fingerprint(KEYS + ("SEED",)),
+                                                       **draft_fingerprint(config),
                                                        "inputs": inputs},
                        args.force, work, outputs=("model/finetuned.keras",
                                                   "model/image_source.json"))
