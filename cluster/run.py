@@ -148,7 +148,8 @@ def cluster_run(feature_dir: Path, run_dir: Path, feature_set: str,
     un-fine-tuned features both, the one of the higher modularity kept: :mod:`cluster.view_choice`)
     into ``clusters``, and the un-fine-tuned features alone into :data:`BASELINE` where the run
     has them and was fine-tuned. ``known_of``: the known class of each file (-1: unlabeled).
-    Returns {name: summary}; ``clusters`` says which ``feature_set`` it used, and where ``auto``
+    Returns {name: summary}; ``clusters`` says which ``feature_set`` it used, whether the
+    baseline was clustered and why not where the network was not fine-tuned, and where ``auto``
     chose (a fine-tuned run with the baseline's features) each candidate's ``view_modularity``."""
     from extract.features import load_feature_set, same_features
 
@@ -165,8 +166,9 @@ def cluster_run(feature_dir: Path, run_dir: Path, feature_set: str,
         return fits[view]
 
     baseline = feature_set != "pretrained" and (feature_dir / "features_pretrained.npy").exists()
-    if baseline and same_features(feature_dir):     # not fine-tuned: no baseline to compare
-        baseline = False                             # (and none left from an earlier run)
+    not_fine_tuned = baseline and same_features(feature_dir)
+    if not_fine_tuned:                   # no baseline to compare (and none left from before)
+        baseline = False
         for name in BASELINE_FILES:
             (run_dir / name).unlink(missing_ok=True)
     used, choice = feature_set, {}
@@ -175,7 +177,8 @@ def cluster_run(feature_dir: Path, run_dir: Path, feature_set: str,
                   for view in (CANDIDATE_VIEWS if baseline else ())}
         used = choose_view(choice) if choice else CANDIDATE_VIEWS[0]
     summary = {"clusters": {**write_clustering(*fitted(used), run_dir, "clusters", review=True),
-                            "feature_set": used, "baseline": baseline}}
+                            "feature_set": used, "baseline": baseline,
+                            "not_fine_tuned": not_fine_tuned}}
     if choice:
         summary["clusters"]["view_modularity"] = choice
     if baseline:

@@ -91,6 +91,12 @@ def test_stage_04_keeps_the_view_of_the_higher_modularity_and_says_so(tmp_path):
     assert summary[BASELINE]["feature_set"] == "pretrained"
     fixed = cluster_run(features, tmp_path, "finetuned", known_of, settings)["clusters"]
     assert fixed["feature_set"] == "finetuned" and "view_modularity" not in fixed
+    untuned = cluster_run(features, tmp_path, "pretrained", known_of, settings)["clusters"]
+    assert untuned["feature_set"] == "pretrained" and not untuned["not_fine_tuned"]
+    _write_view(features, "features", np.abs(carrying), files)     # a network never fine-tuned
+    same = cluster_run(features, tmp_path, "auto", known_of, settings)["clusters"]
+    assert same["not_fine_tuned"] and not same["baseline"] and "view_modularity" not in same
+    assert not (tmp_path / f"{BASELINE}.csv").exists()
 
 
 def test_the_suites_other_seeds_choose_as_stage_04_does():

@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     summary = run_once(config.run_dir, "04_cluster", fingerprint, args.force, work,
                        outputs=("clusters.csv", "clusters_model.pkl", "duplicates.csv",
                                 "outliers.csv"))
-    if summary and not summary["clusters"].get("baseline", True):
+    if summary and summary["clusters"].get("not_fine_tuned"):
         print("the network was not fine-tuned: its features are the un-fine-tuned baseline's, "
               f"so {BASELINE}.csv is not made")
     if summary and "view_modularity" in summary["clusters"]:
