@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cluster.view_choice import view_choice_note
+from common.stage import read_record
 from helpers import TINY, run_script, run_somclust, tree_hash
 
 def _clusters(run_dir: Path) -> dict[str, int]:
@@ -20,7 +22,6 @@ def _model_clusters(run_dir: Path) -> dict[str, int]:
     """What the saved model predicts from the run's stored features: a new image's cluster. For
     the unlabeled images it is their cluster in clusters.csv (checked); a labeled image there is
     pinned to its class's cluster, which its features alone may not give."""
-    from common.stage import read_record
     from extract.features import clustered_feature_set, load_feature_set
 
     model = pickle.loads((run_dir / "clusters_model.pkl").read_bytes())
@@ -50,6 +51,8 @@ def test_report_in_a_real_browser(tiny_run, browser):
     scores = browser.find_element("id", "scores").text
     for row in marker["summary"]["rows"]:
         assert f"{row['method']} {row['NMI']:.3f} {row['purity']:.3f} {row['ARI']:.3f}" in scores
+    clustering = read_record(tiny_run.run_dir, "04_cluster")["summary"]["clusters"]
+    assert view_choice_note(clustering) in scores             # FEATURE_SET=auto: the view kept
     board = browser.find_element("id", "leaderboard")
     first_nmi = board.find_elements("css selector", "tbody tr")[0].find_elements("tag name", "td")[3]
     with open(tiny_run.work / "leaderboard.csv", newline="") as handle:
