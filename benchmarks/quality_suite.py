@@ -196,6 +196,7 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     ``cluster_seeds`` > 1 also "seeds": the pipeline's run and baselines, then stage 04 and the
     baselines again with that many seeds in all (:func:`seed_scores`)."""
     import somclust
+    from cluster.view_choice import CANDIDATE_VIEWS
     from common.stage import read_record
     from evaluate.run import read_clusters
     from extract.features import clustered_feature_set, load_feature_set
@@ -224,7 +225,7 @@ def run_cell(set_dir: Path, rows: list[dict[str, str]], budget: float, overrides
     cell = {"pipeline": score_subset(truth, clusters, unlabeled),
             "pipeline (all images)": score_subset(truth, clusters, everyone)}
     cell["pipeline"]["k_pred"] = len(set(clusters.values()))
-    pipeline_view = "finetuned" if config.FEATURE_SET == "auto" else config.FEATURE_SET
+    pipeline_view = CANDIDATE_VIEWS[0] if config.FEATURE_SET == "auto" else config.FEATURE_SET
     views = {"pipeline": load_feature_set(config.run_dir / "features", pipeline_view)}
     untuned = config.run_dir / "clusters_pretrained.csv"
     if untuned.exists():

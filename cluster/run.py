@@ -1,4 +1,5 @@
-"""Stage 04 over a run: cluster one feature set and write clusters + k-scores atomically."""
+"""Stage 04 over a run: cluster its features (FEATURE_SET=auto: both views, the one of the higher
+modularity kept) and write clusters + k-scores atomically."""
 from __future__ import annotations
 
 import pickle
@@ -14,6 +15,7 @@ from cluster.features import FeaturePreparer
 from cluster.view_choice import CANDIDATE_VIEWS, choose_view, highest_modularity
 from common.atomic_io import atomic_write_bytes, atomic_write_csv
 from common.errors import SomclustError
+from extract.features import load_feature_set, same_features
 
 BASELINE = "clusters_pretrained"          # the un-fine-tuned network's clustering
 BASELINE_FILES = (f"{BASELINE}.csv", f"{BASELINE}_k_scores.csv", f"{BASELINE}_model.pkl")
@@ -151,8 +153,6 @@ def cluster_run(feature_dir: Path, run_dir: Path, feature_set: str,
     Returns {name: summary}; ``clusters`` says which ``feature_set`` it used, whether the
     baseline was clustered and why not where the network was not fine-tuned, and where ``auto``
     chose (a fine-tuned run with the baseline's features) each candidate's ``view_modularity``."""
-    from extract.features import load_feature_set, same_features
-
     fits: dict[str, tuple[Clustering, list[str]]] = {}
 
     def fitted(view: str, images: str | Path | None = raw_dir) -> tuple[Clustering, list[str]]:
