@@ -6,12 +6,12 @@ its own features' nearest-neighbour graph (the criterion the cluster count alrea
 grouping scored against the features' own graph, not against the labels) is kept. Fine-tuning on a few labels can leave the features of classes it never saw
 less clustered than the pretrained network left them (icon themes grouped by their context
 folder); the modularity sees that where a score on the labeled images, which the network was
-trained on, cannot. On the quality suite (six sets, three label budgets, two fine-tuning draws, 8
-stage-04 seeds a cell) against the fine-tuned view alone: +0.004 mean NMI on the unlabeled images
-(p = 0.085), GNOME icons 10 % and 50 % +0.02 to +0.04, no cell down by more than 0.017; the
-un-fine-tuned pipeline matched (within 0.01) on 17 of 18 pooled cells instead of 16; k̂ within 1
-of k on 231 of 288 runs instead of 229; without labels +0.003 (docs/experiments.md, 2026-12-04
-night)."""
+trained on, cannot. On the quality suite (six sets, three label budgets, three fine-tuning
+draws, 8 stage-04 seeds a cell) against the fine-tuned view alone: +0.005 mean NMI on the
+unlabeled images (p = 0.014; 12 cells up, 5 down), the GNOME icons up to +0.06, no cell down by
+more than 0.017; the un-fine-tuned pipeline matched (within 0.01) on 17 of 18 pooled cells
+instead of 15; k̂ within 1 of k on 342 of 432 runs instead of 336; without labels +0.003
+(docs/experiments.md, 2026-12-04 night)."""
 from __future__ import annotations
 
 from typing import Any, Mapping
