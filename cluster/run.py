@@ -88,6 +88,15 @@ class Clustering:
     identical: set[int]            # the members of the byte-identical groups
 
 
+def image_duplicates(features: np.ndarray, prepared: np.ndarray, files: list[str],
+                     raw_dir: str | Path, settings: ClusterSettings
+                     ) -> tuple[list[list[int]], set[int]]:
+    """(groups, members of the byte-identical groups) of the near-duplicate or identical
+    images among ``files`` in ``raw_dir`` (:func:`cluster.duplicates.duplicate_groups`)."""
+    return duplicate_groups(features, prepared, [Path(raw_dir) / f for f in files],
+                            settings.duplicate_similarity)
+
+
 def fit_clustering(features: np.ndarray, files: list[str], known: np.ndarray,
                    settings: ClusterSettings, raw_dir: str | Path | None = None) -> Clustering:
     """Cluster ``features`` as stage 04 does. With ``raw_dir`` (the images) the near-duplicate
@@ -95,8 +104,8 @@ def fit_clustering(features: np.ndarray, files: list[str], known: np.ndarray,
     image per group (a labeled one where there is one) and the others get its cluster."""
     preparer = settings.preparer()
     prepared = preparer.fit_transform(features)
-    groups, identical = ([], set()) if raw_dir is None else duplicate_groups(
-        features, prepared, [Path(raw_dir) / f for f in files], settings.duplicate_similarity)
+    groups, identical = ([], set()) if raw_dir is None else image_duplicates(
+        features, prepared, files, raw_dir, settings)
     stand_in = np.arange(len(files))               # the image whose cluster each image takes
     if settings.deduplicate:
         for group in groups:
@@ -155,14 +164,15 @@ def cluster_run(feature_dir: Path, run_dir: Path, feature_set: str,
     chose (a fine-tuned run with the baseline's features) each candidate's ``view_modularity``."""
     fits: dict[str, tuple[Clustering, list[str]]] = {}
 
-    def fitted(view: str, images: str | Path | None = raw_dir) -> tuple[Clustering, list[str]]:
-        """(clustering, files) of one view, fitted once (``images``: its near-duplicates found,
-        for the review lists and DEDUPLICATE)."""
+    def fitted(view: str) -> tuple[Clustering, list[str]]:
+        """(clustering, files) of one view, fitted once (on one image per near-duplicate group
+        with DEDUPLICATE)."""
         if view not in fits:
             features, files = load_feature_set(feature_dir, view)
             if len(files) < 3:
                 raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
-            fits[view] = fit_clustering(features, files, known_of(files), settings, images), files
+            fits[view] = fit_clustering(features, files, known_of(files), settings,
+                                        raw_dir if settings.deduplicate else None), files
         return fits[view]
 
     baseline = feature_set != "pretrained" and (feature_dir / "features_pretrained.npy").exists()
@@ -176,13 +186,17 @@ def cluster_run(feature_dir: Path, run_dir: Path, feature_set: str,
         choice = {view: highest_modularity(fitted(view)[0].model)
                   for view in (CANDIDATE_VIEWS if baseline else ())}
         used = choose_view(choice) if choice else CANDIDATE_VIEWS[0]
-    summary = {"clusters": {**write_clustering(*fitted(used), run_dir, "clusters", review=True),
+    kept, files = fitted(used)
+    if raw_dir is not None and not settings.deduplicate:    # the review lists' groups: the kept
+        kept.groups, kept.identical = image_duplicates(      # view's only, found once
+            load_feature_set(feature_dir, used)[0], kept.prepared, files, raw_dir, settings)
+    summary = {"clusters": {**write_clustering(kept, files, run_dir, "clusters", review=True),
                             "feature_set": used, "baseline": baseline,
                             "not_fine_tuned": not_fine_tuned}}
     if choice:
         summary["clusters"]["view_modularity"] = choice
     if baseline:
-        summary[BASELINE] = {**write_clustering(*fitted("pretrained", None), run_dir, BASELINE),
+        summary[BASELINE] = {**write_clustering(*fitted("pretrained"), run_dir, BASELINE),
                              "feature_set": "pretrained"}
     return summary
 
