@@ -93,7 +93,7 @@ def main() -> None:
     from evaluate.baselines import pca_kmeans, pixel_matrix
     from evaluate.metrics import score_all
     from cluster.run import ClusterSettings, known_labels
-    from cluster.view_choice import choose_view, highest_modularity, view_choice_note
+    from cluster.view_choice import kept_view, view_choice_note
     from common.stage import read_record
     from extract.features import load_feature_set
     from preprocess.labels import read_labels
@@ -157,10 +157,10 @@ def main() -> None:
     results.insert(0, (f"auto ({kept['feature_set']} kept) + SOM, k predicted",
                        score_all(y, [clusters[f] for f in test])))
     if seed_fits.get("pretrained"):          # the same choice on each seed's two clusterings
-        pairs = zip(seed_fits["finetuned"], seed_fits["pretrained"])
-        chosen = [{"finetuned": tuned, "pretrained": untuned}[choose_view(
-            {"finetuned": highest_modularity(tuned[0]),
-             "pretrained": highest_modularity(untuned[0])})] for tuned, untuned in pairs]
+        chosen = []
+        for tuned, untuned in zip(seed_fits["finetuned"], seed_fits["pretrained"]):
+            pair = {"finetuned": tuned, "pretrained": untuned}
+            chosen.append(pair[kept_view({view: fit[0] for view, fit in pair.items()})])
         spreads.insert(0, ("auto + SOM (the higher modularity of each seed's two)",
                            [score_all(y, model.labels_[rows]) for model, rows in chosen]))
     results.append((f"co-association ensemble, k = SOM's k̂ ({k})",

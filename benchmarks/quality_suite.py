@@ -159,7 +159,7 @@ def seed_scores(config, views: dict[str, tuple[np.ndarray, list[str]]], truth: d
     from dataclasses import replace
 
     from cluster.run import ClusterSettings, fit_clustering, known_labels
-    from cluster.view_choice import choose_view, highest_modularity
+    from cluster.view_choice import kept_view
 
     settings = replace(ClusterSettings.from_config(config), seed=seed)
     raw_dir = config.RAW_DIR if config.DEDUPLICATE else None     # the groups only matter then
@@ -168,8 +168,7 @@ def seed_scores(config, views: dict[str, tuple[np.ndarray, list[str]]], truth: d
             for view, (features, files) in views.items()}
     used = "pipeline"
     if config.FEATURE_SET == "auto" and "untuned" in fits:
-        used = choose_view({view: highest_modularity(fits[view].model)
-                            for view in ("pipeline", "untuned")})
+        used = kept_view({view: fits[view].model for view in ("pipeline", "untuned")})
 
     def nmi(view: str) -> float:
         files = views[view][1]

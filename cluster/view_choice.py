@@ -41,6 +41,12 @@ def choose_view(modularities: Mapping[str, float]) -> str:
     return max(modularities, key=lambda view: (modularities[view], -list(modularities).index(view)))
 
 
+def kept_view(models: Mapping[str, SOMClusterer]) -> str:
+    """The view whose fitted clusterer in ``{view: clusterer}`` reached the highest modularity
+    (:func:`highest_modularity`, :func:`choose_view`)."""
+    return choose_view({view: highest_modularity(model) for view, model in models.items()})
+
+
 def view_choice_note(summary: Mapping[str, Any]) -> str:
     """Which view FEATURE_SET=auto kept and each candidate's highest modularity, from stage 04's
     summary of ``clusters`` (its ``feature_set`` and ``view_modularity``)."""
