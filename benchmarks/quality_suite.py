@@ -435,7 +435,7 @@ def main() -> None:
                         help="images per class (0 = each set's default)")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_PER_CLASS} images per class, the 30 %% budget only "
-                             "(about 4 min)")
+                             "(about 7 min from scratch)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="config override for every cell (repeatable)")
     parser.add_argument("--cluster-seeds", type=int, default=4,
