@@ -10,8 +10,10 @@ from typing import Any, Callable, Mapping, Sequence
 from config import Config, ConfigError, load_config
 from common.errors import SomclustError
 from common.native_stderr import chatter_filtered
+from common.stage import recorded_raw_dir
 
 ALWAYS = ("WORK_DIR", "SEED")
+LOG = logging.getLogger("somclust")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
 
@@ -40,11 +42,27 @@ def stage_parser(description: str, keys: Sequence[str],
     return parser
 
 
+def remembered_raw_dir(config: Config, given: Mapping[str, Any]) -> Config:
+    """``config`` with RAW_DIR the folder stage 00 last read into its WORK_DIR, unless RAW_DIR
+    is ``given`` (a flag or the API) or set in the environment: the commands after a run started
+    with ``--raw-dir`` (review, export, a stage re-run) find its images without being told again."""
+    if "RAW_DIR" in given or "RAW_DIR" in os.environ:
+        return config
+    recorded = recorded_raw_dir(config.work_dir)
+    if not recorded or recorded == config.fingerprint(("RAW_DIR",))["RAW_DIR"]:
+        return config
+    LOG.info("RAW_DIR=%s: the folder this WORK_DIR's images are from (--raw-dir names another)",
+             recorded)
+    return config.with_overrides({"RAW_DIR": recorded})
+
+
 def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None,
-                 overrides: Mapping[str, Any] | None = None) -> tuple[argparse.Namespace, Config]:
+                 overrides: Mapping[str, Any] | None = None,
+                 remember_raw_dir: bool = True) -> tuple[argparse.Namespace, Config]:
     """Parse the command line; return the namespace and the validated config.
 
     ``overrides`` (from the Python API) sit between environment variables and CLI flags.
+    ``remember_raw_dir``: RAW_DIR defaults to the work folder's own (:func:`remembered_raw_dir`).
     """
     args = parser.parse_args(argv)
     flags = {k: v for k, v in vars(args).items() if k.isupper() and v is not None}
@@ -53,7 +71,8 @@ def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = N
                         format="%(message)s", stream=sys.stderr)
     for noisy in ("tensorflow", "absl", "h5py", "PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return args, load_config(overrides)
+    config = load_config(overrides)
+    return args, remembered_raw_dir(config, overrides) if remember_raw_dir else config
 
 
 def run_main(main: Callable[[Sequence[str] | None], int]) -> None:

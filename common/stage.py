@@ -15,6 +15,7 @@ from typing import Any, Callable
 from common.atomic_io import atomic_write_json
 
 LOG = logging.getLogger("somclust")
+LABELS_STAGE = "00_make_labels"      # its record names the raw folder a work folder's images are from
 
 
 def file_signature(path: str | os.PathLike) -> str:
@@ -76,6 +77,11 @@ def read_record(work_dir: str | Path, stage: str) -> dict[str, Any]:
         return json.loads(marker.read_text()) if marker.exists() else {}
     except (OSError, ValueError):
         return {}
+
+
+def recorded_raw_dir(work_dir: str | Path) -> str:
+    """The RAW_DIR (absolute) stage 00 last read into ``work_dir``; empty before it finished."""
+    return str(read_record(work_dir, LABELS_STAGE).get("fingerprint", {}).get("RAW_DIR", ""))
 
 
 def output_signatures(work_dir: str | Path, outputs: tuple[str, ...]) -> dict[str, str]:

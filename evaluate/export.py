@@ -46,15 +46,16 @@ def export_clusters(assignments: Sequence[tuple[str, int, str]], raw_dir: str | 
     """
     raw_dir, destination = Path(raw_dir).resolve(), Path(destination).resolve()
     if _inside(destination, raw_dir) or _inside(raw_dir, destination):
-        raise SomclustError(f"--export {destination} overlaps RAW_DIR {raw_dir}; the raw folder "
-                            "is never written to: choose a folder outside it")
+        raise SomclustError(f"the export folder {destination} overlaps RAW_DIR {raw_dir}; the raw "
+                            "folder is never written to: choose a folder outside it")
     if destination.exists() and any(destination.iterdir()):
         if not _is_previous_export(destination):
-            raise SomclustError(f"--export {destination} is not empty and not a previous export "
-                                "(no clusters.csv of ours in it); choose a new or empty folder")
+            raise SomclustError(f"the export folder {destination} is not empty and not a previous "
+                                "export (no clusters.csv of ours in it); choose a new or empty "
+                                "folder")
         if not replace:
-            raise SomclustError(f"--export {destination} holds a previous export and is not "
-                                "empty; choose a new folder or add --force to replace it")
+            raise SomclustError(f"the export folder {destination} holds a previous export and is "
+                                "not empty; choose a new folder or add --force to replace it")
     building = destination.with_name(f".{destination.name}.partial")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)

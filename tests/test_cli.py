@@ -6,10 +6,14 @@ import re
 import subprocess
 import sys
 import tomllib
+from types import SimpleNamespace
 
 import pytest
 
+from common.cli import remembered_raw_dir
 from common.errors import SomclustError
+from common.stage import LABELS_STAGE, mark_done
+from config import load_config
 from helpers import ROOT, run_somclust
 from somclust import cli
 from somclust.stages import ALL, PIPELINE, find_stage
@@ -73,6 +77,41 @@ def test_commands_run_the_stages(tiny_run):
     bad = run_somclust("cluster", "--som-rows", "many", work_dir=work, check=False)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "error: SOM_ROWS='many' is not a valid int"]
+
+
+def test_a_work_folder_remembers_its_raw_folder(tmp_path, monkeypatch):
+    """After a run started with --raw-dir, the commands given only --work-dir read that folder;
+    a flag or an environment variable names another; no record, no change."""
+    monkeypatch.delenv("RAW_DIR", raising=False)
+    work, photos = tmp_path / "work", tmp_path / "photos"
+    config = load_config({"WORK_DIR": str(work)})
+    assert remembered_raw_dir(config, {}) == config
+    mark_done(work, LABELS_STAGE, {"RAW_DIR": str(photos)})
+    assert remembered_raw_dir(config, {}).RAW_DIR == str(photos)
+    assert remembered_raw_dir(config, {"RAW_DIR": "other"}) == config
+    monkeypatch.setenv("RAW_DIR", "other")
+    assert remembered_raw_dir(config, {}) == config
+
+
+def test_run_passes_one_raw_folder_to_every_stage(tmp_path, monkeypatch):
+    """`somclust run` gives each stage the same RAW_DIR: the work folder's own, the one named,
+    or with --demo the folder the demo is built into (never an earlier run's photos)."""
+    monkeypatch.delenv("RAW_DIR", raising=False)
+    work, photos = tmp_path / "work", tmp_path / "photos"
+    mark_done(work, LABELS_STAGE, {"RAW_DIR": str(photos)})
+    seen = []
+    module = SimpleNamespace(KEYS=("RAW_DIR",), main=lambda flags, overrides, prog:
+                             seen.append((prog, overrides["RAW_DIR"])) or 0)
+    fake = [SimpleNamespace(command=name, script=name, load=lambda: module)
+            for name in ("demo", "labels", "report")]
+    monkeypatch.setattr(cli, "DEMO", fake[0])
+    monkeypatch.setattr(cli, "PIPELINE", tuple(fake[1:]))
+    runs = {(): str(photos), ("--demo",): f"{work}/raw_img", ("--raw-dir", "mine"): "mine"}
+    for flags, raw_dir in runs.items():
+        seen.clear()
+        assert cli.run_all(["--work-dir", str(work), *flags]) == 0
+        assert {folder for _, folder in seen} == {raw_dir}
+        assert len(seen) == 2 + ("--demo" in flags)
 
 
 def test_package_metadata_matches_requirements():

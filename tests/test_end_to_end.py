@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from helpers import ROOT, STAGES, run_script, script_env, tree_hash
+from helpers import ROOT, STAGES, run_script, run_somclust, script_env, tree_hash
 from cluster.view_choice import view_choice_note
 from common.stage import read_record
 from config import SELF_TRAIN_SHARE
@@ -159,7 +159,8 @@ def test_a_stage_whose_outputs_were_deleted_runs_again(tiny_run, tmp_path):
 
 def test_own_photos_command_leaves_a_foreign_folder_byte_identical(tiny_run, tmp_path):
     """The README's own-photos command (`make cluster RAW_DIR=...`) on a folder of someone's
-    images: every stage runs, nothing is written into it; the demo builder refuses it."""
+    images: every stage runs, nothing is written into it; `somclust export` given only the work
+    folder copies its images out (and refuses a folder inside it); the demo builder refuses it."""
     import shutil
 
     photos = tmp_path / "photos" / "holiday"
@@ -172,7 +173,11 @@ def test_own_photos_command_leaves_a_foreign_folder_byte_identical(tiny_run, tmp
                            f"RAW_DIR={photos.parent}", f"WORK_DIR={tmp_path / 'work'}"],
                           env=env, capture_output=True, text=True, timeout=900)
     assert made.returncode == 0, made.stdout + made.stderr
-    assert (tmp_path / "work" / "efficientnet_lite0" / "clusters.csv").exists()
+    clustered = (tmp_path / "work" / "efficientnet_lite0" / "clusters.csv").read_text()
+    exported = run_somclust("export", str(tmp_path / "by_cluster"), work_dir=tmp_path / "work")
+    assert f"exported {len(clustered.splitlines()) - 1} images" in exported.stdout
+    inside = run_somclust("export", str(photos / "out"), work_dir=tmp_path / "work", check=False)
+    assert inside.returncode == 2 and "overlaps RAW_DIR" in inside.stderr
     refused = run_script("make_demo_dataset.py", tmp_path / "work2", check=False,
                          RAW_DIR=str(photos.parent))
     assert refused.returncode == 2 and "did not write" in refused.stderr

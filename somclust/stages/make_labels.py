@@ -6,7 +6,7 @@ from typing import Any, Mapping, Sequence
 
 from common.cli import parse_config, stage_parser
 from common.skips import SkipLog
-from common.stage import file_signature, folder_signature, run_once
+from common.stage import LABELS_STAGE, file_signature, folder_signature, run_once
 from preprocess.labels import collect_labels, write_labels
 
 KEYS = ("RAW_DIR", "LABEL_SOURCE", "LABELS_CSV", "FILENAME_LABEL_REGEX", "UNLABELED_DIR")
@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     args, config = parse_config(stage_parser(__doc__, KEYS, prog), argv, overrides)
 
     def work() -> dict:
-        skips = SkipLog(config.work_dir, "00_make_labels")
+        skips = SkipLog(config.work_dir, LABELS_STAGE)
         images = collect_labels(config.RAW_DIR, config.LABEL_SOURCE, config.LABELS_CSV,
                                 config.FILENAME_LABEL_REGEX, config.UNLABELED_DIR, skips)
         summary = write_labels(images, config.work_dir)
@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     labels_csv = Path(config.LABELS_CSV)
     inputs = {"raw_images": folder_signature(config.RAW_DIR) if Path(config.RAW_DIR).is_dir() else "",
               "labels_csv": file_signature(labels_csv) if labels_csv.is_file() else ""}
-    summary = run_once(config.work_dir, "00_make_labels", {**config.fingerprint(KEYS), **inputs},
+    summary = run_once(config.work_dir, LABELS_STAGE, {**config.fingerprint(KEYS), **inputs},
                        args.force, work, outputs=("labels_true.csv", "img_paths.txt",
                                                   "labels_true.txt"))
     if summary:
