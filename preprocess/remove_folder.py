@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -116,12 +117,15 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 
 
 def plan_jobs(files: Sequence[str], skips: SkipLog) -> list[RemovalJob]:
-    """One job per file; a file whose output name collides with an earlier one is skipped."""
+    """One job per file, its outputs named :func:`output_name`; files whose names differ only in
+    the extension (``photo.jpg``, ``photo.png``) keep it (``photo.jpg.png``, ``photo.png.png``),
+    whatever their order. A file whose output name is still taken is skipped."""
+    plain = Counter(output_name(file) for file in files)
     jobs, taken = [], set()
     for file in files:
-        output = output_name(file)
+        output = output_name(file) if plain[output_name(file)] == 1 else f"{file}.png"
         if output in taken:
-            skips.skip(file, f"another file already becomes {output} (same name, other extension)")
+            skips.skip(file, f"another file already becomes {output}: rename one of them")
             continue
         taken.add(output)
         jobs.append(RemovalJob(file, output))

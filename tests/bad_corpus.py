@@ -84,8 +84,8 @@ def make_corpus(raw: Path) -> Corpus:
     skipped("unlabeled/bomb.png", "decompression bomb (20000x20000 header)",
             _png_bytes(Image.new("1", (20000, 20000))), "too large")
     usable("circle/dup.jpg", "", circle, format="JPEG")
-    skipped("circle/dup.png", "two files that become the same output name",
-            good_png.getvalue(), "same name")
+    usable("circle/dup.png", "two files whose names differ only in the extension (both kept)",
+           circle, format="PNG")
 
     deep = (_shape_image("square", 60).astype(np.uint16) * 257)
     (raw / "unlabeled").mkdir(parents=True, exist_ok=True)

@@ -129,6 +129,21 @@ def test_large_photos_are_worked_on_at_the_working_size(tmp_path):
     assert [r.raw_path for r in records] == [tmp_path / "copies" / "big.png", raw / "small.png"]
 
 
+def test_files_differing_only_in_the_extension_are_all_kept(tmp_path):
+    from preprocess.remove_folder import plan_jobs
+
+    files = ["a/photo.jpg", "a/photo.png", "a/photo.tiff", "b/photo.jpg", "c.JPG", "c.jpg.png"]
+    skips = SkipLog(tmp_path, "01")
+    assert [(job.file, job.output) for job in plan_jobs(files, skips)] == [
+        ("a/photo.jpg", "a/photo.jpg.png"), ("a/photo.png", "a/photo.png.png"),
+        ("a/photo.tiff", "a/photo.tiff.png"), ("b/photo.jpg", "b/photo.png"),
+        ("c.JPG", "c.png"), ("c.jpg.png", "c.jpg.png")]
+    assert not len(skips)
+    clash = plan_jobs(["d.jpg", "d.png", "d.jpg.png"], skips)
+    assert [job.output for job in clash] == ["d.jpg.png", "d.png.png"]
+    assert len(skips) == 1
+
+
 def test_outputs_made_with_other_settings_are_remade(tmp_path):
     from common.images import read_rgb
     from preprocess.remove_folder import remove_background_folder
