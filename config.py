@@ -16,7 +16,7 @@ from typing import Any, Mapping
 # --- run layout -------------------------------------------------------------
 SEED = 0
 WORK_DIR = "work"                                 # every stage reads and writes under here
-RAW_DIR = "{WORK_DIR}/raw_img"                    # input photos: never modified (once stage 00 has run, the folder it read is WORK_DIR's default)
+RAW_DIR = "{WORK_DIR}/raw_img"                    # input photos: never modified (where this folder does not exist, the one stage 00 last read into WORK_DIR)
 IMG_DIR = "{WORK_DIR}/img"                        # background-removed images
 MASK_DIR = "{WORK_DIR}/masks"                     # predicted foreground masks
 RAW_COPY_DIR = "{WORK_DIR}/raw_copies"            # working-size copies of raw images larger than WORK_MAX_SIDE (read when stage 02 picks the raw images)

@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from config import Config, ConfigError, load_config
@@ -44,9 +45,10 @@ def stage_parser(description: str, keys: Sequence[str],
 
 def remembered_raw_dir(config: Config, given: Mapping[str, Any]) -> Config:
     """``config`` with RAW_DIR the folder stage 00 last read into its WORK_DIR, unless RAW_DIR
-    is ``given`` (a flag or the API) or set in the environment: the commands after a run started
-    with ``--raw-dir`` (review, export, a stage re-run) find its images without being told again."""
-    if "RAW_DIR" in given or "RAW_DIR" in os.environ:
+    is ``given`` (a flag or the API) or set in the environment, or the default folder exists
+    (the demo's): the commands after a run started with ``--raw-dir`` (review, export, a stage
+    re-run) find its images without being told again."""
+    if "RAW_DIR" in given or "RAW_DIR" in os.environ or Path(config.RAW_DIR).exists():
         return config
     recorded = recorded_raw_dir(config.work_dir)
     if not recorded or recorded == config.fingerprint(("RAW_DIR",))["RAW_DIR"]:

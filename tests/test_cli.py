@@ -81,7 +81,8 @@ def test_commands_run_the_stages(tiny_run):
 
 def test_a_work_folder_remembers_its_raw_folder(tmp_path, monkeypatch):
     """After a run started with --raw-dir, the commands given only --work-dir read that folder;
-    a flag or an environment variable names another; no record, no change."""
+    a flag or an environment variable names another; no record, or the default folder there
+    (a demo built into it), no change."""
     monkeypatch.delenv("RAW_DIR", raising=False)
     work, photos = tmp_path / "work", tmp_path / "photos"
     config = load_config({"WORK_DIR": str(work)})
@@ -89,6 +90,9 @@ def test_a_work_folder_remembers_its_raw_folder(tmp_path, monkeypatch):
     mark_done(work, LABELS_STAGE, {"RAW_DIR": str(photos)})
     assert remembered_raw_dir(config, {}).RAW_DIR == str(photos)
     assert remembered_raw_dir(config, {"RAW_DIR": "other"}) == config
+    (work / "raw_img").mkdir()                       # the default folder (a demo built there)
+    assert remembered_raw_dir(config, {}) == config
+    (work / "raw_img").rmdir()
     monkeypatch.setenv("RAW_DIR", "other")
     assert remembered_raw_dir(config, {}) == config
 
