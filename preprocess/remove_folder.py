@@ -56,8 +56,10 @@ class RemovalSetup:
     max_side: int = 0
 
     def settings(self) -> dict:
-        """What the images and masks depend on besides the raw file."""
-        return {**asdict(self.params), "max_side": self.max_side}
+        """What the images and masks depend on besides the raw file (whose folder counts: the
+        same names in another folder are other photos, however old)."""
+        return {**asdict(self.params), "max_side": self.max_side,
+                "raw_dir": str(self.raw_dir.resolve())}
 
 
 def output_name(relative_file: str) -> str:

@@ -129,6 +129,25 @@ def test_large_photos_are_worked_on_at_the_working_size(tmp_path):
     assert [r.raw_path for r in records] == [tmp_path / "copies" / "big.png", raw / "small.png"]
 
 
+def test_same_names_in_another_raw_folder_are_remade(tmp_path):
+    """A work folder pointed at another raw folder: its photos are processed, not the earlier
+    folder's outputs of the same names reused (however old the new files are)."""
+    import os
+
+    from common.images import read_rgb
+    from preprocess.remove_folder import remove_background_folder
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, side in ((first, 120), (second, 90)):
+        image, _ = composite(_item(), np.random.default_rng(side), load_backgrounds(), side)
+        atomic_write_bytes(folder / "a.png", encode_png(image))
+    os.utime(second / "a.png", (0, 0))              # copied with its old time kept
+    for folder, side in ((first, 120), (second, 90)):
+        remove_background_folder(["a.png"], _setup(folder, tmp_path), SkipLog(tmp_path, "01"),
+                                 workers=1)
+        assert read_rgb(tmp_path / "img" / "a.png").shape[:2] == (side, side)
+
+
 def test_files_differing_only_in_the_extension_are_all_kept(tmp_path):
     from preprocess.remove_folder import plan_jobs
 
