@@ -104,6 +104,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 KNOWN_AUGMENTATIONS = ("flip", "shift_scale_rotate", "color_jitter", "coarse_dropout")
 BUILT_IN_WEIGHTS = ("imagenet", "none")         # WEIGHTS values that name no file
+OUTPUT_DIRS = ("WORK_DIR", "IMG_DIR", "MASK_DIR", "RAW_COPY_DIR", "RUN_DIR", "REPORT_DIR")
 PATH_KEYS = ("WORK_DIR", "RAW_DIR", "IMG_DIR", "MASK_DIR", "RAW_COPY_DIR", "TRUE_MASK_DIR", "RUN_DIR",
              "LABELS_CSV", "FASHION_MNIST_DIR", "REPORT_DIR", "WEIGHTS")
 POSITIVE_INTS = ("DEMO_IMAGE_SIZE", "BG_WORK_SIZE", "BG_ITERATIONS", "FT_BATCH_SIZE",
@@ -242,6 +243,12 @@ class Config:
                               "(0 = no self-training round)")
         if self.FT_LEARNING_RATE < 0:
             raise ConfigError(f"FT_LEARNING_RATE={self.FT_LEARNING_RATE} must be >= 0 (0 = auto)")
+        raw = Path(self.RAW_DIR).resolve()
+        for key in OUTPUT_DIRS:
+            folder = Path(getattr(self, key)).resolve()
+            if folder == raw or raw in folder.parents:
+                raise ConfigError(f"{key}={getattr(self, key)} is inside RAW_DIR={self.RAW_DIR}: "
+                                  f"the image folder is only read; choose a {key} outside it")
         weights = self.WEIGHTS
         if weights not in BUILT_IN_WEIGHTS and not Path(weights).is_file():
             raise ConfigError(f"WEIGHTS={weights!r}: no such file. Use 'imagenet' (Keras cache), "

@@ -59,3 +59,13 @@ def test_fingerprint_names_a_folder_the_same_relative_or_absolute(tmp_path, monk
     assert relative == absolute
     assert relative["RUN_DIR"] == str(tmp_path / "work" / "efficientnet_lite0")
     assert relative["WEIGHTS"] == "imagenet" and relative["SEED"] == 0
+
+
+@pytest.mark.parametrize("overrides", [{"RAW_DIR": "photos", "WORK_DIR": "photos/work"},
+                                       {"RAW_DIR": "photos", "WORK_DIR": "photos"},
+                                       {"RAW_DIR": "photos", "IMG_DIR": "photos/processed"}])
+def test_nothing_is_written_inside_the_image_folder(overrides):
+    key = "IMG_DIR" if "IMG_DIR" in overrides else "WORK_DIR"
+    with pytest.raises(ConfigError, match=f"{key}=.* is inside RAW_DIR=photos"):
+        load_config(overrides, environ={})
+    assert load_config({"RAW_DIR": "photos", "WORK_DIR": "photos_work"}, environ={})
