@@ -13,15 +13,16 @@ import numpy as np
 from tqdm import tqdm
 
 from common.atomic_io import (atomic_write_bytes, atomic_write_csv, atomic_write_json,
-                              remove_stale_temporaries)
+                              read_csv_rows, remove_stale_temporaries)
 from common.errors import ImageReadError
 from common.images import encode_png, read_mask, read_rgb_fitted
 from common.parallel import ordered_map
 from common.skips import SkipLog
+from common.stage import file_signature
 from preprocess.background import BackgroundParams, apply_mask, foreground_mask, mask_iou
 
 LOG = logging.getLogger("somclust")
-PROCESSED_HEADER = ("file", "img", "mask", "raw_copy")
+PROCESSED_HEADER = ("file", "img", "mask", "raw_copy", "raw_signature")
 OUTPUTS_FILE = ".somclust_outputs.json"      # in IMG_DIR: the settings its files were made with
 
 
@@ -31,6 +32,9 @@ class RemovalJob:
 
     file: str
     output: str
+    # the signature of the raw file the last finished run made ``output`` from ("": of another
+    # file); None where that run did not list it
+    made_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class RemovalResult:
     iou: float = float("nan")
     iou_no_removal: float = float("nan")
     raw_copy: str = ""               # the working-size copy of a raw image larger than max_side
+    raw_signature: str = ""          # the raw file's size and time when its outputs were made
 
 
 @dataclass(frozen=True)
@@ -56,10 +61,8 @@ class RemovalSetup:
     max_side: int = 0
 
     def settings(self) -> dict:
-        """What the images and masks depend on besides the raw file (whose folder counts: the
-        same names in another folder are other photos, however old)."""
-        return {**asdict(self.params), "max_side": self.max_side,
-                "raw_dir": str(self.raw_dir.resolve())}
+        """What the images and masks depend on besides the raw file."""
+        return {**asdict(self.params), "max_side": self.max_side}
 
 
 def output_name(relative_file: str) -> str:
@@ -67,13 +70,25 @@ def output_name(relative_file: str) -> str:
     return str(Path(relative_file).with_suffix(".png"))
 
 
-def _finished(job: RemovalJob, setup: RemovalSetup) -> bool:
-    """Outputs of ``job`` made after the raw file last changed (a run killed midway, or one
-    whose label list changed, continues from them)."""
+def _signature(path: Path) -> str:
     try:
-        made = (setup.img_dir / job.output).stat().st_mtime
-        return ((setup.mask_dir / job.output).exists()
-                and made >= (setup.raw_dir / job.file).stat().st_mtime)
+        return file_signature(path)
+    except OSError:
+        return ""
+
+
+def _finished(job: RemovalJob, setup: RemovalSetup) -> bool:
+    """Outputs of ``job`` to reuse: made by the last finished run from this very raw file (same
+    size and time), or, where that run did not list them (a run killed midway continues from
+    them), made after the raw file last changed."""
+    img, mask, raw = (setup.img_dir / job.output, setup.mask_dir / job.output,
+                      setup.raw_dir / job.file)
+    try:
+        if not mask.exists():
+            return False
+        if job.made_from is not None:
+            return img.exists() and job.made_from == _signature(raw)
+        return img.stat().st_mtime >= raw.stat().st_mtime
     except OSError:
         return False
 
@@ -81,6 +96,7 @@ def _finished(job: RemovalJob, setup: RemovalSetup) -> bool:
 def _process(job: RemovalJob, setup: RemovalSetup) -> RemovalResult:
     mask_path, img_path = setup.mask_dir / job.output, setup.img_dir / job.output
     copy_path = setup.copy_dir / job.output
+    signature = _signature(setup.raw_dir / job.file)        # before reading: what is made from
     try:
         if _finished(job, setup):
             mask = read_mask(mask_path)
@@ -96,16 +112,16 @@ def _process(job: RemovalJob, setup: RemovalSetup) -> RemovalResult:
                                                                setup.params.fill_value)))
     except ImageReadError as error:
         return RemovalResult(job.file, job.output, error=str(error))
-    raw_copy = job.output if copy_path.exists() else ""
+    made = RemovalResult(job.file, job.output, raw_copy=job.output if copy_path.exists() else "",
+                         raw_signature=signature)
     true_path = setup.true_mask_dir / job.output if setup.true_mask_dir else None
     if true_path is None or not true_path.exists():
-        return RemovalResult(job.file, job.output, raw_copy=raw_copy)
+        return made
     true_mask = read_mask(true_path, setup.max_side)
     if true_mask.shape != mask.shape:
-        return RemovalResult(job.file, job.output, raw_copy=raw_copy)
-    return RemovalResult(job.file, job.output, iou=mask_iou(mask, true_mask),
-                         iou_no_removal=mask_iou(np.ones_like(true_mask), true_mask),
-                         raw_copy=raw_copy)
+        return made
+    return replace(made, iou=mask_iou(mask, true_mask),
+                   iou_no_removal=mask_iou(np.ones_like(true_mask), true_mask))
 
 
 def _process_chunk(args: tuple[Sequence[RemovalJob], RemovalSetup]) -> list[RemovalResult]:
@@ -134,6 +150,20 @@ def plan_jobs(files: Sequence[str], skips: SkipLog) -> list[RemovalJob]:
     return jobs
 
 
+def _with_previous_sources(jobs: list[RemovalJob],
+                           processed_csv: str | Path | None) -> list[RemovalJob]:
+    """``jobs`` with what the last finished run (its ``processed_csv``) made their outputs from."""
+    try:
+        rows = read_csv_rows(processed_csv) if processed_csv else []
+    except (OSError, ValueError):
+        rows = []
+    if not rows or "raw_signature" not in rows[0]:       # none, or written before the column
+        return jobs
+    made = {r["img"]: (r["file"], r["raw_signature"]) for r in rows}
+    return [replace(job, made_from=made[job.output][1] if made[job.output][0] == job.file else "")
+            if job.output in made else job for job in jobs]
+
+
 def _forget_other_settings(jobs: Sequence[RemovalJob], setup: RemovalSetup) -> None:
     """Delete the listed jobs' outputs when they were made with other settings than ``setup``'s
     (or by a version that did not record them), then record these: from then on what is on
@@ -158,8 +188,8 @@ def remove_background_folder(files: Sequence[str], setup: RemovalSetup, skips: S
     Writes ``img_dir/<file>.png`` and ``mask_dir/<file>.png`` atomically; a raw image larger
     than ``setup.max_side`` is shrunk to it first (:func:`common.images.read_rgb`) and that
     working-size copy kept as ``copy_dir/<file>.png`` for the stages that read raw images.
-    Outputs already there are reused if made with the same settings after the raw file last
-    changed. Logs unusable files in ``skips`` and returns counts and the mean mask IoU against
+    Outputs already there are reused if made with the same settings from this raw file
+    (:func:`_finished`). Logs unusable files in ``skips`` and returns counts and the mean mask IoU against
     ``true_mask_dir`` where present. Chunks of images run in ``workers`` processes, or as Ray
     tasks when ``ray_address`` is set.
     """
@@ -168,7 +198,7 @@ def remove_background_folder(files: Sequence[str], setup: RemovalSetup, skips: S
             LOG.info("removed unfinished files an interrupted run left in %s", folder)
     true_dir = setup.true_mask_dir
     setup = replace(setup, true_mask_dir=true_dir if true_dir and true_dir.is_dir() else None)
-    jobs = plan_jobs(files, skips)
+    jobs = _with_previous_sources(plan_jobs(files, skips), processed_csv)
     _forget_other_settings(jobs, setup)
     workers = workers or os.cpu_count() or 1
     chunk_size = max(1, min(64, len(jobs) // (workers * 4) or 1))
@@ -185,7 +215,8 @@ def remove_background_folder(files: Sequence[str], setup: RemovalSetup, skips: S
             skips.skip(result.file, result.error)
     if processed_csv:
         atomic_write_csv(processed_csv, PROCESSED_HEADER,
-                         [(r.file, r.output, r.output, r.raw_copy) for r in done])
+                         [(r.file, r.output, r.output, r.raw_copy, r.raw_signature)
+                          for r in done])
     ious = [r.iou for r in done if not np.isnan(r.iou)]
     baseline = [r.iou_no_removal for r in done if not np.isnan(r.iou_no_removal)]
     return {"processed": len(done), "skipped": len(files) - len(done),

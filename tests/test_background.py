@@ -144,8 +144,32 @@ def test_same_names_in_another_raw_folder_are_remade(tmp_path):
     os.utime(second / "a.png", (0, 0))              # copied with its old time kept
     for folder, side in ((first, 120), (second, 90)):
         remove_background_folder(["a.png"], _setup(folder, tmp_path), SkipLog(tmp_path, "01"),
-                                 workers=1)
+                                 workers=1, processed_csv=tmp_path / "processed.csv")
         assert read_rgb(tmp_path / "img" / "a.png").shape[:2] == (side, side)
+
+
+def test_a_photo_replaced_by_an_older_one_is_remade(tmp_path):
+    """A raw file replaced by another photo whose time is older than the outputs (`cp -p` of a
+    backup): the last run's listing (size and time of what it was made from) tells."""
+    import os
+
+    from common.images import read_rgb
+    from preprocess.remove_folder import remove_background_folder
+
+    raw, processed = tmp_path / "raw", tmp_path / "processed.csv"
+    for side in (120, 90):
+        image, _ = composite(_item(), np.random.default_rng(side), load_backgrounds(), side)
+        atomic_write_bytes(raw / "a.png", encode_png(image))
+        if side == 90:
+            os.utime(raw / "a.png", (0, 0))
+        remove_background_folder(["a.png"], _setup(raw, tmp_path), SkipLog(tmp_path, "01"),
+                                 workers=1, processed_csv=processed)
+        assert read_rgb(tmp_path / "img" / "a.png").shape[:2] == (side, side)
+    made = (tmp_path / "img" / "a.png").stat().st_mtime_ns
+    remove_background_folder(["a.png"], _setup(raw, tmp_path), SkipLog(tmp_path, "01"),
+                             workers=1, processed_csv=processed)
+    assert (tmp_path / "img" / "a.png").stat().st_mtime_ns == made     # unchanged: reused
+    assert read_csv_rows(processed)[0]["raw_signature"].endswith(":0")
 
 
 def test_files_differing_only_in_the_extension_are_all_kept(tmp_path):
