@@ -89,6 +89,7 @@ def test_rerun_is_noop_and_force_reproduces(tiny_run):
     run_script("04_cluster.py", work)          # back to the fixture's defaults, same clusters
     assert (run_dir / "clusters.csv").read_bytes() == before
     run_script("05_evaluate.py", work)
+    run_script("06_report.py", work)           # the fixture finished again, every stage
 
 
 def test_every_script_has_help():
