@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from common.paths import is_inside
+
 # --- run layout -------------------------------------------------------------
 SEED = 0
 WORK_DIR = "work"                                 # every stage reads and writes under here
@@ -243,10 +245,8 @@ class Config:
                               "(0 = no self-training round)")
         if self.FT_LEARNING_RATE < 0:
             raise ConfigError(f"FT_LEARNING_RATE={self.FT_LEARNING_RATE} must be >= 0 (0 = auto)")
-        raw = Path(self.RAW_DIR).resolve()
         for key in OUTPUT_DIRS:
-            folder = Path(getattr(self, key)).resolve()
-            if folder == raw or raw in folder.parents:
+            if is_inside(getattr(self, key), self.RAW_DIR):
                 raise ConfigError(f"{key}={getattr(self, key)} is inside RAW_DIR={self.RAW_DIR}: "
                                   f"the image folder is only read; choose a {key} outside it")
         weights = self.WEIGHTS

@@ -8,13 +8,10 @@ from typing import Sequence
 
 from common.atomic_io import atomic_write_csv
 from common.errors import SomclustError
+from common.paths import is_inside
 
 LOG = logging.getLogger("somclust")
 EXPORT_HEADER = ("file", "cluster", "label", "exported")
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
 
 
 def _is_previous_export(folder: Path) -> bool:
@@ -45,7 +42,7 @@ def export_clusters(assignments: Sequence[tuple[str, int, str]], raw_dir: str | 
     interrupted export leaves no half-filled folder. ``raw_dir`` is only read.
     """
     raw_dir, destination = Path(raw_dir).resolve(), Path(destination).resolve()
-    if _inside(destination, raw_dir) or _inside(raw_dir, destination):
+    if is_inside(destination, raw_dir) or is_inside(raw_dir, destination):
         raise SomclustError(f"the export folder {destination} overlaps RAW_DIR {raw_dir}; the raw "
                             "folder is never written to: choose a folder outside it")
     if destination.exists() and any(destination.iterdir()):

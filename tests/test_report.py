@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,14 @@ def test_predict_script_reproduces_the_run_clusters(tiny_run, tmp_path):
     result = run_script("07_predict.py", tiny_run.work, str(raw / "bag"), str(raw / "unlabeled"),
                         str(bad), "--output", str(output))
     assert "predicted" in result.stdout and "skipped" in result.stderr
+    new = tmp_path / "new"
+    new.mkdir()
+    shutil.copy(bad, new / "a.jpg")
+    for folder, into in ((raw / "bag", raw / "p.csv"), (new, new / "sub" / "p.csv")):
+        refused = run_script("07_predict.py", tiny_run.work, str(folder), "--output", str(into),
+                             check=False)
+        assert refused.returncode == 2 and "which is only read" in refused.stderr
+        assert not into.exists()
     with open(output, newline="") as handle:
         rows = list(csv.DictReader(handle))
     clusters = _model_clusters(tiny_run.run_dir)

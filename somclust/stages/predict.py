@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence
 from common.atomic_io import atomic_write_csv
 from common.cli import parse_config, stage_parser
 from common.errors import SomclustError
+from common.paths import is_inside
 from somclust.prediction import ClusterPredictor
 
 KEYS = ("RUN_DIR", "BACKBONE", "NOVELTY_PERCENTILE")
@@ -25,9 +26,14 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise SomclustError(f"no such file or folder: {', '.join(missing)}")
+    output = Path(args.output) if args.output else config.run_dir / "predictions.csv"
+    folders = [config.RAW_DIR, *(p for p in args.paths if Path(p).is_dir())] if args.output else []
+    for folder in folders:
+        if is_inside(output, folder):
+            raise SomclustError(f"--output {output} is inside the image folder {folder}, which "
+                                "is only read: choose a file outside it")
     predictions = ClusterPredictor(config.work_dir, config.run_dir,
                                    config.NOVELTY_PERCENTILE).predict(args.paths)
-    output = Path(args.output) if args.output else config.run_dir / "predictions.csv"
     atomic_write_csv(output, ("path", "cluster", "som_node", "distance", "novel", "error"),
                      [(p.path, p.cluster, p.som_node, f"{p.distance:.4f}", int(p.novel), p.error)
                       for p in predictions])
