@@ -5,6 +5,6 @@ from pathlib import Path
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:
-    """Whether ``path`` is ``folder`` or lies below it (both resolved: links and ``..`` followed)."""
+    """Whether ``path`` is ``folder`` or lies below it (both resolved: links, ``..``)."""
     path, folder = Path(path).resolve(), Path(folder).resolve()
     return path == folder or folder in path.parents

@@ -86,8 +86,8 @@ def _finished(job: RemovalJob, setup: RemovalSetup) -> bool:
     try:
         if not mask.exists():
             return False
-        if job.made_from is not None:
-            return img.exists() and job.made_from == _signature(raw)
+        if job.made_from is not None:           # "" (another file's outputs) never matches
+            return bool(job.made_from) and img.exists() and job.made_from == _signature(raw)
         return img.stat().st_mtime >= raw.stat().st_mtime
     except OSError:
         return False
@@ -189,9 +189,9 @@ def remove_background_folder(files: Sequence[str], setup: RemovalSetup, skips: S
     than ``setup.max_side`` is shrunk to it first (:func:`common.images.read_rgb`) and that
     working-size copy kept as ``copy_dir/<file>.png`` for the stages that read raw images.
     Outputs already there are reused if made with the same settings from this raw file
-    (:func:`_finished`). Logs unusable files in ``skips`` and returns counts and the mean mask IoU against
-    ``true_mask_dir`` where present. Chunks of images run in ``workers`` processes, or as Ray
-    tasks when ``ray_address`` is set.
+    (:func:`_finished`). Logs unusable files in ``skips`` and returns counts and the mean mask
+    IoU against ``true_mask_dir`` where present. Chunks of images run in ``workers`` processes,
+    or as Ray tasks when ``ray_address`` is set.
     """
     for folder in (setup.img_dir, setup.mask_dir, setup.copy_dir):   # only this stage writes there
         if remove_stale_temporaries(folder):

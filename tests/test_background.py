@@ -172,6 +172,15 @@ def test_a_photo_replaced_by_an_older_one_is_remade(tmp_path):
     assert read_csv_rows(processed)[0]["raw_signature"].endswith(":0")
 
 
+def test_outputs_listed_for_another_file_are_never_reused(tmp_path):
+    from preprocess.remove_folder import RemovalJob, _finished
+
+    for folder in ("img", "masks"):
+        atomic_write_bytes(tmp_path / folder / "a.png", b"made from a.tiff")
+    setup = _setup(tmp_path / "raw", tmp_path)            # a.jpg is unreadable (missing) too
+    assert not _finished(RemovalJob("a.jpg", "a.png", made_from=""), setup)
+
+
 def test_files_differing_only_in_the_extension_are_all_kept(tmp_path):
     from preprocess.remove_folder import plan_jobs
 
