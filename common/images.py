@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from common.errors import ImageReadError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")  # GIF: frame 1
 MIN_SIDE = 8                      # smaller images carry no usable content
 MAX_PIXELS = 120_000_000          # refuse decompression bombs (~11000 x 11000)
 JPEG_REDUCTIONS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
@@ -19,18 +20,23 @@ JPEG_REDUCTIONS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR
 SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}   # JPEG frame headers
 
 
-def list_images(root: str | os.PathLike) -> list[Path]:
+def list_images(root: str | os.PathLike, ignored: Counter | None = None) -> list[Path]:
     """Image files below ``root`` (recursive, sorted, symlinked folders not followed).
 
-    Files are recognised by extension; whether they decode is checked when read.
+    Files are recognised by extension; whether they decode is checked when read. ``ignored``:
+    counts the other (not hidden) files by extension.
     """
     root = Path(root)
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
+            if name.startswith("."):
+                continue
+            if name.lower().endswith(IMAGE_EXTENSIONS):
                 found.append(Path(dirpath) / name)
+            elif ignored is not None:
+                ignored[Path(name).suffix.lower() or "(no extension)"] += 1
     return sorted(found)
 
 

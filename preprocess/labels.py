@@ -61,14 +61,19 @@ def collect_labels(raw_dir: str | Path, source: str, labels_csv: str | Path | No
     if not raw_dir.is_dir():
         raise SomclustError(f"RAW_DIR {raw_dir} does not exist; put your images there or pass "
                             "--raw-dir (run make_demo_dataset.py for the demo data)")
-    files = []
-    for path in list_images(raw_dir):
+    files, ignored = [], Counter()
+    for path in list_images(raw_dir, ignored):
         file = str(path.relative_to(raw_dir))
         problem = name_problem(file)
         if problem:
             skips.skip(printable_name(file), problem)
         else:
             files.append(file)
+    if ignored:
+        count = sum(ignored.values())
+        LOG.info("not read: %d file%s of other types in RAW_DIR (%s); images in another format "
+                 "are clustered once converted to PNG or JPEG", count, "s" * (count != 1),
+                 ", ".join(f"{ext}: {n}" for ext, n in ignored.most_common()))
     if not files:
         raise SomclustError(f"no images (.png, .jpg, ...) found in RAW_DIR {raw_dir}")
     csv_path = Path(labels_csv) if labels_csv else None

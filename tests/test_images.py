@@ -1,6 +1,9 @@
+from collections import Counter
+
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from common.errors import ImageReadError
 from common.images import list_images, read_rgb
@@ -48,9 +51,14 @@ def test_unicode_names_and_listing(tmp_path):
     folder.mkdir()
     _png(folder / "ünï cödé.png", np.zeros((10, 10, 3), np.uint8))
     (folder / "notes.txt").write_text("x")
-    found = list_images(tmp_path)
-    assert [p.name for p in found] == ["ünï cödé.png"]
-    assert read_rgb(found[0]).shape == (10, 10, 3)
+    (folder / "IMG_0001.HEIC").write_bytes(b"x")
+    Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(folder / "clip.gif")
+    ignored = Counter()
+    found = list_images(tmp_path, ignored)
+    assert [p.name for p in found] == ["clip.gif", "ünï cödé.png"]
+    assert ignored == {".txt": 1, ".heic": 1}
+    assert read_rgb(found[0]).shape == (10, 12, 3)              # GIF: its first frame
+    assert read_rgb(found[1]).shape == (10, 10, 3)
 
 
 def test_png_size_is_read_from_the_header_like_pillow():
