@@ -12,7 +12,8 @@ import numpy as np
 
 from common.errors import ImageReadError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")  # GIF: frame 1
+# a GIF is read as its first frame
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 MIN_SIDE = 8                      # smaller images carry no usable content
 MAX_PIXELS = 120_000_000          # refuse decompression bombs (~11000 x 11000)
 JPEG_REDUCTIONS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
@@ -155,7 +156,7 @@ def read_rgb_fitted(path: str | os.PathLike, max_side: int) -> tuple[np.ndarray,
     buffer = np.frombuffer(data, dtype=np.uint8)
     flag = _decode_flag(data, size, max_side)
     image = cv2.imdecode(buffer, flag)                      # 8-bit BGR, EXIF orientation applied
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image is not None else _scaled_samples(data)
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image is not None else _pillow_decoded(data)
     if image is None:
         raise ImageReadError("not a decodable image (corrupt, truncated or not an image format)")
     height, width = image.shape[:2]
@@ -165,15 +166,18 @@ def read_rgb_fitted(path: str | os.PathLike, max_side: int) -> tuple[np.ndarray,
     return fitted, flag != cv2.IMREAD_COLOR or fitted is not image
 
 
-def _scaled_samples(data: bytes) -> np.ndarray | None:
-    """RGB uint8 of a one-channel image OpenCV cannot decode (32-bit float or integer samples,
-    as in scientific TIFFs), its value range stretched to 0-255; None if Pillow cannot read it."""
+def _pillow_decoded(data: bytes) -> np.ndarray | None:
+    """RGB uint8 of an image OpenCV cannot decode, by Pillow: a GIF (its first frame; OpenCV
+    before 4.11 has no GIF reader) or a one-channel image of 32-bit float or integer samples
+    (scientific TIFFs), its value range stretched to 0-255; None if Pillow cannot read it."""
     try:
         from io import BytesIO
 
         from PIL import Image
 
         with Image.open(BytesIO(data)) as opened:
+            if opened.format == "GIF":
+                return np.asarray(opened.convert("RGB"))
             if opened.mode not in ("F", "I", "I;16", "I;16B"):
                 return None
             values = np.asarray(opened, dtype=np.float64)

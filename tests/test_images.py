@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from common.errors import ImageReadError
-from common.images import list_images, read_rgb
+from common.images import _pillow_decoded, list_images, read_rgb
 
 
 def _png(path, array):
@@ -52,12 +52,15 @@ def test_unicode_names_and_listing(tmp_path):
     _png(folder / "ünï cödé.png", np.zeros((10, 10, 3), np.uint8))
     (folder / "notes.txt").write_text("x")
     (folder / "IMG_0001.HEIC").write_bytes(b"x")
-    Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(folder / "clip.gif")
+    clip = np.zeros((10, 12, 3), np.uint8)
+    clip[2:6, 3:8] = (200, 30, 40)
+    Image.fromarray(clip).save(folder / "clip.gif")
     ignored = Counter()
     found = list_images(tmp_path, ignored)
     assert [p.name for p in found] == ["clip.gif", "ünï cödé.png"]
     assert ignored == {".txt": 1, ".heic": 1}
-    assert read_rgb(found[0]).shape == (10, 12, 3)              # GIF: its first frame
+    assert np.array_equal(read_rgb(found[0]), clip)            # GIF: its first frame
+    assert np.array_equal(_pillow_decoded(found[0].read_bytes()), read_rgb(found[0]))  # old cv2
     assert read_rgb(found[1]).shape == (10, 10, 3)
 
 
