@@ -77,17 +77,17 @@ def _signature(path: Path) -> str:
         return ""
 
 
-def _finished(job: RemovalJob, setup: RemovalSetup) -> bool:
+def _finished(job: RemovalJob, setup: RemovalSetup, signature: str) -> bool:
     """Outputs of ``job`` to reuse: made by the last finished run from this very raw file (same
-    size and time), or, where that run did not list them (a run killed midway continues from
-    them), made after the raw file last changed."""
+    ``signature``, its size and time now), or, where that run did not list them (a run killed
+    midway continues from them), made after the raw file last changed."""
     img, mask, raw = (setup.img_dir / job.output, setup.mask_dir / job.output,
                       setup.raw_dir / job.file)
     try:
         if not mask.exists():
             return False
         if job.made_from is not None:           # "" (another file's outputs) never matches
-            return bool(job.made_from) and img.exists() and job.made_from == _signature(raw)
+            return bool(job.made_from) and img.exists() and job.made_from == signature
         return img.stat().st_mtime >= raw.stat().st_mtime
     except OSError:
         return False
@@ -98,7 +98,7 @@ def _process(job: RemovalJob, setup: RemovalSetup) -> RemovalResult:
     copy_path = setup.copy_dir / job.output
     signature = _signature(setup.raw_dir / job.file)        # before reading: what is made from
     try:
-        if _finished(job, setup):
+        if _finished(job, setup, signature):
             mask = read_mask(mask_path)
         else:
             image, shrunk = read_rgb_fitted(setup.raw_dir / job.file, setup.max_side)

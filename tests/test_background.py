@@ -178,7 +178,7 @@ def test_outputs_listed_for_another_file_are_never_reused(tmp_path):
     for folder in ("img", "masks"):
         atomic_write_bytes(tmp_path / folder / "a.png", b"made from a.tiff")
     setup = _setup(tmp_path / "raw", tmp_path)            # a.jpg is unreadable (missing) too
-    assert not _finished(RemovalJob("a.jpg", "a.png", made_from=""), setup)
+    assert not _finished(RemovalJob("a.jpg", "a.png", made_from=""), setup, signature="")
 
 
 def test_files_differing_only_in_the_extension_are_all_kept(tmp_path):
