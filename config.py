@@ -27,7 +27,7 @@ RUN_DIR = "{WORK_DIR}/{BACKBONE}"                 # stages 02-05 (model, feature
 
 # --- stage 00: true labels --------------------------------------------------
 LABEL_SOURCE = "auto"                             # auto | folders | csv | filename
-LABELS_CSV = "{WORK_DIR}/raw_labels.csv"          # optional: columns file,label
+LABELS_CSV = "{WORK_DIR}/raw_labels.csv"          # optional: columns file,label[,trainable] (1: fine-tuned on; else scoring only); a path named here must exist; like RAW_DIR, remembered from the stage 00 that read that folder
 FILENAME_LABEL_REGEX = r"^(\d+)_"                 # D2 CampusFest: files start with the product id
 UNLABELED_DIR = "unlabeled"                       # sub-folder whose images have no training label
 

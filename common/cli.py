@@ -11,9 +11,10 @@ from typing import Any, Callable, Mapping, Sequence
 from config import Config, ConfigError, load_config
 from common.errors import SomclustError
 from common.native_stderr import chatter_filtered
-from common.stage import recorded_raw_dir
+from common.stage import recorded_inputs
 
 ALWAYS = ("WORK_DIR", "SEED")
+LABEL_INPUT_KEYS = ("LABEL_SOURCE", "LABELS_CSV", "FILENAME_LABEL_REGEX", "UNLABELED_DIR")
 LOG = logging.getLogger("somclust")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
@@ -43,28 +44,42 @@ def stage_parser(description: str, keys: Sequence[str],
     return parser
 
 
-def remembered_raw_dir(config: Config, given: Mapping[str, Any]) -> Config:
-    """``config`` with RAW_DIR the folder stage 00 last read into its WORK_DIR, unless RAW_DIR
-    is ``given`` (a flag or the API) or set in the environment, or the default folder exists
-    (the demo's): the commands after a run started with ``--raw-dir`` (review, export, a stage
-    re-run) find its images without being told again."""
-    if "RAW_DIR" in given or "RAW_DIR" in os.environ or Path(config.RAW_DIR).exists():
+def remembered_inputs(config: Config, given: Mapping[str, Any]) -> Config:
+    """``config`` with the inputs stage 00 last read into its WORK_DIR, so that the commands
+    after a run started with ``--raw-dir`` / ``--labels-csv`` (review, export, a re-run) see the
+    same images and labels without being told again: RAW_DIR, unless it is ``given`` (a flag or
+    the API) or set in the environment, or the default folder exists (the demo's); and, where
+    the images are that same folder, each label input (:data:`LABEL_INPUT_KEYS`) not given."""
+    recorded = recorded_inputs(config.work_dir, ("RAW_DIR", *LABEL_INPUT_KEYS))
+    if not recorded.get("RAW_DIR"):
         return config
-    recorded = recorded_raw_dir(config.work_dir)
-    if not recorded or recorded == config.fingerprint(("RAW_DIR",))["RAW_DIR"]:
+    current = config.fingerprint(("RAW_DIR", *LABEL_INPUT_KEYS))
+
+    def chosen(key: str) -> bool:
+        return key in given or key in os.environ
+
+    remembered = {}
+    if not chosen("RAW_DIR") and not Path(config.RAW_DIR).exists():
+        remembered["RAW_DIR"] = recorded["RAW_DIR"]
+    if remembered.get("RAW_DIR", current["RAW_DIR"]) == recorded["RAW_DIR"]:   # the same images
+        remembered.update({key: recorded[key] for key in LABEL_INPUT_KEYS
+                           if key in recorded and not chosen(key)})
+    remembered = {key: value for key, value in remembered.items() if value != current[key]}
+    if not remembered:
         return config
-    LOG.info("RAW_DIR=%s: the folder this WORK_DIR's images are from (--raw-dir names another)",
-             recorded)
-    return config.with_overrides({"RAW_DIR": recorded})
+    LOG.info("%s: as this WORK_DIR's stage 00 last read them (a flag names others)",
+             ", ".join(f"{key}={value}" for key, value in remembered.items()))
+    return config.with_overrides(remembered)
 
 
 def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None,
                  overrides: Mapping[str, Any] | None = None,
-                 remember_raw_dir: bool = True) -> tuple[argparse.Namespace, Config]:
+                 remember_inputs: bool = True) -> tuple[argparse.Namespace, Config]:
     """Parse the command line; return the namespace and the validated config.
 
     ``overrides`` (from the Python API) sit between environment variables and CLI flags.
-    ``remember_raw_dir``: RAW_DIR defaults to the work folder's own (:func:`remembered_raw_dir`).
+    ``remember_inputs``: RAW_DIR and the label inputs default to the work folder's own
+    (:func:`remembered_inputs`).
     """
     args = parser.parse_args(argv)
     flags = {k: v for k, v in vars(args).items() if k.isupper() and v is not None}
@@ -74,7 +89,7 @@ def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = N
     for noisy in ("tensorflow", "absl", "h5py", "PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = load_config(overrides)
-    return args, remembered_raw_dir(config, overrides) if remember_raw_dir else config
+    return args, remembered_inputs(config, overrides) if remember_inputs else config
 
 
 def run_main(main: Callable[[Sequence[str] | None], int]) -> None:

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from common.atomic_io import atomic_write_json
 
@@ -79,9 +79,11 @@ def read_record(work_dir: str | Path, stage: str) -> dict[str, Any]:
         return {}
 
 
-def recorded_raw_dir(work_dir: str | Path) -> str:
-    """The RAW_DIR (absolute) stage 00 last read into ``work_dir``; empty before it finished."""
-    return str(read_record(work_dir, LABELS_STAGE).get("fingerprint", {}).get("RAW_DIR", ""))
+def recorded_inputs(work_dir: str | Path, keys: Sequence[str]) -> dict[str, Any]:
+    """{key: value} of the config ``keys`` stage 00 last finished with in ``work_dir`` (paths
+    absolute); empty before it finished."""
+    fingerprint = read_record(work_dir, LABELS_STAGE).get("fingerprint", {})
+    return {key: fingerprint[key] for key in keys if key in fingerprint}
 
 
 def output_signatures(work_dir: str | Path, outputs: tuple[str, ...]) -> dict[str, str]:

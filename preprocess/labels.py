@@ -55,8 +55,11 @@ def _csv_labels(labels_csv: Path, known_files: set[str], skips: SkipLog) -> dict
 
 
 def collect_labels(raw_dir: str | Path, source: str, labels_csv: str | Path | None,
-                   filename_regex: str, unlabeled_dir: str, skips: SkipLog) -> list[LabeledImage]:
-    """One LabeledImage per image file under ``raw_dir`` (see module doc for the sources)."""
+                   filename_regex: str, unlabeled_dir: str, skips: SkipLog,
+                   csv_named: bool = False) -> list[LabeledImage]:
+    """One LabeledImage per image file under ``raw_dir`` (see module doc for the sources).
+    ``csv_named``: ``labels_csv`` was named by the user (not the default path), so a missing
+    file is an error with any ``source``, not a folder without a CSV."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise SomclustError(f"RAW_DIR {raw_dir} does not exist; put your images there or pass "
@@ -80,6 +83,10 @@ def collect_labels(raw_dir: str | Path, source: str, labels_csv: str | Path | No
     use_csv = source == "csv" or (source == "auto" and csv_path is not None and csv_path.is_file())
     if source == "csv" and (csv_path is None or not csv_path.is_file()):
         raise SomclustError(f"LABEL_SOURCE=csv but LABELS_CSV {csv_path} does not exist")
+    if csv_named and source != "csv" and csv_path is not None and not csv_path.is_file():
+        raise SomclustError(f"LABELS_CSV {csv_path} does not exist; give the path of your labels "
+                            "CSV (columns file,label[,trainable]), or leave LABELS_CSV unset to "
+                            "take the labels from sub-folders or file names")
     from_csv = _csv_labels(csv_path, set(files), skips) if use_csv else {}
     pattern = re.compile(filename_regex)
     images = []
@@ -95,6 +102,10 @@ def collect_labels(raw_dir: str | Path, source: str, labels_csv: str | Path | No
             label = match.group(1) if match else ""
         images.append(LabeledImage(file, label, trainable))
     _warn_thin_classes(images)
+    if from_csv and not any(image.trainable for image in images):
+        LOG.warning("%s gives %d labels, none with trainable=1: they score the clusters, and no "
+                    "image is fine-tuned on (add a column 'trainable' with 1 on the rows to "
+                    "fine-tune on)", csv_path.name, len(from_csv))
     return images
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from common.cli import parse_config, remembered_raw_dir, run_main, stage_parser
+from common.cli import (LABEL_INPUT_KEYS, parse_config, remembered_inputs, run_main,
+                        stage_parser)
 from common.errors import SomclustError
 from somclust.stages import ALL, DEMO, PIPELINE, find_stage
 
@@ -46,11 +47,12 @@ def run_all(argv: Sequence[str], prog: str = "somclust run") -> int:
     parser = stage_parser(RUN_DOC, run_keys(), prog)
     parser.add_argument("--demo", action="store_true",
                         help="build the default dataset into RAW_DIR first (make_demo_dataset.py)")
-    args, config = parse_config(parser, argv, remember_raw_dir=False)  # validates the overrides
+    args, config = parse_config(parser, argv, remember_inputs=False)  # validates the overrides
     overrides = {k: v for k, v in vars(args).items() if k.isupper() and v is not None}
     if not args.demo:               # the demo is built into RAW_DIR: no folder of an earlier run
-        config = remembered_raw_dir(config, overrides)
-    overrides["RAW_DIR"] = config.RAW_DIR           # every stage reads the same folder
+        config = remembered_inputs(config, overrides)
+    overrides["RAW_DIR"] = config.RAW_DIR           # every stage reads the same inputs
+    overrides.update({key: config.values[key] for key in LABEL_INPUT_KEYS})
     flags = [*(["--force"] if args.force else []), *(["--verbose"] if args.verbose else [])]
     for stage in ((DEMO,) if args.demo else ()) + PIPELINE:
         print(f"== somclust {stage.command} ({stage.script}.py)", flush=True)

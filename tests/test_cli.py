@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from common.cli import remembered_raw_dir
+from common.cli import remembered_inputs
 from common.errors import SomclustError
 from common.stage import LABELS_STAGE, mark_done
 from config import load_config
@@ -86,15 +86,57 @@ def test_a_work_folder_remembers_its_raw_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("RAW_DIR", raising=False)
     work, photos = tmp_path / "work", tmp_path / "photos"
     config = load_config({"WORK_DIR": str(work)})
-    assert remembered_raw_dir(config, {}) == config
+    assert remembered_inputs(config, {}) == config
     mark_done(work, LABELS_STAGE, {"RAW_DIR": str(photos)})
-    assert remembered_raw_dir(config, {}).RAW_DIR == str(photos)
-    assert remembered_raw_dir(config, {"RAW_DIR": "other"}) == config
+    assert remembered_inputs(config, {}).RAW_DIR == str(photos)
+    assert remembered_inputs(config, {"RAW_DIR": "other"}) == config
     (work / "raw_img").mkdir()                       # the default folder (a demo built there)
-    assert remembered_raw_dir(config, {}) == config
+    assert remembered_inputs(config, {}) == config
     (work / "raw_img").rmdir()
     monkeypatch.setenv("RAW_DIR", "other")
-    assert remembered_raw_dir(config, {}) == config
+    assert remembered_inputs(config, {}) == config
+
+
+def test_a_work_folder_remembers_its_labels_with_its_raw_folder(tmp_path, monkeypatch):
+    """The label inputs stage 00 read (a labels CSV, the label source) go with its raw folder:
+    remembered where the images are that folder and the key is not given; never for another
+    folder's images."""
+    for key in ("RAW_DIR", "LABELS_CSV", "LABEL_SOURCE"):
+        monkeypatch.delenv(key, raising=False)
+    work, photos, labels = tmp_path / "work", tmp_path / "photos", tmp_path / "labels.csv"
+    mark_done(work, LABELS_STAGE, {"RAW_DIR": str(photos), "LABELS_CSV": str(labels),
+                                   "LABEL_SOURCE": "csv"})
+    config = load_config({"WORK_DIR": str(work)})
+    remembered = remembered_inputs(config, {})
+    assert (remembered.RAW_DIR, remembered.LABELS_CSV, remembered.LABEL_SOURCE) == (
+        str(photos), str(labels), "csv")
+    same = load_config({"WORK_DIR": str(work), "RAW_DIR": str(photos)})
+    assert remembered_inputs(same, {"RAW_DIR": str(photos)}).LABELS_CSV == str(labels)
+    named = load_config({"WORK_DIR": str(work), "LABELS_CSV": "mine.csv"})
+    kept = remembered_inputs(named, {"LABELS_CSV": "mine.csv"})
+    assert (kept.RAW_DIR, kept.LABELS_CSV, kept.LABEL_SOURCE) == (str(photos), "mine.csv", "csv")
+    other = load_config({"WORK_DIR": str(work), "RAW_DIR": "other"})
+    assert remembered_inputs(other, {"RAW_DIR": "other"}) == other
+
+
+def test_labels_from_a_csv_survive_a_command_given_only_the_work_folder(tmp_path):
+    """`somclust labels --work-dir W --force` after a run with --raw-dir and --labels-csv reads
+    the same CSV (it used to fall back to the folders and drop every label); a named CSV that
+    does not exist is one clear error."""
+    photos, work, labels = tmp_path / "photos", tmp_path / "work", tmp_path / "labels.csv"
+    photos.mkdir()
+    for i in range(4):
+        (photos / f"p{i}.png").write_bytes((ROOT / "docs" / "report.png").read_bytes())
+    labels.write_text("file,label,trainable\np0.png,cat,1\np1.png,dog,1\n")
+    run_somclust("labels", "--raw-dir", str(photos), "--labels-csv", str(labels), work_dir=work)
+    first = (work / "labels_true.csv").read_text()
+    assert "cat" in first and "dog" in first
+    again = run_somclust("labels", "--force", work_dir=work)
+    assert "LABELS_CSV=" in again.stderr and (work / "labels_true.csv").read_text() == first
+    missing = run_somclust("labels", "--labels-csv", str(tmp_path / "nope.csv"), work_dir=work,
+                           check=False)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].startswith(
+        f"error: LABELS_CSV {tmp_path / 'nope.csv'} does not exist")
 
 
 def test_run_passes_one_raw_folder_to_every_stage(tmp_path, monkeypatch):

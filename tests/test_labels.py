@@ -66,3 +66,30 @@ def test_csv_without_columns(tmp_path):
     csv.write_text("name,class\nx.png,a\n")
     with pytest.raises(SomclustError, match="'file' and 'label'"):
         collect_labels(tmp_path / "raw", "csv", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
+
+
+def test_a_named_csv_that_is_missing_is_an_error_the_default_one_is_not(tmp_path):
+    _tree(tmp_path / "raw", ["cat/x.png", "dog/y.png"])
+    missing = tmp_path / "labels.csv"
+    with pytest.raises(SomclustError, match=f"LABELS_CSV {missing} does not exist"):
+        collect_labels(tmp_path / "raw", "auto", missing, "", "unlabeled",
+                       SkipLog(tmp_path, "00"), csv_named=True)
+    images = collect_labels(tmp_path / "raw", "auto", missing, "", "unlabeled",
+                            SkipLog(tmp_path, "00"))
+    assert {i.label for i in images} == {"cat", "dog"}
+
+
+def test_csv_labels_none_trainable_are_said_to_only_score(tmp_path, caplog):
+    """A CSV without a trainable column labels images for scoring only: with nothing else to
+    fine-tune on, stage 00 says so and how to mark rows for fine-tuning."""
+    _tree(tmp_path / "raw", ["x.png", "y.png"])
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,label\nx.png,a\ny.png,b\n")
+    with caplog.at_level("WARNING", logger="somclust"):
+        collect_labels(tmp_path / "raw", "auto", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
+    assert "none with trainable=1" in caplog.text and "'trainable'" in caplog.text
+    caplog.clear()
+    csv.write_text("file,label,trainable\nx.png,a,1\ny.png,b,1\n")
+    with caplog.at_level("WARNING", logger="somclust"):
+        collect_labels(tmp_path / "raw", "auto", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
+    assert "trainable=1" not in caplog.text

@@ -16,7 +16,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     parser = stage_parser(__doc__, KEYS, prog)
     parser.add_argument("--full", action="store_true",
                         help="unlabeled part = the whole 10,000-image test split")
-    args, config = parse_config(parser, argv, overrides, remember_raw_dir=False)
+    args, config = parse_config(parser, argv, overrides, remember_inputs=False)
     if args.full:
         config = config.with_overrides({"DEMO_UNLABELED_PER_CLASS": 1000})
     spec = DemoSpec(config.DEMO_IMAGE_SIZE, tuple(config.DEMO_LABELED_CLASSES),

@@ -7,9 +7,11 @@ from typing import Any, Mapping, Sequence
 from common.cli import parse_config, stage_parser
 from common.skips import SkipLog
 from common.stage import LABELS_STAGE, file_signature, folder_signature, run_once
+from config import Config
 from preprocess.labels import collect_labels, write_labels
 
 KEYS = ("RAW_DIR", "LABEL_SOURCE", "LABELS_CSV", "FILENAME_LABEL_REGEX", "UNLABELED_DIR")
+DEFAULTS = Config().values
 
 
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
@@ -19,7 +21,8 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
     def work() -> dict:
         skips = SkipLog(config.work_dir, LABELS_STAGE)
         images = collect_labels(config.RAW_DIR, config.LABEL_SOURCE, config.LABELS_CSV,
-                                config.FILENAME_LABEL_REGEX, config.UNLABELED_DIR, skips)
+                                config.FILENAME_LABEL_REGEX, config.UNLABELED_DIR, skips,
+                                csv_named=config.values["LABELS_CSV"] != DEFAULTS["LABELS_CSV"])
         summary = write_labels(images, config.work_dir)
         skips.save()
         return {**summary, "skipped": len(skips)}
