@@ -38,6 +38,13 @@ def _csv_labels(labels_csv: Path, known_files: set[str], skips: SkipLog) -> dict
     if rows and not {"file", "label"} <= set(rows[0]):
         raise SomclustError(f"labels CSV {labels_csv} needs the columns 'file' and 'label' "
                             f"(found: {', '.join(rows[0])})")
+    named = [(row.get("file") or "").strip() for row in rows]
+    if any(named) and not known_files & set(named):
+        example = next(file for file in named if file)
+        raise SomclustError(f"none of the {sum(map(bool, named))} files labels CSV {labels_csv} "
+                            f"names is in RAW_DIR (e.g. {example!r}, where RAW_DIR has "
+                            f"{min(known_files)!r}); its 'file' column holds paths relative to "
+                            "RAW_DIR")
     labels: dict[str, tuple[str, bool]] = {}
     for line, row in enumerate(rows, start=2):
         file, label = (row.get("file") or "").strip(), (row.get("label") or "").strip()

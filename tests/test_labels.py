@@ -93,3 +93,14 @@ def test_csv_labels_none_trainable_are_said_to_only_score(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="somclust"):
         collect_labels(tmp_path / "raw", "auto", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
     assert "trainable=1" not in caplog.text
+
+
+def test_a_csv_naming_no_file_of_the_folder_is_one_clear_error(tmp_path):
+    """Paths given relative to another folder match nothing: one error naming an example of
+    each side, not a skipped line per row and a run without labels."""
+    _tree(tmp_path / "raw", ["x.png", "y.png"])
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,label\nraw/x.png,a\nraw/y.png,b\n")
+    with pytest.raises(SomclustError, match=r"none of the 2 files .* 'raw/x.png', where RAW_DIR "
+                                            r"has 'x.png'"):
+        collect_labels(tmp_path / "raw", "auto", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
