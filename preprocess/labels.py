@@ -9,6 +9,7 @@ written beside it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -30,7 +31,17 @@ class LabeledImage:
     trainable: bool
 
 
-def _csv_labels(labels_csv: Path, known_files: set[str], skips: SkipLog) -> dict[str, tuple[str, bool]]:
+def _relative_name(file: str, raw_dir: Path) -> str:
+    """A CSV's ``file`` as a path relative to ``raw_dir``: an absolute path below it made
+    relative; anything else as given."""
+    if not os.path.isabs(file):
+        return file
+    relative = os.path.relpath(os.path.abspath(file), os.path.abspath(raw_dir))
+    return file if relative == os.curdir or relative.startswith(os.pardir) else relative
+
+
+def _csv_labels(labels_csv: Path, raw_dir: Path, known_files: set[str],
+                skips: SkipLog) -> dict[str, tuple[str, bool]]:
     try:
         rows = read_csv_rows(labels_csv)
     except (OSError, UnicodeDecodeError) as error:
@@ -38,7 +49,9 @@ def _csv_labels(labels_csv: Path, known_files: set[str], skips: SkipLog) -> dict
     if rows and not {"file", "label"} <= set(rows[0]):
         raise SomclustError(f"labels CSV {labels_csv} needs the columns 'file' and 'label' "
                             f"(found: {', '.join(rows[0])})")
-    named = [(row.get("file") or "").strip() for row in rows]
+    for row in rows:
+        row["file"] = _relative_name((row.get("file") or "").strip(), raw_dir)
+    named = [row["file"] for row in rows]
     if any(named) and not known_files & set(named):
         example = next(file for file in named if file)
         raise SomclustError(f"none of the {sum(map(bool, named))} files labels CSV {labels_csv} "
@@ -47,7 +60,7 @@ def _csv_labels(labels_csv: Path, known_files: set[str], skips: SkipLog) -> dict
                             "RAW_DIR")
     labels: dict[str, tuple[str, bool]] = {}
     for line, row in enumerate(rows, start=2):
-        file, label = (row.get("file") or "").strip(), (row.get("label") or "").strip()
+        file, label = row["file"], (row.get("label") or "").strip()
         trainable = (row.get("trainable") or "0").strip() in ("1", "true", "yes")
         if not file or not label:
             skips.skip(f"{labels_csv}:{line}", "row without a file or label")
@@ -94,7 +107,7 @@ def collect_labels(raw_dir: str | Path, source: str, labels_csv: str | Path | No
         raise SomclustError(f"LABELS_CSV {csv_path} does not exist; give the path of your labels "
                             "CSV (columns file,label[,trainable]), or leave LABELS_CSV unset to "
                             "take the labels from sub-folders or file names")
-    from_csv = _csv_labels(csv_path, set(files), skips) if use_csv else {}
+    from_csv = _csv_labels(csv_path, raw_dir, set(files), skips) if use_csv else {}
     pattern = re.compile(filename_regex)
     images = []
     for file in files:

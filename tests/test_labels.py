@@ -104,3 +104,13 @@ def test_a_csv_naming_no_file_of_the_folder_is_one_clear_error(tmp_path):
     with pytest.raises(SomclustError, match=r"none of the 2 files .* 'raw/x.png', where RAW_DIR "
                                             r"has 'x.png'"):
         collect_labels(tmp_path / "raw", "auto", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
+
+
+def test_absolute_paths_below_the_folder_in_a_csv_are_read_relative_to_it(tmp_path):
+    _tree(tmp_path / "raw", ["x.png", "sub/y.png"])
+    csv = tmp_path / "labels.csv"
+    csv.write_text(f"file,label,trainable\n{tmp_path}/raw/x.png,a,1\n{tmp_path}/raw/sub/y.png,b,1\n"
+                   f"{tmp_path}/raw/../raw/sub/y.png,b,1\n")
+    images = collect_labels(tmp_path / "raw", "auto", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
+    assert {i.file: (i.label, i.trainable) for i in images} == {"x.png": ("a", True),
+                                                                 "sub/y.png": ("b", True)}
