@@ -8,6 +8,8 @@ written beside it.
 """
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 import re
@@ -40,12 +42,26 @@ def _relative_name(file: str, raw_dir: Path) -> str:
     return file if relative == os.curdir or relative.startswith(os.pardir) else relative
 
 
-def _csv_labels(labels_csv: Path, raw_dir: Path, known_files: set[str],
-                skips: SkipLog) -> dict[str, tuple[str, bool]]:
+def read_labels_csv(labels_csv: Path) -> list[dict[str, str]]:
+    """The rows of a user's labels CSV as spreadsheets write it: a UTF-8 byte-order mark
+    dropped, the delimiter "," or ";" or a tab (as the header has it), column names in any
+    case."""
     try:
-        rows = read_csv_rows(labels_csv)
+        with open(labels_csv, newline="", encoding="utf-8-sig") as handle:
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as error:
         raise SomclustError(f"cannot read labels CSV {labels_csv}: {error}") from None
+    header = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=header.count)
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    if reader.fieldnames:
+        reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
+    return list(reader)
+
+
+def _csv_labels(labels_csv: Path, raw_dir: Path, known_files: set[str],
+                skips: SkipLog) -> dict[str, tuple[str, bool]]:
+    rows = read_labels_csv(labels_csv)
     if rows and not {"file", "label"} <= set(rows[0]):
         raise SomclustError(f"labels CSV {labels_csv} needs the columns 'file' and 'label' "
                             f"(found: {', '.join(rows[0])})")

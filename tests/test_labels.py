@@ -114,3 +114,17 @@ def test_absolute_paths_below_the_folder_in_a_csv_are_read_relative_to_it(tmp_pa
     images = collect_labels(tmp_path / "raw", "auto", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
     assert {i.file: (i.label, i.trainable) for i in images} == {"x.png": ("a", True),
                                                                  "sub/y.png": ("b", True)}
+
+
+@pytest.mark.parametrize("text", [
+    "\ufefffile,label,trainable\r\nx.png,a,1\r\n",        # Excel's "CSV UTF-8": a byte-order mark
+    "file;label;trainable\nx.png;a;1\n",                 # a spreadsheet's ";" CSV
+    "File\tLabel\tTrainable\nx.png\ta\t1\n",             # tabs, capitalised column names
+])
+def test_labels_csv_as_spreadsheets_write_it(tmp_path, text):
+    _tree(tmp_path / "raw", ["x.png", "y.png"])
+    csv = tmp_path / "labels.csv"
+    csv.write_bytes(text.encode("utf-8"))
+    images = collect_labels(tmp_path / "raw", "auto", csv, r"^(\d+)_", "unlabeled", SkipLog(tmp_path, "00"))
+    assert {i.file: (i.label, i.trainable) for i in images} == {"x.png": ("a", True),
+                                                                 "y.png": ("", False)}
