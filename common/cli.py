@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from config import Config, ConfigError, load_config
 from common.errors import SomclustError
@@ -44,12 +44,14 @@ def stage_parser(description: str, keys: Sequence[str],
     return parser
 
 
-def remembered_inputs(config: Config, given: Mapping[str, Any]) -> Config:
+def remembered_inputs(config: Config, given: Mapping[str, Any],
+                      logged: Collection[str] | None = None) -> Config:
     """``config`` with the inputs stage 00 last read into its WORK_DIR, so that the commands
     after a run started with ``--raw-dir`` / ``--labels-csv`` (review, export, a re-run) see the
     same images and labels without being told again: RAW_DIR, unless it is ``given`` (a flag or
     the API) or set in the environment, or the default folder exists (the demo's); and, where
-    the images are that same folder, each label input (:data:`LABEL_INPUT_KEYS`) not given."""
+    the images are that same folder, each label input (:data:`LABEL_INPUT_KEYS`) not given.
+    Those in ``logged`` (default: all; a stage passes the keys it reads) are logged."""
     recorded = recorded_inputs(config.work_dir, ("RAW_DIR", *LABEL_INPUT_KEYS))
     if not recorded.get("RAW_DIR"):
         return config
@@ -65,11 +67,12 @@ def remembered_inputs(config: Config, given: Mapping[str, Any]) -> Config:
         remembered.update({key: recorded[key] for key in LABEL_INPUT_KEYS
                            if key in recorded and not chosen(key)})
     remembered = {key: value for key, value in remembered.items() if value != current[key]}
-    if not remembered:
-        return config
-    LOG.info("%s: as this WORK_DIR's stage 00 last read them (a flag names others)",
-             ", ".join(f"{key}={value}" for key, value in remembered.items()))
-    return config.with_overrides(remembered)
+    told = [f"{key}={value}" for key, value in remembered.items()
+            if logged is None or key in logged]
+    if told:
+        LOG.info("%s: as this WORK_DIR's stage 00 last read them (a flag names others)",
+                 ", ".join(told))
+    return config.with_overrides(remembered) if remembered else config
 
 
 def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None,
@@ -79,7 +82,8 @@ def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = N
 
     ``overrides`` (from the Python API) sit between environment variables and CLI flags.
     ``remember_inputs``: RAW_DIR and the label inputs default to the work folder's own
-    (:func:`remembered_inputs`).
+    (:func:`remembered_inputs`; logged for the keys the parser has flags for, those the stage
+    reads).
     """
     args = parser.parse_args(argv)
     flags = {k: v for k, v in vars(args).items() if k.isupper() and v is not None}
@@ -89,7 +93,9 @@ def parse_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = N
     for noisy in ("tensorflow", "absl", "h5py", "PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = load_config(overrides)
-    return args, remembered_inputs(config, overrides) if remember_inputs else config
+    if not remember_inputs:
+        return args, config
+    return args, remembered_inputs(config, overrides, logged=set(vars(args)))
 
 
 def run_main(main: Callable[[Sequence[str] | None], int]) -> None:

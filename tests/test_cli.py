@@ -2,6 +2,7 @@
 the package metadata it is installed from."""
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -117,6 +118,25 @@ def test_a_work_folder_remembers_its_labels_with_its_raw_folder(tmp_path, monkey
     assert (kept.RAW_DIR, kept.LABELS_CSV, kept.LABEL_SOURCE) == (str(photos), "mine.csv", "csv")
     other = load_config({"WORK_DIR": str(work), "RAW_DIR": "other"})
     assert remembered_inputs(other, {"RAW_DIR": "other"}) == other
+
+
+def test_remembered_inputs_are_logged_only_where_a_stage_reads_them(tmp_path, monkeypatch,
+                                                                   caplog):
+    """A stage that reads only the images (a review, an export) says which folder it read,
+    not which labels CSV stage 00 read; the config carries both either way."""
+    for key in ("RAW_DIR", "LABELS_CSV"):
+        monkeypatch.delenv(key, raising=False)
+    work, photos, labels = tmp_path / "work", tmp_path / "photos", tmp_path / "labels.csv"
+    mark_done(work, LABELS_STAGE, {"RAW_DIR": str(photos), "LABELS_CSV": str(labels)})
+    config = load_config({"WORK_DIR": str(work)})
+    with caplog.at_level(logging.INFO, logger="somclust"):
+        remembered = remembered_inputs(config, {}, logged={"RAW_DIR"})
+    assert remembered.LABELS_CSV == str(labels)
+    assert f"RAW_DIR={photos}" in caplog.text and "LABELS_CSV" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="somclust"):
+        remembered_inputs(config, {}, logged={"RUN_DIR"})
+    assert caplog.text == ""
 
 
 def test_labels_from_a_csv_survive_a_command_given_only_the_work_folder(tmp_path):
