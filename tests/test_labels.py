@@ -44,11 +44,19 @@ def test_filename_pattern(tmp_path):
                                                  "7_side.png": "7", "nolabel.png": ""}
 
 
-def test_conflicting_csv_rows_are_an_error(tmp_path):
-    _tree(tmp_path / "raw", ["x.png"])
+@pytest.mark.parametrize("text, message", [
+    ("file,label\nx.png,a\nx.png,b\n", "two labels"),
+    ("name,class\nx.png,a\n", "'file' and 'label'"),
+    # paths relative to another folder match nothing: one error naming an example of each side,
+    # not a skipped line per row and a run without labels
+    ("file,label\nraw/x.png,a\nraw/y.png,b\n",
+     r"none of the 2 files .* 'raw/x.png', where RAW_DIR has 'x.png'"),
+])
+def test_csv_problems_are_one_clear_error(tmp_path, text, message):
+    _tree(tmp_path / "raw", ["x.png", "y.png"])
     csv = tmp_path / "labels.csv"
-    csv.write_text("file,label\nx.png,a\nx.png,b\n")
-    with pytest.raises(SomclustError, match="two labels"):
+    csv.write_text(text)
+    with pytest.raises(SomclustError, match=message):
         collect_labels(tmp_path / "raw", "csv", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
 
 
@@ -58,14 +66,6 @@ def test_missing_or_empty_folders_are_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SomclustError, match="no images"):
         collect_labels(tmp_path / "empty", "auto", None, "", "unlabeled", SkipLog(tmp_path, "00"))
-
-
-def test_csv_without_columns(tmp_path):
-    _tree(tmp_path / "raw", ["x.png"])
-    csv = tmp_path / "labels.csv"
-    csv.write_text("name,class\nx.png,a\n")
-    with pytest.raises(SomclustError, match="'file' and 'label'"):
-        collect_labels(tmp_path / "raw", "csv", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
 
 
 def test_a_named_csv_that_is_missing_is_an_error_the_default_one_is_not(tmp_path):
@@ -93,17 +93,6 @@ def test_csv_labels_none_trainable_are_said_to_only_score(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="somclust"):
         collect_labels(tmp_path / "raw", "auto", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
     assert "trainable=1" not in caplog.text
-
-
-def test_a_csv_naming_no_file_of_the_folder_is_one_clear_error(tmp_path):
-    """Paths given relative to another folder match nothing: one error naming an example of
-    each side, not a skipped line per row and a run without labels."""
-    _tree(tmp_path / "raw", ["x.png", "y.png"])
-    csv = tmp_path / "labels.csv"
-    csv.write_text("file,label\nraw/x.png,a\nraw/y.png,b\n")
-    with pytest.raises(SomclustError, match=r"none of the 2 files .* 'raw/x.png', where RAW_DIR "
-                                            r"has 'x.png'"):
-        collect_labels(tmp_path / "raw", "auto", csv, "", "unlabeled", SkipLog(tmp_path, "00"))
 
 
 def test_absolute_paths_below_the_folder_in_a_csv_are_read_relative_to_it(tmp_path):
