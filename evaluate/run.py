@@ -55,6 +55,9 @@ def evaluate_run(work_dir: str | Path, run_dir: str | Path, img_dir: str | Path,
     truth = {i.file: i.label for i in labels if i.label}
     trainable = {i.file for i in labels if i.trainable}
     scored = [f for f in clusters if f in truth]
+    if not truth:
+        LOG.info("no true labels: nothing to score (the clusters are in labels_pred.txt)")
+        return {"rows": [], "scored_images": 0}
     if len(scored) < 2 or len({truth[f] for f in scored}) < 2:
         LOG.warning("fewer than 2 true classes among the clustered images: nothing to score "
                     "(labels_pred.txt was written)")

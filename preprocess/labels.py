@@ -169,6 +169,17 @@ def write_labels(images: list[LabeledImage], out_dir: str | Path) -> dict[str, i
             "trainable_classes": len({i.label for i in images if i.trainable})}
 
 
+def labels_summary(summary: dict[str, int]) -> str:
+    """One line on what :func:`write_labels` wrote: labeled, trainable, or none at all."""
+    if not summary["labeled"]:
+        return (f"{summary['images']} images, none with a label (no class sub-folders, labels "
+                "CSV or file names matching FILENAME_LABEL_REGEX): the images are clustered "
+                "without labels and not scored")
+    return (f"{summary['images']} images, {summary['labeled']} with a true label in "
+            f"{summary['classes']} classes, {summary['trainable']} usable for fine-tuning "
+            f"({summary['trainable_classes']} classes)")
+
+
 def read_labels(out_dir: str | Path) -> list[LabeledImage]:
     """Read labels_true.csv written by stage 00."""
     path = Path(out_dir) / "labels_true.csv"

@@ -122,6 +122,7 @@ def test_flat_folder_without_labels_runs_every_stage(tiny_run, tmp_path):
         shutil.copy(path, raw / f"photo_{i:02d}.png")
     work = tmp_path / "work"
     outputs = {script: run_script(script, work, RAW_DIR=str(raw)) for script in STAGES[1:6]}
+    assert "none with a label" in outputs["00_make_labels.py"].stdout
     finetuned = outputs["02_finetune.py"]
     assert "self-training without labels" in finetuned.stdout, finetuned.stdout
     assert "not fine-tuning" not in finetuned.stderr      # the draft is no fine-tuning to warn of
@@ -137,7 +138,7 @@ def test_flat_folder_without_labels_runs_every_stage(tiny_run, tmp_path):
     assert "(highest modularity)" in outputs["04_cluster.py"].stdout
     assert (run_dir / "clusters_pretrained.csv").exists()      # the un-fine-tuned baseline
     scores = run_script("05_evaluate.py", work, RAW_DIR=str(raw))
-    assert "nothing to score" in scores.stderr and "NMI" not in scores.stdout   # no empty table
+    assert "no true labels: nothing to score" in scores.stderr and "NMI" not in scores.stdout
 
 
 def test_a_stage_whose_outputs_were_deleted_runs_again(tiny_run, tmp_path):

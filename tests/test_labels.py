@@ -3,7 +3,7 @@ import pytest
 from common.errors import SomclustError
 from common.images import encode_png
 from common.skips import SkipLog
-from preprocess.labels import collect_labels, read_labels, write_labels
+from preprocess.labels import collect_labels, labels_summary, read_labels, write_labels
 import numpy as np
 
 IMAGE = encode_png(np.full((16, 16, 3), 120, np.uint8))
@@ -117,3 +117,15 @@ def test_labels_csv_as_spreadsheets_write_it(tmp_path, text):
     images = collect_labels(tmp_path / "raw", "auto", csv, r"^(\d+)_", "unlabeled", SkipLog(tmp_path, "00"))
     assert {i.file: (i.label, i.trainable) for i in images} == {"x.png": ("a", True),
                                                                  "y.png": ("", False)}
+
+
+def test_the_summary_says_when_nothing_is_labeled(tmp_path):
+    _tree(tmp_path / "raw", ["cat/x.png", "y.png"])
+    labeled = write_labels(collect_labels(tmp_path / "raw", "auto", None, r"^(\d+)_", "unlabeled",
+                                          SkipLog(tmp_path, "00")), tmp_path / "work")
+    assert labels_summary(labeled) == ("2 images, 1 with a true label in 1 classes, 1 usable for "
+                                       "fine-tuning (1 classes)")
+    (tmp_path / "raw" / "cat" / "x.png").rename(tmp_path / "raw" / "x.png")
+    none = write_labels(collect_labels(tmp_path / "raw", "auto", None, r"^(\d+)_", "unlabeled",
+                                       SkipLog(tmp_path, "00")), tmp_path / "work")
+    assert labels_summary(none).startswith("2 images, none with a label (no class sub-folders")

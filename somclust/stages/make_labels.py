@@ -8,7 +8,7 @@ from common.cli import parse_config, stage_parser
 from common.skips import SkipLog
 from common.stage import LABELS_STAGE, file_signature, folder_signature, run_once
 from config import Config
-from preprocess.labels import collect_labels, write_labels
+from preprocess.labels import collect_labels, labels_summary, write_labels
 
 KEYS = ("RAW_DIR", "LABEL_SOURCE", "LABELS_CSV", "FILENAME_LABEL_REGEX", "UNLABELED_DIR")
 DEFAULTS = Config().values
@@ -34,8 +34,6 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
                        args.force, work, outputs=("labels_true.csv", "img_paths.txt",
                                                   "labels_true.txt"))
     if summary:
-        print(f"labels: {summary['images']} images, {summary['labeled']} with a true label in "
-              f"{summary['classes']} classes, {summary['trainable']} usable for fine-tuning "
-              f"({summary['trainable_classes']} classes) -> {config.work_dir}/labels_true.csv")
+        print(f"labels: {labels_summary(summary)} -> {config.work_dir}/labels_true.csv")
     return 0
 
