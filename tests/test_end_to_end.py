@@ -39,6 +39,9 @@ def test_pipeline_end_to_end(tiny_run):
     assert set(part["view_modularity"]) == {"finetuned", "pretrained"}
     assert part["feature_set"] == max(part["view_modularity"], key=part["view_modularity"].get)
     assert view_choice_note(part) in outputs["04_cluster.py"]
+    baseline_line = ("clusters_pretrained: the same clustering" if part["feature_set"] == "pretrained"
+                     else f"clusters_pretrained: {n_images} images (pretrained features)")
+    assert baseline_line in outputs["04_cluster.py"]
     assert re.search(rf"^{re.escape(main_method(read_record(run_dir, '04_cluster')))} ",
                      outputs["05_evaluate.py"], re.M)
     assert main_method(read_record(run_dir, "04_cluster")).startswith(

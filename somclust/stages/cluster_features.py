@@ -62,6 +62,9 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
         print(view_choice_note(summary["clusters"]))
     for name, part in (summary or {}).items():
         used = part.get("feature_set", config.FEATURE_SET)
+        if name == BASELINE and summary["clusters"].get("feature_set") == used:
+            print(f"{name}: the same clustering (the un-fine-tuned view was kept)")
+            continue
         print(f"{name}: {part['images']} images ({used} features) -> "
               f"k={part['n_clusters']} ({count_reason(part)}); "
               f"SOM {config.SOM_ROWS}x{config.SOM_COLS}, "
