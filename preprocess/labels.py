@@ -77,7 +77,7 @@ def _csv_labels(labels_csv: Path, raw_dir: Path, known_files: set[str],
     labels: dict[str, tuple[str, bool]] = {}
     for line, row in enumerate(rows, start=2):
         file, label = row["file"], (row.get("label") or "").strip()
-        trainable = (row.get("trainable") or "0").strip() in ("1", "true", "yes")
+        trainable = (row.get("trainable") or "0").strip().lower() in ("1", "true", "yes")
         if not file or not label:
             skips.skip(f"{labels_csv}:{line}", "row without a file or label")
         elif file not in known_files:

@@ -109,6 +109,7 @@ def test_absolute_paths_below_the_folder_in_a_csv_are_read_relative_to_it(tmp_pa
     "\ufefffile,label,trainable\r\nx.png,a,1\r\n",        # Excel's "CSV UTF-8": a byte-order mark
     "file;label;trainable\nx.png;a;1\n",                 # a spreadsheet's ";" CSV
     "File\tLabel\tTrainable\nx.png\ta\t1\n",             # tabs, capitalised column names
+    "file,label,trainable\nx.png,a,True\ny.png,,False\n",  # pandas' booleans (Excel: TRUE)
 ])
 def test_labels_csv_as_spreadsheets_write_it(tmp_path, text):
     _tree(tmp_path / "raw", ["x.png", "y.png"])
