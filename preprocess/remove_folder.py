@@ -150,13 +150,17 @@ def plan_jobs(files: Sequence[str], skips: SkipLog) -> list[RemovalJob]:
     return jobs
 
 
-def _with_previous_sources(jobs: list[RemovalJob],
-                           processed_csv: str | Path | None) -> list[RemovalJob]:
-    """``jobs`` with what the last finished run (its ``processed_csv``) made their outputs from."""
+def _previous_rows(processed_csv: str | Path | None) -> list[dict[str, str]]:
+    """The rows of the last finished run's ``processed_csv`` (none if it is missing or unreadable)."""
     try:
-        rows = read_csv_rows(processed_csv) if processed_csv else []
+        return read_csv_rows(processed_csv) if processed_csv else []
     except (OSError, ValueError):
-        rows = []
+        return []
+
+
+def _with_previous_sources(jobs: list[RemovalJob],
+                           rows: Sequence[dict[str, str]]) -> list[RemovalJob]:
+    """``jobs`` with what the last finished run (its processed rows) made their outputs from."""
     if not rows or "raw_signature" not in rows[0]:       # none, or written before the column
         return jobs
     made = {r["img"]: (r["file"], r["raw_signature"]) for r in rows}
@@ -180,6 +184,18 @@ def _forget_other_settings(jobs: Sequence[RemovalJob], setup: RemovalSetup) -> N
     atomic_write_json(record, setup.settings())
 
 
+def _remove_dropped_outputs(rows: Sequence[dict[str, str]], jobs: Sequence[RemovalJob],
+                            setup: RemovalSetup) -> int:
+    """Delete the outputs the last finished run made (its processed ``rows``) for files no longer
+    listed (removed from the raw folder, or no longer labeled into the run); returns how many."""
+    kept = {job.output for job in jobs}
+    dropped = {row["img"] for row in rows if row.get("img") and row["img"] not in kept}
+    for output in dropped:
+        for folder in (setup.img_dir, setup.mask_dir, setup.copy_dir):
+            (folder / output).unlink(missing_ok=True)
+    return len(dropped)
+
+
 def remove_background_folder(files: Sequence[str], setup: RemovalSetup, skips: SkipLog,
                              workers: int = 0, processed_csv: str | Path | None = None,
                              ray_address: str = "") -> dict[str, float]:
@@ -198,7 +214,8 @@ def remove_background_folder(files: Sequence[str], setup: RemovalSetup, skips: S
             LOG.info("removed unfinished files an interrupted run left in %s", folder)
     true_dir = setup.true_mask_dir
     setup = replace(setup, true_mask_dir=true_dir if true_dir and true_dir.is_dir() else None)
-    jobs = _with_previous_sources(plan_jobs(files, skips), processed_csv)
+    previous = _previous_rows(processed_csv)
+    jobs = _with_previous_sources(plan_jobs(files, skips), previous)
     _forget_other_settings(jobs, setup)
     workers = workers or os.cpu_count() or 1
     chunk_size = max(1, min(64, len(jobs) // (workers * 4) or 1))
@@ -217,6 +234,8 @@ def remove_background_folder(files: Sequence[str], setup: RemovalSetup, skips: S
         atomic_write_csv(processed_csv, PROCESSED_HEADER,
                          [(r.file, r.output, r.output, r.raw_copy, r.raw_signature)
                           for r in done])
+        if dropped := _remove_dropped_outputs(previous, jobs, setup):
+            LOG.info("deleted the outputs of %d images no longer in the raw folder", dropped)
     ious = [r.iou for r in done if not np.isnan(r.iou)]
     baseline = [r.iou_no_removal for r in done if not np.isnan(r.iou_no_removal)]
     return {"processed": len(done), "skipped": len(files) - len(done),

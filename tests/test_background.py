@@ -172,6 +172,29 @@ def test_a_photo_replaced_by_an_older_one_is_remade(tmp_path):
     assert read_csv_rows(processed)[0]["raw_signature"].endswith(":0")
 
 
+def test_outputs_of_a_removed_photo_are_deleted(tmp_path):
+    """A photo taken out of the raw folder: the next run deletes its image, mask and working-size
+    copy; the other photo's outputs are reused."""
+    from preprocess.remove_folder import remove_background_folder
+
+    raw, processed = tmp_path / "raw", tmp_path / "processed.csv"
+    for name, side in (("a.png", 120), ("b.png", 400)):
+        image, _ = composite(_item(), np.random.default_rng(side), load_backgrounds(), side)
+        atomic_write_bytes(raw / name, encode_png(image))
+    remove_background_folder(["a.png", "b.png"], _setup(raw, tmp_path, max_side=300),
+                             SkipLog(tmp_path, "01"), workers=1, processed_csv=processed)
+    outputs = [tmp_path / folder / "b.png" for folder in ("img", "masks", "copies")]
+    assert all(path.exists() for path in outputs)
+    made = (tmp_path / "img" / "a.png").stat().st_mtime_ns
+    (raw / "b.png").unlink()
+    summary = remove_background_folder(["a.png"], _setup(raw, tmp_path, max_side=300),
+                                       SkipLog(tmp_path, "01"), workers=1,
+                                       processed_csv=processed)
+    assert summary["processed"] == 1 and not any(path.exists() for path in outputs)
+    assert (tmp_path / "img" / "a.png").stat().st_mtime_ns == made
+    assert [row["file"] for row in read_csv_rows(processed)] == ["a.png"]
+
+
 def test_outputs_listed_for_another_file_are_never_reused(tmp_path):
     from preprocess.remove_folder import RemovalJob, _finished
 
