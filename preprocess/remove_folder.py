@@ -64,6 +64,11 @@ class RemovalSetup:
         """What the images and masks depend on besides the raw file."""
         return {**asdict(self.params), "max_side": self.max_side}
 
+    def delete_outputs(self, output: str) -> None:
+        """Delete the image, mask and working-size copy named ``output``, where there."""
+        for folder in (self.img_dir, self.mask_dir, self.copy_dir):
+            (folder / output).unlink(missing_ok=True)
+
 
 def output_name(relative_file: str) -> str:
     """Processed images are PNG files at the same relative place."""
@@ -179,8 +184,7 @@ def _forget_other_settings(jobs: Sequence[RemovalJob], setup: RemovalSetup) -> N
     except (OSError, ValueError):
         pass
     for job in jobs:
-        for folder in (setup.img_dir, setup.mask_dir, setup.copy_dir):
-            (folder / job.output).unlink(missing_ok=True)
+        setup.delete_outputs(job.output)
     atomic_write_json(record, setup.settings())
 
 
@@ -191,8 +195,7 @@ def _remove_dropped_outputs(rows: Sequence[dict[str, str]], jobs: Sequence[Remov
     kept = {job.output for job in jobs}
     dropped = {row["img"] for row in rows if row.get("img") and row["img"] not in kept}
     for output in dropped:
-        for folder in (setup.img_dir, setup.mask_dir, setup.copy_dir):
-            (folder / output).unlink(missing_ok=True)
+        setup.delete_outputs(output)
     return len(dropped)
 
 
