@@ -191,7 +191,7 @@ def _forget_other_settings(jobs: Sequence[RemovalJob], setup: RemovalSetup) -> N
 def _remove_dropped_outputs(rows: Sequence[dict[str, str]], jobs: Sequence[RemovalJob],
                             setup: RemovalSetup) -> int:
     """Delete the outputs the last finished run made (its processed ``rows``) for files no longer
-    listed (removed from the raw folder, or no longer labeled into the run); returns how many."""
+    listed (taken out of the raw folder, or a raw folder other than that run's); returns how many."""
     kept = {job.output for job in jobs}
     dropped = {row["img"] for row in rows if row.get("img") and row["img"] not in kept}
     for output in dropped:
