@@ -64,9 +64,14 @@ class RemovalSetup:
         """What the images and masks depend on besides the raw file."""
         return {**asdict(self.params), "max_side": self.max_side}
 
+    @property
+    def output_dirs(self) -> tuple[Path, Path, Path]:
+        """The folders only this stage writes: images, masks, working-size copies."""
+        return self.img_dir, self.mask_dir, self.copy_dir
+
     def delete_outputs(self, output: str) -> None:
         """Delete the image, mask and working-size copy named ``output``, where there."""
-        for folder in (self.img_dir, self.mask_dir, self.copy_dir):
+        for folder in self.output_dirs:
             (folder / output).unlink(missing_ok=True)
 
 
@@ -212,7 +217,7 @@ def remove_background_folder(files: Sequence[str], setup: RemovalSetup, skips: S
     IoU against ``true_mask_dir`` where present. Chunks of images run in ``workers`` processes,
     or as Ray tasks when ``ray_address`` is set.
     """
-    for folder in (setup.img_dir, setup.mask_dir, setup.copy_dir):   # only this stage writes there
+    for folder in setup.output_dirs:
         if remove_stale_temporaries(folder):
             LOG.info("removed unfinished files an interrupted run left in %s", folder)
     true_dir = setup.true_mask_dir
