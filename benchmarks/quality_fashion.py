@@ -161,7 +161,7 @@ def main() -> None:
         for tuned, untuned in zip(seed_fits["finetuned"], seed_fits["pretrained"]):
             pair = {"finetuned": tuned, "pretrained": untuned}
             chosen.append(pair[kept_view({view: fit[0] for view, fit in pair.items()})])
-        spreads.insert(0, ("auto + SOM (the higher modularity of each seed's two)",
+        spreads.insert(0, ("auto + SOM (one draw a seed; the more modular view)",
                            [score_all(y, model.labels_[rows]) for model, rows in chosen]))
     results.append((f"co-association ensemble, k = SOM's k̂ ({k})",
                     score_all(y, co_association(views, k, args.seed))))

@@ -152,19 +152,20 @@ def seed_scores(config, views: dict[str, tuple[np.ndarray, list[str]]], truth: d
     unlabeled images and k̂ of the pipeline's clustering (``views["pipeline"]``, the fine-tuned
     features with FEATURE_SET=auto, which then keeps the clustering of ``views["untuned"]``
     instead where its modularity is higher; with DEDUPLICATE fitted on one image per duplicate
-    group, as stage 04), NMI of the un-fine-tuned pipeline (``views["untuned"]``, NaN without
+    group, as stage 04; each view the most modular of CLUSTER_RESTARTS SOM draws from ``seed``,
+    as stage 04), NMI of the un-fine-tuned pipeline (``views["untuned"]``, NaN without
     it) and of KMeans at the true k on the pipeline's features, all with ``seed``. One seed's k̂
     can miss by 2 where the next one's does not: judging a default - or comparing it with a
     baseline - on one seed judges that seed."""
     from dataclasses import replace
 
-    from cluster.run import ClusterSettings, fit_clustering, known_labels
+    from cluster.run import ClusterSettings, fit_most_modular, known_labels
     from cluster.view_choice import kept_view
 
     settings = replace(ClusterSettings.from_config(config), seed=seed)
     raw_dir = config.RAW_DIR if config.DEDUPLICATE else None     # the groups only matter then
-    fits = {view: fit_clustering(features, files, known_labels(files, truth, labeled), settings,
-                                 raw_dir if view == "pipeline" else None)
+    fits = {view: fit_most_modular(features, files, known_labels(files, truth, labeled), settings,
+                                   raw_dir if view == "pipeline" else None)
             for view, (features, files) in views.items()}
     used = "pipeline"
     if config.FEATURE_SET == "auto" and "untuned" in fits:

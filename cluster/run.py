@@ -1,13 +1,15 @@
 """Stage 04 over a run: cluster its features (FEATURE_SET=auto: both views, the one of the higher
-modularity kept) and write clusters + k-scores atomically."""
+modularity kept; each view the most modular of CLUSTER_RESTARTS SOM draws) and write clusters +
+k-scores atomically."""
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
+from tqdm import tqdm
 
 from cluster.clusterer import SOMClusterer
 from cluster.duplicates import distance_ratios, duplicate_groups
@@ -19,6 +21,7 @@ from extract.features import load_feature_set, same_features
 
 BASELINE = "clusters_pretrained"          # the un-fine-tuned network's clustering
 BASELINE_FILES = (f"{BASELINE}.csv", f"{BASELINE}_k_scores.csv", f"{BASELINE}_model.pkl")
+RESTART_SEED_STRIDE = 1000                # restart r of seed s fits with seed s + r * this
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ClusterSettings:
     duplicate_similarity: float = 0.98
     deduplicate: bool = False
     smooth_neighbours: int = 5
+    restarts: int = 1
     seed: int = 0
 
     @classmethod
@@ -53,7 +57,8 @@ class ClusterSettings:
                    labeled_per_class=config.CLUSTER_LABELED_PER_CLASS,
                    duplicate_similarity=config.DUPLICATE_SIMILARITY,
                    deduplicate=config.DEDUPLICATE,
-                   smooth_neighbours=config.NEIGHBOUR_AVERAGING, seed=config.SEED)
+                   smooth_neighbours=config.NEIGHBOUR_AVERAGING,
+                   restarts=config.CLUSTER_RESTARTS, seed=config.SEED)
 
     def preparer(self) -> FeaturePreparer:
         """An unfitted preparer (signed square root, L2 normalisation, PCA) for these settings."""
@@ -118,6 +123,35 @@ def fit_clustering(features: np.ndarray, files: list[str], known: np.ndarray,
                       identical)
 
 
+def restart_seeds(settings: ClusterSettings) -> list[int]:
+    """The seeds of ``settings.restarts`` fits: ``settings.seed`` first (one restart is the plain
+    fit), then seeds :data:`RESTART_SEED_STRIDE` apart, so that the restarts of nearby seeds do
+    not share fits."""
+    if settings.restarts < 1:
+        raise ValueError(f"restarts={settings.restarts}: at least one fit is needed")
+    return [settings.seed + RESTART_SEED_STRIDE * restart for restart in range(settings.restarts)]
+
+
+def fit_most_modular(features: np.ndarray, files: list[str], known: np.ndarray,
+                     settings: ClusterSettings, raw_dir: str | Path | None = None,
+                     desc: str = "") -> Clustering:
+    """:func:`fit_clustering` with each of :func:`restart_seeds`, the fit whose grouping reaches
+    the highest modularity kept (the first on a tie): the SOM's draw moves the clusters, and the
+    modularity - the criterion that already counts them and chooses the view - tells the better
+    draws (docs/experiments.md, 2026-12-05 morning). ``desc``: a progress bar's label (none
+    without, or with one draw)."""
+    best, best_modularity = None, -np.inf
+    seeds = tqdm(restart_seeds(settings), desc=desc, unit="draw", leave=False,
+                 disable=not desc or settings.restarts < 2)
+    for seed in seeds:                          # one fit held at a time besides the best
+        fit = fit_clustering(features, files, known, replace(settings, seed=seed), raw_dir)
+        modularity = (highest_modularity(fit.model)
+                      if np.isfinite(fit.model.modularity_).any() else -np.inf)
+        if best is None or modularity > best_modularity:
+            best, best_modularity = fit, modularity
+    return best
+
+
 def write_clustering(result: Clustering, files: list[str], out_dir: str | Path, name: str,
                      review: bool = False) -> dict:
     """Write a fitted clustering (:func:`fit_clustering`) of ``files``: ``<name>.csv`` (file,
@@ -137,7 +171,7 @@ def write_clustering(result: Clustering, files: list[str], out_dir: str | Path, 
     refiner = model.refiner_
     open_set = {} if refiner is None else {"open_set": [int(refiner.known_like_.sum()),
                                                         int(refiner.moving_.sum())]}
-    return {"images": len(files), "n_clusters": model.n_clusters_,
+    return {"images": len(files), "n_clusters": model.n_clusters_, "seed": model.random_state,
             "modularity_k": model.modularity_k_, "grouping_k": model.grouping_k_, **open_set,
             "quantization_error": float(getattr(model.som_, "quantization_error_", np.nan)),
             **counts}
@@ -146,9 +180,9 @@ def write_clustering(result: Clustering, files: list[str], out_dir: str | Path, 
 def cluster_feature_set(features: np.ndarray, files: list[str], known: np.ndarray,
                         out_dir: str | Path, name: str, settings: ClusterSettings,
                         raw_dir: str | Path | None = None) -> dict:
-    """Cluster ``features`` (:func:`fit_clustering`) and write it (:func:`write_clustering`;
+    """Cluster ``features`` (:func:`fit_most_modular`) and write it (:func:`write_clustering`;
     with ``raw_dir`` the review lists too)."""
-    return write_clustering(fit_clustering(features, files, known, settings, raw_dir), files,
+    return write_clustering(fit_most_modular(features, files, known, settings, raw_dir), files,
                             out_dir, name, review=raw_dir is not None)
 
 
@@ -160,19 +194,21 @@ def cluster_run(feature_dir: Path, run_dir: Path, feature_set: str,
     into ``clusters``, and the un-fine-tuned features alone into :data:`BASELINE` where the run
     has them and was fine-tuned. ``known_of``: the known class of each file (-1: unlabeled).
     Returns {name: summary}; ``clusters`` says which ``feature_set`` it used, whether the
-    baseline was clustered and why not where the network was not fine-tuned, and where ``auto``
-    chose (a fine-tuned run with the baseline's features) each candidate's ``view_modularity``."""
+    baseline was clustered and why not where the network was not fine-tuned, how many SOM draws
+    each view's clustering was the best of (``restarts``), and where ``auto`` chose (a fine-tuned
+    run with the baseline's features) each candidate's ``view_modularity``."""
     fits: dict[str, tuple[Clustering, list[str]]] = {}
 
     def fitted(view: str) -> tuple[Clustering, list[str]]:
-        """(clustering, files) of one view, fitted once (on one image per near-duplicate group
-        with DEDUPLICATE)."""
+        """(clustering, files) of one view, fitted once: the most modular of the settings'
+        restarts (on one image per near-duplicate group with DEDUPLICATE)."""
         if view not in fits:
             features, files = load_feature_set(feature_dir, view)
             if len(files) < 3:
                 raise SomclustError(f"only {len(files)} usable images; clustering needs at least 3")
-            fits[view] = fit_clustering(features, files, known_of(files), settings,
-                                        raw_dir if settings.deduplicate else None), files
+            fits[view] = fit_most_modular(features, files, known_of(files), settings,
+                                          raw_dir if settings.deduplicate else None,
+                                          desc=f"cluster {view} features"), files
         return fits[view]
 
     baseline = feature_set != "pretrained" and (feature_dir / "features_pretrained.npy").exists()
@@ -192,7 +228,7 @@ def cluster_run(feature_dir: Path, run_dir: Path, feature_set: str,
             load_feature_set(feature_dir, used)[0], kept.prepared, files, raw_dir, settings)
     summary = {"clusters": {**write_clustering(kept, files, run_dir, "clusters", review=True),
                             "feature_set": used, "baseline": baseline,
-                            "not_fine_tuned": not_fine_tuned}}
+                            "not_fine_tuned": not_fine_tuned, "restarts": settings.restarts}}
     if choice:
         summary["clusters"]["view_modularity"] = choice
     if baseline:

@@ -52,5 +52,7 @@ def view_choice_note(summary: Mapping[str, Any]) -> str:
     summary of ``clusters`` (its ``feature_set`` and ``view_modularity``)."""
     values = ", ".join(f"{FEATURE_SET_NAMES[view]} {value:.3f}"
                        for view, value in summary["view_modularity"].items())
+    restarts = summary.get("restarts", 1)
+    draws = f", each view's the most modular of {restarts} SOM draws" if restarts > 1 else ""
     return (f"features: {FEATURE_SET_NAMES[summary['feature_set']]} (FEATURE_SET=auto keeps the "
-            f"clustering of the higher modularity: {values})")
+            f"clustering of the higher modularity{draws}: {values})")

@@ -3,7 +3,8 @@ as the draft clustering finds them.
 
 Fine-tuning on the known classes alone pulls images of new classes onto them. So stage 02 first
 fine-tunes a draft network on the labeled images (in ``RUN_DIR/draft``), extracts its features
-of every image and clusters them as stage 04 does; each draft cluster that is no known class's
+of every image and clusters them as stage 04 does (one SOM draw: ``CLUSTER_RESTARTS`` is stage
+04's alone); each draft cluster that is no known class's
 cluster (none of the known classes has most of its labeled images there) is taken for a new class,
 and the share of its unlabeled images nearest their centre joins the labeled images as a class of
 its own when the run's network is fine-tuned again, from the pretrained weights.
@@ -109,7 +110,8 @@ def draft_config(config: Config) -> Config:
 
 def draft_pseudo_labels(config: Config, trained: Mapping[str, str]) -> tuple[dict[str, str], dict]:
     """The draft network (already fine-tuned in ``RUN_DIR/draft/model`` on ``trained``: {file:
-    class}): its features of every image (stage 03, cached there) clustered as stage 04 does,
+    class}): its features of every image (stage 03, cached there) clustered as stage 04 does
+    (with one SOM draw),
     those files anchored to their classes; returns {file: new class name} of the new clusters'
     cores (:func:`new_cluster_cores`) and a summary."""
     from cluster.run import ClusterSettings, fit_clustering, known_labels

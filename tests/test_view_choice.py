@@ -53,7 +53,10 @@ def test_the_note_names_the_kept_view_and_each_candidates_modularity():
     note = view_choice_note({"feature_set": "pretrained",
                              "view_modularity": {"finetuned": 0.4512, "pretrained": 0.4648}})
     assert note.startswith("features: not fine-tuned (FEATURE_SET=auto")
-    assert "fine-tuned 0.451, not fine-tuned 0.465" in note
+    assert "fine-tuned 0.451, not fine-tuned 0.465" in note and "draws" not in note
+    note = view_choice_note({"feature_set": "finetuned", "restarts": 8,
+                             "view_modularity": {"finetuned": 0.47, "pretrained": 0.46}})
+    assert "each view's the most modular of 8 SOM draws: fine-tuned 0.470" in note
 
 
 def _write_view(folder, name: str, features: np.ndarray, files: list[str]) -> None:

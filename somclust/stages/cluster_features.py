@@ -1,6 +1,7 @@
 """Stage 04: Self-Organizing Map clustering of the features, with the number of clusters predicted.
 With FEATURE_SET=auto the fine-tuned and the un-fine-tuned network's features are both clustered
-and the clustering of the higher modularity is kept (cluster.view_choice)."""
+and the clustering of the higher modularity is kept (cluster.view_choice); each view is clustered
+with CLUSTER_RESTARTS SOM draws (seeds), the most modular kept."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -14,7 +15,8 @@ from preprocess.labels import read_labels
 KEYS = ("BACKBONE", "RUN_DIR", "FEATURE_SET", "SOM_IMPL", "SOM_ROWS", "SOM_COLS", "SOM_EPOCHS",
         "FEATURE_PCA", "NEIGHBOUR_AVERAGING", "K_MIN", "K_MAX",
         "ANCHOR_SHARE", "REFINE_ITER", "VOTE_ROUNDS", "CLUSTER_LABELED_PER_CLASS",
-        "DUPLICATE_SIMILARITY", "DEDUPLICATE", "RAW_DIR")
+        "DUPLICATE_SIMILARITY", "DEDUPLICATE", "RAW_DIR", "CLUSTER_RESTARTS")
+STAGE_ONLY_KEYS = ("CLUSTER_RESTARTS",)   # not read by the draft round of self-training (stage 02)
 
 
 def count_reason(part: Mapping[str, Any]) -> str:
@@ -33,6 +35,15 @@ def open_set_note(part: Mapping[str, Any]) -> str:
     known_like, others = part["open_set"]
     return (f"; open-set refinement: {known_like} unlabeled images to a known class, "
             f"{others} to the others")
+
+
+def restart_note(clusters: Mapping[str, Any], part: Mapping[str, Any]) -> str:
+    """Which SOM draw stage 04 kept, from its record ("" with one draw, or a record from before
+    CLUSTER_RESTARTS)."""
+    restarts = clusters.get("restarts", 1)
+    if restarts < 2 or "seed" not in part:
+        return ""
+    return f" (the most modular of {restarts} draws: seed {part['seed']})"
 
 
 def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
@@ -67,7 +78,7 @@ def main(argv: Sequence[str] | None = None, overrides: Mapping[str, Any] | None 
             continue
         print(f"{name}: {part['images']} images ({used} features) -> "
               f"k={part['n_clusters']} ({count_reason(part)}); "
-              f"SOM {config.SOM_ROWS}x{config.SOM_COLS}, "
+              f"SOM {config.SOM_ROWS}x{config.SOM_COLS}{restart_note(summary['clusters'], part)}, "
               f"QE {part['quantization_error']:.4f}{open_set_note(part)}")
         if "duplicate_groups" in part:
             print(f"{part['duplicate_groups']} groups of near-duplicate or identical images "

@@ -28,7 +28,7 @@ KEYS = ("IMG_DIR", "RAW_DIR", "RAW_COPY_DIR", "WORK_MAX_SIDE", "BG_METHOD", "RUN
         "FT_HEAD_INIT", "FT_FROM_REVIEW", "SELF_TRAIN_SHARE")
 # what the draft round depends on besides stage 02's own keys: stage 03's and stage 04's
 DRAFT_KEYS = tuple(dict.fromkeys(key for key in (*extract_features.KEYS, *cluster_features.KEYS)
-                                 if key not in KEYS))
+                                 if key not in KEYS + cluster_features.STAGE_ONLY_KEYS))
 
 
 def self_training_keys(config: Config) -> tuple[str, ...]:
