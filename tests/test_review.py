@@ -242,14 +242,18 @@ def _start_review(work: Path, *flags: str):
     """`somclust review --port 0 FLAGS` in the background; (process, URL it printed)."""
     import os
     import re
+    import signal
     import subprocess
     import sys
 
     from helpers import ROOT, script_env
 
+    # Ctrl-C (SIGINT) stops it; a test run started in the background of a shell inherits SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt: the child gets the default back
     process = subprocess.Popen([sys.executable, "-m", "somclust", "review", "--port", "0", *flags],
                                cwd=ROOT, env=script_env(work), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     line = process.stdout.readline()
     match = re.search(r"(http://\S+)", line)
     assert match, line + process.stderr.read() if process.poll() is not None else line
