@@ -61,3 +61,15 @@ def tree_hash(folder: Path) -> str:
             elif path.is_file():
                 digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def write_feature_view(folder: Path, name: str, features, files: list[str]) -> None:
+    """A finished extraction's files of one view as stage 03 leaves them: ``<name>.npy`` (rows)
+    and ``<name>_index.csv`` (row, file, valid)."""
+    import numpy as np
+
+    from common.atomic_io import atomic_write_csv
+
+    np.save(folder / f"{name}.npy", features)
+    atomic_write_csv(folder / f"{name}_index.csv", ("row", "file", "valid"),
+                     [(i, file, 1) for i, file in enumerate(files)])

@@ -7,6 +7,7 @@ import pytest
 from cluster.run import (RESTART_SEED_STRIDE, ClusterSettings, cluster_run, fit_clustering,
                          fit_most_modular, restart_seeds)
 from cluster.view_choice import highest_modularity
+from helpers import write_feature_view
 
 SETTINGS = ClusterSettings(4, 4, 10, feature_pca=8, k_max=8, seed=3)
 
@@ -21,7 +22,7 @@ def _blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.abs(X), np.where((y < 2) & (np.arange(len(y)) % 5 == 0), y, -1)
 
 
-def test_the_restart_seeds_start_at_the_seed_and_never_meet_a_nearby_seeds():
+def test_the_restart_seeds_start_at_the_seed_and_share_none_with_nearby_seeds():
     assert restart_seeds(SETTINGS) == [3]
     assert restart_seeds(replace(SETTINGS, restarts=3)) == [3, 3 + RESTART_SEED_STRIDE,
                                                              3 + 2 * RESTART_SEED_STRIDE]
@@ -56,9 +57,7 @@ def test_stage_04_records_and_prints_the_kept_draw(tmp_path):
     files = [f"img_{i:03d}.png" for i in range(len(X))]
     features = tmp_path / "features"
     features.mkdir()
-    np.save(features / "features.npy", X)
-    (features / "features_index.csv").write_text(
-        "row,file,valid\n" + "".join(f"{i},{f},1\n" for i, f in enumerate(files)))
+    write_feature_view(features, "features", X, files)
     settings = replace(SETTINGS, restarts=3)
     part = cluster_run(features, tmp_path, "finetuned", lambda names: known, settings)["clusters"]
     assert part["restarts"] == 3 and part["seed"] in restart_seeds(settings)

@@ -4,6 +4,7 @@ import pytest
 
 from cluster.clusterer import SOMClusterer
 from cluster.view_choice import choose_view, highest_modularity, kept_view, view_choice_note
+from helpers import write_feature_view
 
 
 def _fitted(X: np.ndarray, known: np.ndarray | None = None) -> SOMClusterer:
@@ -59,15 +60,6 @@ def test_the_note_names_the_kept_view_and_each_candidates_modularity():
     assert "each view's the most modular of 8 SOM draws: fine-tuned 0.470" in note
 
 
-def _write_view(folder, name: str, features: np.ndarray, files: list[str]) -> None:
-    """A finished extraction's files as stage 03 leaves them (rows, index)."""
-    from common.atomic_io import atomic_write_csv
-
-    np.save(folder / f"{name}.npy", features)
-    atomic_write_csv(folder / f"{name}_index.csv", ("row", "file", "valid"),
-                     [(i, file, 1) for i, file in enumerate(files)])
-
-
 def test_stage_04_keeps_the_view_of_the_higher_modularity_and_says_so(tmp_path):
     from cluster.run import BASELINE, ClusterSettings, cluster_run
     from evaluate.run import read_clusters
@@ -76,7 +68,7 @@ def test_stage_04_keeps_the_view_of_the_higher_modularity_and_says_so(tmp_path):
     files = [f"img_{i:03d}.png" for i in range(len(classes))]
     features = tmp_path / "features"
     features.mkdir()
-    _write_view(features, "features", np.abs(noise), files)         # fine-tuning lost the classes
+    write_feature_view(features, "features", np.abs(noise), files)         # fine-tuning lost the classes
     settings = ClusterSettings(5, 5, 10, feature_pca=8, k_max=8)
 
     def known_of(names: list[str]) -> np.ndarray:          # no labels
@@ -85,7 +77,7 @@ def test_stage_04_keeps_the_view_of_the_higher_modularity_and_says_so(tmp_path):
     alone = cluster_run(features, tmp_path, "auto", known_of, settings)
     assert alone["clusters"]["feature_set"] == "finetuned"           # nothing to choose from
     assert "view_modularity" not in alone["clusters"] and BASELINE not in alone
-    _write_view(features, "features_pretrained", np.abs(carrying), files)
+    write_feature_view(features, "features_pretrained", np.abs(carrying), files)
     summary = cluster_run(features, tmp_path, "auto", known_of, settings)
     part = summary["clusters"]
     assert part["feature_set"] == "pretrained" and set(part["view_modularity"]) == {
@@ -96,7 +88,7 @@ def test_stage_04_keeps_the_view_of_the_higher_modularity_and_says_so(tmp_path):
     assert fixed["feature_set"] == "finetuned" and "view_modularity" not in fixed
     untuned = cluster_run(features, tmp_path, "pretrained", known_of, settings)["clusters"]
     assert untuned["feature_set"] == "pretrained" and not untuned["not_fine_tuned"]
-    _write_view(features, "features", np.abs(carrying), files)     # a network never fine-tuned
+    write_feature_view(features, "features", np.abs(carrying), files)     # a network never fine-tuned
     same = cluster_run(features, tmp_path, "auto", known_of, settings)["clusters"]
     assert same["not_fine_tuned"] and not same["baseline"] and "view_modularity" not in same
     assert not (tmp_path / f"{BASELINE}.csv").exists()
