@@ -3,9 +3,11 @@
 
 Builds 1,000 demo photos once and links them under N names (extraction reads every file, so
 the work per image is real), then in a fresh process per step and size: extraction with
-EfficientNet-Lite0 (rows written to disk batch by batch), and stage 04's clustering (PCA, SOM,
-k scan) of the resulting features. Prints wall time and peak RSS of each process, and the
-ratio 100k / 10k. Aims: extraction RSS independent of N, clustering <= 4 GB.
+EfficientNet-Lite0 (rows written to disk batch by batch), and stage 04's clustering of the
+resulting features with every config default (no labels): one SOM draw, then the configured
+CLUSTER_RESTARTS draws with the most modular kept - one view; a fine-tuned run's stage 04
+clusters two. Prints wall time and peak RSS of each process, and the ratios 100k / 10k and
+draws / one draw. Aims: extraction RSS independent of N, clustering <= 4 GB.
 """
 from __future__ import annotations
 
@@ -35,11 +37,12 @@ extract_features(LocalExtractor(model.predict_on_batch, {size}), [str(p) for p i
 CLUSTER = """
 import sys, numpy as np
 sys.path.insert(0, {root!r})
+from dataclasses import replace
+from config import Config
 from extract.features import load_feature_set
 from cluster.run import ClusterSettings, cluster_feature_set
 features, files = load_feature_set({out!r}, "finetuned")
-settings = ClusterSettings(som_epochs=10, anchor_share=0.0,
-                           refine_iter=0, labeled_per_class=0)
+settings = replace(ClusterSettings.from_config(Config()), restarts={restarts})
 cluster_feature_set(features, files, np.full(len(files), -1), {out!r}, "clusters", settings)
 """
 
@@ -61,8 +64,11 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated image counts")
     parser.add_argument("--image-size", type=int, default=75, help="network input side")
-    args = parser.parse_args()
     from config import Config
+    parser.add_argument("--cluster-restarts", type=int, default=Config().CLUSTER_RESTARTS,
+                        help="SOM draws of the measured clustering, beside one draw "
+                             "(default: config CLUSTER_RESTARTS)")
+    args = parser.parse_args()
     from preprocess.demo_dataset import DemoSpec, build_demo_dataset
     from common.images import list_images
 
@@ -80,13 +86,18 @@ def main() -> None:
                 os.link(photos[i % len(photos)], folder / f"{i:06d}.png")
             settings = dict(root=str(ROOT), images=str(images), out=str(out), size=args.image_size)
             extract_s, extract_mb = run_measured(EXTRACT.format(**settings))
-            cluster_s, cluster_mb = run_measured(CLUSTER.format(**settings))
-            rows.append((n, extract_s, extract_mb, cluster_s, cluster_mb))
+            one_s, one_mb = run_measured(CLUSTER.format(**settings, restarts=1))
+            draws_s, draws_mb = run_measured(CLUSTER.format(**settings,
+                                                            restarts=args.cluster_restarts))
+            rows.append((n, extract_mb, draws_mb))
             print(f"{n:>7} images: extraction {extract_s:7.1f} s, peak RSS {extract_mb:7.0f} MiB; "
-                  f"clustering {cluster_s:6.1f} s, peak RSS {cluster_mb:7.0f} MiB", flush=True)
+                  f"clustering, one SOM draw {one_s:6.1f} s, peak RSS {one_mb:7.0f} MiB; "
+                  f"{args.cluster_restarts} draws {draws_s:6.1f} s (x{draws_s / one_s:.1f}), "
+                  f"peak RSS {draws_mb:7.0f} MiB (x{draws_mb / one_mb:.2f})", flush=True)
     if len(rows) > 1:
-        (n0, _, e0, _, c0), (n1, _, e1, _, c1) = rows[0], rows[-1]
-        print(f"{n1 // n0}x the images: extraction peak RSS x{e1 / e0:.2f}, clustering x{c1 / c0:.2f}")
+        (n0, e0, c0), (n1, e1, c1) = rows[0], rows[-1]
+        print(f"{n1 // n0}x the images: extraction peak RSS x{e1 / e0:.2f}, "
+              f"clustering ({args.cluster_restarts} draws) x{c1 / c0:.2f}")
 
 
 if __name__ == "__main__":
