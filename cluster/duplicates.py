@@ -1,10 +1,11 @@
 """What a reviewer looks at first: near-duplicate images and the images farthest from their cluster.
 
 Near-duplicates (the D2 competition's baseline removed them before clustering; fastdup and
-clustimage list them too): pairs whose features have a cosine similarity of at least
-``min_cosine``, plus files that are byte for byte identical, joined into groups. Candidates are
-found in the clustering's PCA space, whose distances never exceed those of the L2-normalised
-features, and then checked on the full features, so no pair is missed and none is guessed.
+clustimage list them too): pairs whose features' signed square roots - the clustering's measure
+(:mod:`cluster.features`) - have a cosine similarity of at least ``min_cosine``, plus files that
+are byte for byte identical, joined into groups. Candidates are found in a PCA of those rows,
+L2-normalised (a projection's distances never exceed those of the rows it projects), and then
+checked on the full rows, so no pair is missed and none is guessed.
 """
 from __future__ import annotations
 
@@ -14,19 +15,34 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import normalize
 
+from cluster.features import signed_sqrt
 from cluster.som import squared_distances
 
 BLOCK_ELEMENTS = 2**24             # distances per block (64 MB): memory stays flat with n
+CANDIDATE_DIMS = 64                # PCA components of the candidate search
 
 
-def near_duplicate_pairs(features: np.ndarray, projected: np.ndarray,
-                         min_cosine: float) -> list[tuple[int, int]]:
-    """Index pairs (i < j) whose ``features`` have cosine >= ``min_cosine``; ``projected`` are
-    the same rows after L2 normalisation and a PCA (distances only shrink)."""
-    features = np.asarray(features, np.float32)
+def candidate_space(rows: np.ndarray, random_state: int = 0) -> np.ndarray:
+    """The L2-normalised ``rows`` projected on their first :data:`CANDIDATE_DIMS` principal
+    components (the rows themselves where they have no more dimensions than that)."""
+    unit = normalize(rows)
+    if min(unit.shape) <= CANDIDATE_DIMS:
+        return unit
+    return PCA(CANDIDATE_DIMS, svd_solver="randomized",
+               random_state=random_state).fit_transform(unit).astype(np.float32)
+
+
+def near_duplicate_pairs(features: np.ndarray, min_cosine: float,
+                         random_state: int = 0) -> list[tuple[int, int]]:
+    """Index pairs (i < j) whose ``features``' signed square roots have cosine >= ``min_cosine``,
+    all of them: the candidates' distances in :func:`candidate_space` only shrink
+    (``random_state``: its PCA's)."""
+    features = signed_sqrt(np.asarray(features, np.float32))
     norms = np.sqrt(np.einsum("ij,ij->i", features, features))
-    projected = np.asarray(projected, np.float32)
+    projected = candidate_space(features, random_state)
     limit = 2.0 - 2.0 * min_cosine                      # squared distance of unit vectors
     rows_per_block = max(1, BLOCK_ELEMENTS // max(len(projected), 1))
     pairs = []
@@ -76,14 +92,14 @@ def groups_of(pairs: Sequence[tuple[int, int]], n: int) -> list[list[int]]:
     return sorted((m for m in members.values() if len(m) > 1), key=lambda m: m[0])
 
 
-def duplicate_groups(features: np.ndarray, projected: np.ndarray, paths: Sequence[Path],
-                     min_cosine: float) -> tuple[list[list[int]], set[int]]:
+def duplicate_groups(features: np.ndarray, paths: Sequence[Path], min_cosine: float,
+                     random_state: int = 0) -> tuple[list[list[int]], set[int]]:
     """(groups of byte-identical files and of near-duplicates - :func:`near_duplicate_pairs`,
     skipped when ``min_cosine`` is 0 - joined; the members of the byte-identical groups)."""
     pairs = identical_file_pairs(paths)
     identical = {i for group in groups_of(pairs, len(paths)) for i in group}
     if min_cosine > 0:
-        pairs += near_duplicate_pairs(features, projected, min_cosine)
+        pairs += near_duplicate_pairs(features, min_cosine, random_state)
     return groups_of(pairs, len(paths)), identical
 
 

@@ -93,13 +93,12 @@ class Clustering:
     identical: set[int]            # the members of the byte-identical groups
 
 
-def image_duplicates(features: np.ndarray, prepared: np.ndarray, files: list[str],
-                     raw_dir: str | Path, settings: ClusterSettings
-                     ) -> tuple[list[list[int]], set[int]]:
+def image_duplicates(features: np.ndarray, files: list[str], raw_dir: str | Path,
+                     settings: ClusterSettings) -> tuple[list[list[int]], set[int]]:
     """(groups, members of the byte-identical groups) of the near-duplicate or identical
     images among ``files`` in ``raw_dir`` (:func:`cluster.duplicates.duplicate_groups`)."""
-    return duplicate_groups(features, prepared, [Path(raw_dir) / f for f in files],
-                            settings.duplicate_similarity)
+    return duplicate_groups(features, [Path(raw_dir) / f for f in files],
+                            settings.duplicate_similarity, settings.seed)
 
 
 def fit_clustering(features: np.ndarray, files: list[str], known: np.ndarray,
@@ -110,7 +109,7 @@ def fit_clustering(features: np.ndarray, files: list[str], known: np.ndarray,
     preparer = settings.preparer()
     prepared = preparer.fit_transform(features)
     groups, identical = ([], set()) if raw_dir is None else image_duplicates(
-        features, prepared, files, raw_dir, settings)
+        features, files, raw_dir, settings)
     stand_in = np.arange(len(files))               # the image whose cluster each image takes
     if settings.deduplicate:
         for group in groups:
@@ -225,7 +224,7 @@ def cluster_run(feature_dir: Path, run_dir: Path, feature_set: str,
     kept, files = fitted(used)
     if raw_dir is not None and not settings.deduplicate:    # the review lists' groups: the kept
         kept.groups, kept.identical = image_duplicates(      # view's only, found once
-            load_feature_set(feature_dir, used)[0], kept.prepared, files, raw_dir, settings)
+            load_feature_set(feature_dir, used)[0], files, raw_dir, settings)
     summary = {"clusters": {**write_clustering(kept, files, run_dir, "clusters", review=True),
                             "feature_set": used, "baseline": baseline,
                             "not_fine_tuned": not_fine_tuned, "restarts": settings.restarts}}

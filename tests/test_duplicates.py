@@ -1,11 +1,18 @@
 """Stage 04's review lists: near-duplicate groups (exact against brute force), identical files,
 and the distance of each image to its cluster's mean."""
 import numpy as np
-from sklearn.decomposition import PCA
+import pytest
 from sklearn.preprocessing import normalize
 
-from cluster.duplicates import (distance_ratios, groups_of, identical_file_pairs,
-                                near_duplicate_pairs)
+from cluster.duplicates import (distance_ratios, duplicate_groups, groups_of,
+                                identical_file_pairs, near_duplicate_pairs)
+from cluster.features import signed_sqrt
+
+
+def brute_force_pairs(rows: np.ndarray, min_cosine: float) -> set[tuple[int, int]]:
+    """Every pair (i < j) of ``rows`` with cosine >= ``min_cosine``."""
+    unit = normalize(rows)
+    return set(zip(*map(np.ndarray.tolist, np.nonzero(np.triu(unit @ unit.T >= min_cosine, k=1)))))
 
 
 def test_near_duplicate_pairs_match_brute_force():
@@ -14,15 +21,40 @@ def test_near_duplicate_pairs_match_brute_force():
     features[100] = features[7] + 0.05 * rng.normal(size=96)        # planted near-duplicates
     features[300] = features[7] * 3.0                               # same direction: cosine 1
     features[450] = features[20] + 0.08 * rng.normal(size=96)
-    unit = normalize(features)
-    projected = PCA(16, random_state=0).fit_transform(unit)
-    cosine = unit @ unit.T
     for min_cosine in (0.99, 0.95, 0.2):
-        expected = {(i, j) for i, j in zip(*np.nonzero(np.triu(cosine >= min_cosine, k=1)))}
-        found = near_duplicate_pairs(features, projected, min_cosine)
+        expected = brute_force_pairs(signed_sqrt(features), min_cosine)
+        found = near_duplicate_pairs(features, min_cosine)
         assert set(found) == expected and len(found) == len(expected)
-    assert groups_of(near_duplicate_pairs(features, projected, 0.99), 600) == [[7, 100, 300],
-                                                                                [20, 450]]
+    assert groups_of(near_duplicate_pairs(features, 0.99), 600) == [[7, 100, 300], [20, 450]]
+
+
+@pytest.mark.parametrize("random_state", [0, 1000])
+def test_near_duplicates_are_measured_on_the_signed_square_roots(tmp_path, random_state):
+    """Near-duplicates are near in the clustering's measure, the signed square roots, and all of
+    them are found whatever the seed of the candidate search. Two kinds of non-negative groups
+    (five copies each) tell the measures apart: copies of an on/off pattern with one large value
+    in a different place (square roots 0.98 alike, the values themselves 0.70), and copies sharing
+    five large values but not their many small ones (values 0.99 alike, square roots 0.70)."""
+    rng = np.random.default_rng(2)
+    rows = []
+    for _ in range(10):
+        pattern = (rng.random(1000) < 0.5).astype(np.float64)
+        for copy in range(5):
+            rows.append(pattern.copy())
+            rows[-1][np.flatnonzero(pattern)[copy]] = 16.0
+    for _ in range(10):
+        spikes = np.zeros(1000)
+        spikes[rng.choice(1000, 5, replace=False)] = 20.0
+        rows += [spikes + 0.3 * (rng.random(1000) < 0.5) for _ in range(5)]
+    features = np.array(rows)
+    within = {(5 * g + a, 5 * g + b) for g in range(20) for a in range(5) for b in range(a + 1, 5)}
+    expected = brute_force_pairs(signed_sqrt(features), 0.98)
+    assert expected == {pair for pair in within if pair[0] < 50}
+    assert brute_force_pairs(features, 0.98) == {pair for pair in within if pair[0] >= 50}
+    assert set(near_duplicate_pairs(features, 0.98, random_state)) == expected
+    paths = [tmp_path / f"{i}.png" for i in range(100)]  # no files: near-duplicates only
+    groups, identical = duplicate_groups(features, paths, 0.98, random_state)
+    assert groups == [list(range(5 * g, 5 * g + 5)) for g in range(10)] and not identical
 
 
 def test_identical_files_and_groups(tmp_path):
